@@ -1,0 +1,270 @@
+/*
+ * nativesoftmax.h — the C ABI of NativeSoftmax.
+ *
+ * Softmax, log-softmax, their backward passes (vector–Jacobian products) and the fused softmax
+ * cross-entropy loss with its gradient, over batches of rows: row-major [rows × cols] matrices of
+ * float32 or float64, one softmax per row. The gradient of the cross-entropy with respect to the
+ * logits is  dE/dz_i = o_i · Σ_j y_j − y_i  (= o_i − y_i for one-hot or normalised targets); the
+ * derivation is shared/seed/softmax-cross-entropy-gradient.md ("Gradient of the Softmax Function
+ * with Cross-Entropy Loss"), which every function below cites as its source.
+ *
+ * Conventions that hold for every function (stated once here, not repeated per function):
+ *
+ *  - Every function returns an nsm_status; NSM_OK is 0. On any other status nothing has been
+ *    written to any output, and nsm_last_error() gives a message saying which argument is wrong.
+ *  - Argument order: shape, then inputs, then outputs. Sizes and leading dimensions count elements.
+ *    `rows` may be 0 (nothing is computed; a "mean" loss is NaN, a "sum" loss is 0). `cols` (the
+ *    number of classes) must be at least 1. A leading dimension `ld_*` is the distance in elements
+ *    between the starts of two consecutive rows and must be >= cols; element (r, c) of a matrix
+ *    `a` is a[r * ld_a + c]. Only [a, a + (rows − 1)·ld_a + cols) is ever read or written.
+ *  - Pointers that a function needs must not be NULL, even when rows == 0.
+ *  - In place: where a function says so, an output may be *exactly* its input (same pointer and
+ *    same leading dimension). Any other overlap between an output and an input or another output
+ *    is rejected with NSM_ERR_OVERLAP.
+ *  - Numerics: every row is shifted by its maximum before exponentiation, so no finite logit
+ *    overflows (logits up to ±3.4e38 in float32, ±1.8e308 in float64). exp is a vectorised
+ *    approximation with a measured maximum error of 2 ulp; results below the smallest normal
+ *    number (FLT_MIN, DBL_MIN) are flushed to 0. Sums are accumulated in the working precision
+ *    with several independent partial sums. Reductions of the loss (sum, mean) accumulate in
+ *    float64 for both dtypes.
+ *  - Non-finite logits follow IEEE arithmetic on the formulas above, as PyTorch does:
+ *      −inf in a row with a finite maximum → probability 0, log-probability −inf;
+ *      a row whose logits are all −inf, a row containing +inf, or a row containing NaN → every
+ *      output of that row is NaN (and its loss is NaN).
+ *  - Thread safety: every function is reentrant and may be called from many threads at once on
+ *    disjoint outputs. nsm_last_error() is per thread. The library starts no threads.
+ *  - The CPU path (AVX-512, AVX2, SSE4.2, NEON) is chosen once, on the first call, by CPUID;
+ *    the environment variable NATIVESOFTMAX_MAX_ISA ("avx512", "avx2", "sse4.2", "neon") caps it.
+ *    nsm_isa() says which path is in use. Results agree across paths to the stated tolerances,
+ *    not bit for bit.
+ *
+ * The header compiles as C99 and as C++.
+ */
+#ifndef NATIVESOFTMAX_H
+#define NATIVESOFTMAX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NSM_VERSION_MAJOR 0
+#define NSM_VERSION_MINOR 2
+#define NSM_VERSION_PATCH 0
+/** MAJOR·10000 + MINOR·100 + PATCH; compare with nsm_version_number() at run time. */
+#define NSM_VERSION_NUMBER (NSM_VERSION_MAJOR * 10000 + NSM_VERSION_MINOR * 100 + NSM_VERSION_PATCH)
+#define NSM_VERSION_STRING "0.2.0"
+
+#if defined(_WIN32)
+#define NSM_API __declspec(dllimport)
+#elif defined(__GNUC__)
+#define NSM_API __attribute__((visibility("default")))
+#else
+#define NSM_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Status codes. Values are pinned: a code is never renumbered or reused.
+ * ------------------------------------------------------------------------------------------- */
+typedef int32_t nsm_status;
+
+#define NSM_OK                      0  /**< Success. */
+#define NSM_ERR_NULL_POINTER        1  /**< A required pointer is NULL. */
+#define NSM_ERR_INVALID_SHAPE       2  /**< rows < 0, cols < 1, or the matrix is too large to address. */
+#define NSM_ERR_INVALID_LEADING_DIM 3  /**< A leading dimension is smaller than cols. */
+#define NSM_ERR_LABEL_OUT_OF_RANGE  4  /**< A class index is outside [0, cols) and is not ignore_index. */
+#define NSM_ERR_INVALID_ARGUMENT    5  /**< An option is out of its domain (reduction, label_smoothing,
+                                            weight, grad_scale, options->struct_size). */
+#define NSM_ERR_OVERLAP             6  /**< An output partially overlaps an input or another output. */
+#define NSM_ERR_UNSUPPORTED_CPU     7  /**< No build of the library can run on this CPU, a build is
+                                            missing, or NATIVESOFTMAX_MAX_ISA is not understood. */
+#define NSM_ERR_INTERNAL            8  /**< An unexpected failure inside the library (a bug: please report). */
+
+/** Static, never-NULL English text for a status code ("unknown status" for unknown codes). */
+NSM_API const char* nsm_status_string(nsm_status status);
+
+/** The message of the most recent failed call on the calling thread ("" if none). The text is
+ *  owned by the library and stays valid until the next call on the same thread. */
+NSM_API const char* nsm_last_error(void);
+
+/** Run-time version: NSM_VERSION_NUMBER of the library that was loaded. Programs should check
+ *  that it equals the NSM_VERSION_NUMBER they were compiled with. */
+NSM_API int32_t nsm_version_number(void);
+/** Run-time version as text, "MAJOR.MINOR.PATCH". */
+NSM_API const char* nsm_version_string(void);
+
+/** The instruction-set path in use: "avx512", "avx2", "sse4.2" or "neon"; "none" when no build
+ *  can run here (every other call then returns NSM_ERR_UNSUPPORTED_CPU). */
+NSM_API const char* nsm_isa(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * softmax:      probabilities[r, j] = exp(z[r, j] − m_r) / Σ_k exp(z[r, k] − m_r),  m_r = max_k z[r, k]
+ * log_softmax:  log_probabilities[r, j] = z[r, j] − m_r − log Σ_k exp(z[r, k] − m_r)
+ *
+ * Shapes: logits [rows × cols] (ld_logits), output [rows × cols] (ld_out).
+ * In place: the output may be exactly the logits.
+ * Accuracy (float32): softmax within 1e-6 relative of the exact value; log_softmax within
+ * 2e-6·(1 + |exact|). log_softmax is never computed as log(softmax), so it does not underflow.
+ * Errors: NSM_ERR_NULL_POINTER, NSM_ERR_INVALID_SHAPE, NSM_ERR_INVALID_LEADING_DIM, NSM_ERR_OVERLAP.
+ * Source: DESIGN.md §1; the seed derivation defines o_j.
+ * ------------------------------------------------------------------------------------------- */
+NSM_API nsm_status nsm_softmax_f32(int64_t rows, int64_t cols,
+                                   const float* logits, int64_t ld_logits,
+                                   float* probabilities, int64_t ld_probabilities);
+NSM_API nsm_status nsm_softmax_f64(int64_t rows, int64_t cols,
+                                   const double* logits, int64_t ld_logits,
+                                   double* probabilities, int64_t ld_probabilities);
+NSM_API nsm_status nsm_log_softmax_f32(int64_t rows, int64_t cols,
+                                       const float* logits, int64_t ld_logits,
+                                       float* log_probabilities, int64_t ld_log_probabilities);
+NSM_API nsm_status nsm_log_softmax_f64(int64_t rows, int64_t cols,
+                                       const double* logits, int64_t ld_logits,
+                                       double* log_probabilities, int64_t ld_log_probabilities);
+
+/* ---------------------------------------------------------------------------------------------
+ * softmax_backward:      grad_logits = o ⊙ (g − ⟨g, o⟩)         (the vector–Jacobian product with
+ *                        J = diag(o) − o oᵀ, the seed's two partial derivatives)
+ * log_softmax_backward:  grad_logits = g − exp(log_o) · Σ_j g_j
+ *
+ * As PyTorch's _softmax_backward_data / _log_softmax_backward_data: the inputs are the upstream
+ * gradient g = grad_output and the forward *output* (probabilities o for softmax, log-probabilities
+ * for log_softmax), each [rows × cols] with its own leading dimension.
+ * In place: grad_logits may be exactly grad_output or exactly output.
+ * Errors: NSM_ERR_NULL_POINTER, NSM_ERR_INVALID_SHAPE, NSM_ERR_INVALID_LEADING_DIM, NSM_ERR_OVERLAP.
+ * ------------------------------------------------------------------------------------------- */
+NSM_API nsm_status nsm_softmax_backward_f32(int64_t rows, int64_t cols,
+                                            const float* grad_output, int64_t ld_grad_output,
+                                            const float* output, int64_t ld_output,
+                                            float* grad_logits, int64_t ld_grad_logits);
+NSM_API nsm_status nsm_softmax_backward_f64(int64_t rows, int64_t cols,
+                                            const double* grad_output, int64_t ld_grad_output,
+                                            const double* output, int64_t ld_output,
+                                            double* grad_logits, int64_t ld_grad_logits);
+NSM_API nsm_status nsm_log_softmax_backward_f32(int64_t rows, int64_t cols,
+                                                const float* grad_output, int64_t ld_grad_output,
+                                                const float* output, int64_t ld_output,
+                                                float* grad_logits, int64_t ld_grad_logits);
+NSM_API nsm_status nsm_log_softmax_backward_f64(int64_t rows, int64_t cols,
+                                                const double* grad_output, int64_t ld_grad_output,
+                                                const double* output, int64_t ld_output,
+                                                double* grad_logits, int64_t ld_grad_logits);
+
+/* ---------------------------------------------------------------------------------------------
+ * The softmax Jacobian of one row: jacobian[i, j] = ∂o_i/∂z_j = o_i·(δ_ij − o_j), i.e.
+ * J = diag(o) − o oᵀ with o = softmax(logits) (the seed's ∂o_i/∂z_i = o_i − o_i² and
+ * ∂o_j/∂z_i = −o_j·o_i). For verification and small problems: the result is cols × cols.
+ * Shapes: logits [cols]; jacobian [cols × cols] with leading dimension ld_jacobian >= cols.
+ * Errors: NSM_ERR_NULL_POINTER, NSM_ERR_INVALID_SHAPE, NSM_ERR_INVALID_LEADING_DIM, NSM_ERR_OVERLAP.
+ * ------------------------------------------------------------------------------------------- */
+NSM_API nsm_status nsm_softmax_jacobian_f32(int64_t cols, const float* logits,
+                                            float* jacobian, int64_t ld_jacobian);
+NSM_API nsm_status nsm_softmax_jacobian_f64(int64_t cols, const double* logits,
+                                            double* jacobian, int64_t ld_jacobian);
+
+/* ---------------------------------------------------------------------------------------------
+ * Cross-entropy options. Extensible without breaking the ABI: the caller sets struct_size to
+ * sizeof(nsm_cross_entropy_options) as it knew it; the library reads only the fields that size
+ * covers and uses the defaults for fields added later. Start from NSM_CROSS_ENTROPY_OPTIONS_INIT.
+ * Passing options == NULL means all defaults.
+ * ------------------------------------------------------------------------------------------- */
+typedef int32_t nsm_reduction;
+#define NSM_REDUCTION_NONE 0  /**< loss is [rows]: one loss per row. */
+#define NSM_REDUCTION_SUM  1  /**< loss is [1]: Σ of the row losses. */
+#define NSM_REDUCTION_MEAN 2  /**< loss is [1]: Σ row losses / Σ weight[target[r]] over the rows that
+                                   are not ignored (their count without weights); for soft targets
+                                   / rows. NaN when that divisor is 0 (e.g. every row ignored). */
+
+typedef struct nsm_cross_entropy_options {
+    uint32_t struct_size;    /**< sizeof(nsm_cross_entropy_options); at least the size of version 1. */
+    nsm_reduction reduction; /**< NSM_REDUCTION_{NONE,SUM,MEAN}; default MEAN. */
+    int64_t ignore_index;    /**< Hard labels equal to this give 0 loss and 0 gradient; default −100.
+                                  Not used with soft targets. */
+    double label_smoothing;  /**< ε in [0, 1]: the target becomes (1 − ε)·y + ε/cols; default 0. */
+    double grad_scale;       /**< The upstream gradient of the (reduced) loss, PyTorch's grad_output
+                                  for a scalar loss; multiplies the whole gradient; default 1.
+                                  Must be finite. */
+} nsm_cross_entropy_options;
+
+#define NSM_CROSS_ENTROPY_OPTIONS_INIT \
+    { (uint32_t)sizeof(nsm_cross_entropy_options), NSM_REDUCTION_MEAN, -100, 0.0, 1.0 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Fused softmax cross-entropy, hard labels (PyTorch's F.cross_entropy with class indices).
+ *
+ * For row r with label t = target[r], weight w (all ones when weight == NULL), ε = label_smoothing:
+ *   lse_r = m_r + log Σ_k exp(z[r, k] − m_r)
+ *   loss_r = (1 − ε)·w_t·(lse_r − z[r, t]) + (ε/cols)·Σ_j w_j·(lse_r − z[r, j])
+ *   grad[r, i] = s·(o_i·Σ_j y_j − y_i),  y_j = (1 − ε)·w_t·δ_jt + (ε/cols)·w_j   (the seed's
+ *   o·Σy − y with the weighted, smoothed target y; = o − y for ε = 0, w = 1),
+ * where s = grad_scale for "none" and "sum", grad_scale / Σ_r w_{t_r} for "mean".
+ * Rows whose label equals ignore_index get loss 0 and a zero gradient row and do not count in the
+ * mean's divisor. This is PyTorch's normalisation exactly.
+ *
+ * Shapes: logits [rows × cols] (ld_logits); target [rows] int64 class indices in [0, cols) or
+ * ignore_index; weight NULL or [cols]; loss [rows] for reduction none, else [1], or NULL when only
+ * the gradient is wanted; grad NULL (no gradient) or [rows × cols] (ld_grad).
+ * In place: grad may be exactly logits (the logits are then overwritten by their gradient).
+ * Weights: any finite value is accepted, negative included (as PyTorch); NaN or ±inf weights are
+ * rejected with NSM_ERR_INVALID_ARGUMENT.
+ * Errors: NSM_ERR_NULL_POINTER (logits, target, or both loss and grad NULL),
+ *         NSM_ERR_INVALID_SHAPE, NSM_ERR_INVALID_LEADING_DIM,
+ *         NSM_ERR_LABEL_OUT_OF_RANGE (checked for every row before anything is written),
+ *         NSM_ERR_INVALID_ARGUMENT (reduction, label_smoothing outside [0, 1] or NaN, weight,
+ *         grad_scale, struct_size), NSM_ERR_OVERLAP.
+ * Accuracy (float32): row losses within 2e-6·(1 + |exact|); gradients within 1e-6 absolute·s.
+ * ------------------------------------------------------------------------------------------- */
+NSM_API nsm_status nsm_cross_entropy_f32(int64_t rows, int64_t cols,
+                                         const float* logits, int64_t ld_logits,
+                                         const int64_t* target,
+                                         const float* weight,
+                                         const nsm_cross_entropy_options* options,
+                                         float* loss,
+                                         float* grad, int64_t ld_grad);
+NSM_API nsm_status nsm_cross_entropy_f64(int64_t rows, int64_t cols,
+                                         const double* logits, int64_t ld_logits,
+                                         const int64_t* target,
+                                         const double* weight,
+                                         const nsm_cross_entropy_options* options,
+                                         double* loss,
+                                         double* grad, int64_t ld_grad);
+
+/* ---------------------------------------------------------------------------------------------
+ * Fused softmax cross-entropy, soft targets (PyTorch's F.cross_entropy with class probabilities).
+ *
+ * For row r with targets p = target[r, :], ŷ_j = ((1 − ε)·p_j + ε/cols)·w_j:
+ *   loss_r = Σ_j ŷ_j·(lse_r − z[r, j])        (terms with ŷ_j == 0 contribute 0, as xlogy: this is
+ *                                              where we differ from PyTorch, which gives NaN for a
+ *                                              zero target on a −inf logit)
+ *   grad[r, i] = s·(o_i·Σ_j ŷ_j − ŷ_i)         (the seed's general form: exact even when the
+ *                                              targets do not sum to 1)
+ * s = grad_scale for "none" and "sum", grad_scale / rows for "mean" (PyTorch divides soft-target
+ * means by the number of rows, weighted or not). An all-zero target row gives loss 0 and a zero
+ * gradient. ignore_index is not used. Targets may be any finite or non-finite values; they are
+ * not checked (a NaN target gives a NaN loss).
+ *
+ * Shapes: logits [rows × cols] (ld_logits); target [rows × cols] (ld_target); weight, loss, grad
+ * as for nsm_cross_entropy_f32. In place: grad may be exactly logits or exactly target.
+ * Errors: as nsm_cross_entropy_f32, without NSM_ERR_LABEL_OUT_OF_RANGE.
+ * ------------------------------------------------------------------------------------------- */
+NSM_API nsm_status nsm_cross_entropy_soft_f32(int64_t rows, int64_t cols,
+                                              const float* logits, int64_t ld_logits,
+                                              const float* target, int64_t ld_target,
+                                              const float* weight,
+                                              const nsm_cross_entropy_options* options,
+                                              float* loss,
+                                              float* grad, int64_t ld_grad);
+NSM_API nsm_status nsm_cross_entropy_soft_f64(int64_t rows, int64_t cols,
+                                              const double* logits, int64_t ld_logits,
+                                              const double* target, int64_t ld_target,
+                                              const double* weight,
+                                              const nsm_cross_entropy_options* options,
+                                              double* loss,
+                                              double* grad, int64_t ld_grad);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* NATIVESOFTMAX_H */
