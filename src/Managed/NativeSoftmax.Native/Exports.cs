@@ -1,0 +1,182 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using NativeSoftmax.Operations;
+
+namespace NativeSoftmax.Native;
+
+/// <summary>
+/// The C ABI of native/include/nativesoftmax.h. Each export is thin: it binds its arguments to an
+/// operation, validates (a failure becomes a status code and the thread's last-error message) and
+/// runs it. No exception escapes: one would abort the host process.
+/// </summary>
+internal static unsafe class Exports
+{
+    private const int VersionNumber = 200;
+
+    private static int Invoke<TOperation, T>(TOperation operation)
+        where TOperation : struct, IRowOperation<T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        try
+        {
+            if (!operation.Prepare(out Failure? failure))
+            {
+                return LastError.Set(failure.Value);
+            }
+            Dispatch.Run<TOperation, T>(ref operation);
+            return (int)Status.Ok;
+        }
+        catch (Exception exception)
+        {
+            return LastError.Set(Status.Internal, $"internal error ({exception.GetType().Name}): {exception.Message}");
+        }
+    }
+
+    // ---- library information -----------------------------------------------------------------
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_status_string")]
+    public static byte* StatusString(int status) => status switch
+    {
+        (int)Status.Ok => Text.Of("ok\0"u8),
+        (int)Status.NullPointer => Text.Of("a required pointer is NULL\0"u8),
+        (int)Status.InvalidShape => Text.Of("invalid shape\0"u8),
+        (int)Status.InvalidLeadingDimension => Text.Of("leading dimension smaller than cols\0"u8),
+        (int)Status.LabelOutOfRange => Text.Of("class label out of range\0"u8),
+        (int)Status.InvalidArgument => Text.Of("invalid argument\0"u8),
+        (int)Status.Overlap => Text.Of("output partially overlaps an input or another output\0"u8),
+        (int)Status.UnsupportedCpu => Text.Of("no build of the library can run on this CPU\0"u8),
+        (int)Status.Internal => Text.Of("internal error\0"u8),
+        _ => Text.Of("unknown status\0"u8),
+    };
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_last_error")]
+    public static byte* LastErrorMessage() => LastError.Message;
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_version_number")]
+    public static int Version() => VersionNumber;
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_version_string")]
+    public static byte* VersionString() => Text.Of("0.2.0\0"u8);
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_isa")]
+    public static byte* Isa() => Dispatch.Isa switch
+    {
+        "avx512" => Text.Of("avx512\0"u8),
+        "avx2" => Text.Of("avx2\0"u8),
+        "sse4.2" => Text.Of("sse4.2\0"u8),
+        "neon" => Text.Of("neon\0"u8),
+        _ => Text.Of("scalar\0"u8),
+    };
+
+    // ---- softmax and log_softmax --------------------------------------------------------------
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_f32")]
+    public static int SoftmaxF32(long rows, long cols, float* logits, long ldLogits, float* probabilities, long ldProbabilities) =>
+        Invoke<SoftmaxOperation<float>, float>(new(rows, cols, logits, ldLogits, probabilities, ldProbabilities));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_f64")]
+    public static int SoftmaxF64(long rows, long cols, double* logits, long ldLogits, double* probabilities, long ldProbabilities) =>
+        Invoke<SoftmaxOperation<double>, double>(new(rows, cols, logits, ldLogits, probabilities, ldProbabilities));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_f32")]
+    public static int LogSoftmaxF32(long rows, long cols, float* logits, long ldLogits, float* logProbabilities, long ldLogProbabilities) =>
+        Invoke<LogSoftmaxOperation<float>, float>(new(rows, cols, logits, ldLogits, logProbabilities, ldLogProbabilities));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_f64")]
+    public static int LogSoftmaxF64(long rows, long cols, double* logits, long ldLogits, double* logProbabilities, long ldLogProbabilities) =>
+        Invoke<LogSoftmaxOperation<double>, double>(new(rows, cols, logits, ldLogits, logProbabilities, ldLogProbabilities));
+
+    // ---- backward passes ----------------------------------------------------------------------
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_backward_f32")]
+    public static int SoftmaxBackwardF32(long rows, long cols, float* gradOutput, long ldGradOutput,
+        float* output, long ldOutput, float* gradLogits, long ldGradLogits) =>
+        Invoke<SoftmaxBackwardOperation<float>, float>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_backward_f64")]
+    public static int SoftmaxBackwardF64(long rows, long cols, double* gradOutput, long ldGradOutput,
+        double* output, long ldOutput, double* gradLogits, long ldGradLogits) =>
+        Invoke<SoftmaxBackwardOperation<double>, double>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_backward_f32")]
+    public static int LogSoftmaxBackwardF32(long rows, long cols, float* gradOutput, long ldGradOutput,
+        float* output, long ldOutput, float* gradLogits, long ldGradLogits) =>
+        Invoke<LogSoftmaxBackwardOperation<float>, float>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_backward_f64")]
+    public static int LogSoftmaxBackwardF64(long rows, long cols, double* gradOutput, long ldGradOutput,
+        double* output, long ldOutput, double* gradLogits, long ldGradLogits) =>
+        Invoke<LogSoftmaxBackwardOperation<double>, double>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
+
+    // ---- Jacobian -----------------------------------------------------------------------------
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_jacobian_f32")]
+    public static int SoftmaxJacobianF32(long cols, float* logits, float* jacobian, long ldJacobian) =>
+        Invoke<SoftmaxJacobianOperation<float>, float>(new(cols, logits, jacobian, ldJacobian));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_jacobian_f64")]
+    public static int SoftmaxJacobianF64(long cols, double* logits, double* jacobian, long ldJacobian) =>
+        Invoke<SoftmaxJacobianOperation<double>, double>(new(cols, logits, jacobian, ldJacobian));
+
+    // ---- cross-entropy ------------------------------------------------------------------------
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_f32")]
+    public static int CrossEntropyF32(long rows, long cols, float* logits, long ldLogits, long* target, float* weight,
+        CrossEntropyOptionsV1* options, float* loss, float* grad, long ldGrad) =>
+        CrossEntropyOptionsV1.TryRead(options, out LossOptions read, out Failure? failure)
+            ? Invoke<HardLabelCrossEntropyOperation<float>, float>(new(rows, cols, logits, ldLogits, target, weight, read, loss, grad, ldGrad))
+            : LastError.Set(failure.Value);
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_f64")]
+    public static int CrossEntropyF64(long rows, long cols, double* logits, long ldLogits, long* target, double* weight,
+        CrossEntropyOptionsV1* options, double* loss, double* grad, long ldGrad) =>
+        CrossEntropyOptionsV1.TryRead(options, out LossOptions read, out Failure? failure)
+            ? Invoke<HardLabelCrossEntropyOperation<double>, double>(new(rows, cols, logits, ldLogits, target, weight, read, loss, grad, ldGrad))
+            : LastError.Set(failure.Value);
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_soft_f32")]
+    public static int CrossEntropySoftF32(long rows, long cols, float* logits, long ldLogits, float* target, long ldTarget,
+        float* weight, CrossEntropyOptionsV1* options, float* loss, float* grad, long ldGrad) =>
+        CrossEntropyOptionsV1.TryRead(options, out LossOptions read, out Failure? failure)
+            ? Invoke<SoftTargetCrossEntropyOperation<float>, float>(new(rows, cols, logits, ldLogits, target, ldTarget, weight, read, loss, grad, ldGrad))
+            : LastError.Set(failure.Value);
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_soft_f64")]
+    public static int CrossEntropySoftF64(long rows, long cols, double* logits, long ldLogits, double* target, long ldTarget,
+        double* weight, CrossEntropyOptionsV1* options, double* loss, double* grad, long ldGrad) =>
+        CrossEntropyOptionsV1.TryRead(options, out LossOptions read, out Failure? failure)
+            ? Invoke<SoftTargetCrossEntropyOperation<double>, double>(new(rows, cols, logits, ldLogits, target, ldTarget, weight, read, loss, grad, ldGrad))
+            : LastError.Set(failure.Value);
+}
+
+/// <summary>nsm_cross_entropy_options as version 1 of the header lays it out (32 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct CrossEntropyOptionsV1
+{
+    public uint StructSize;
+    public int Reduction;
+    public long IgnoreIndex;
+    public double LabelSmoothing;
+    public double GradScale;
+
+    /// <summary>Reads the fields the caller's struct_size covers; NULL means the defaults.</summary>
+    public static unsafe bool TryRead(CrossEntropyOptionsV1* options, out LossOptions read, [NotNullWhen(false)] out Failure? failure)
+    {
+        failure = null;
+        if (options == null)
+        {
+            read = CrossEntropyOptions.Default.ToLossOptions();
+            return true;
+        }
+        if (options->StructSize < sizeof(CrossEntropyOptionsV1))
+        {
+            read = default;
+            failure = new Failure(Status.InvalidArgument, "options",
+                $"options->struct_size is {options->StructSize}; set it to sizeof(nsm_cross_entropy_options) ({sizeof(CrossEntropyOptionsV1)} or more), e.g. with NSM_CROSS_ENTROPY_OPTIONS_INIT.");
+            return false;
+        }
+        read = new LossOptions((Reduction)options->Reduction, options->IgnoreIndex, options->LabelSmoothing, options->GradScale);
+        return true;
+    }
+}

@@ -1,0 +1,48 @@
+namespace NativeSoftmax;
+
+/// <summary>How per-row cross-entropy losses are reduced (PyTorch's <c>reduction</c>).</summary>
+public enum Reduction
+{
+    /// <summary>No reduction: one loss per row.</summary>
+    None = 0,
+
+    /// <summary>The sum of the row losses.</summary>
+    Sum = 1,
+
+    /// <summary>
+    /// The weighted mean: Σ row losses / Σ weight[target[r]] over the rows that are not ignored
+    /// (their count without weights); for soft targets, Σ row losses / rows. NaN when the divisor
+    /// is 0.
+    /// </summary>
+    Mean = 2,
+}
+
+/// <summary>
+/// Options of the fused softmax cross-entropy, with PyTorch's names and defaults
+/// (<c>torch.nn.functional.cross_entropy</c>).
+/// </summary>
+public sealed record CrossEntropyOptions
+{
+    /// <summary>The defaults: mean reduction, ignore_index −100, no label smoothing, grad scale 1.</summary>
+    public static CrossEntropyOptions Default { get; } = new();
+
+    /// <summary>How row losses are reduced; default <see cref="Reduction.Mean"/>.</summary>
+    public Reduction Reduction { get; init; } = Reduction.Mean;
+
+    /// <summary>Rows whose hard label equals this get zero loss and zero gradient and are left out
+    /// of the mean; default −100. Not used with soft targets.</summary>
+    public long IgnoreIndex { get; init; } = -100;
+
+    /// <summary>ε in [0, 1]: the target becomes (1 − ε)·y + ε/C; default 0.</summary>
+    public double LabelSmoothing { get; init; }
+
+    /// <summary>The upstream gradient of the (reduced) loss, multiplying the whole gradient
+    /// (PyTorch's grad_output for a scalar loss); must be finite; default 1.</summary>
+    public double GradScale { get; init; } = 1.0;
+
+    internal LossOptions ToLossOptions() => new(Reduction, IgnoreIndex, LabelSmoothing, GradScale);
+}
+
+/// <summary>The options as the operations take them: a plain value, so the C exports build it
+/// from nsm_cross_entropy_options without allocating.</summary>
+internal readonly record struct LossOptions(Reduction Reduction, long IgnoreIndex, double LabelSmoothing, double GradScale);

@@ -1,0 +1,175 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using NativeSoftmax.Simd;
+
+namespace NativeSoftmax.Kernels;
+
+// The row kernels: each struct is one lane-wise formula over one or more rows, named for what it
+// computes. RowLoop runs them (store, sum, or both); the operations in Operations/ compose them.
+// Optional weight rows are null pointers meaning "all ones".
+
+/// <summary>x_i (for Σ x).</summary>
+internal readonly unsafe struct Elements<TVec, T>(T* x) : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i) => TVec.Load(x + i);
+}
+
+/// <summary>a_i·b_i (for ⟨a, b⟩).</summary>
+internal readonly unsafe struct Products<TVec, T>(T* a, T* b) : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i) => TVec.Load(a + i) * TVec.Load(b + i);
+}
+
+/// <summary>exp(x_i − shift): the unnormalised softmax.</summary>
+internal readonly unsafe struct ExpShifted<TVec, T>(T* x, T shift) : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TVec _shift = TVec.Create(shift);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i) => VecMath.Exp<TVec, T>(TVec.Load(x + i) - _shift);
+}
+
+/// <summary>x_i·scale.</summary>
+internal readonly unsafe struct Scaled<TVec, T>(T* x, T scale) : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TVec _scale = TVec.Create(scale);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i) => TVec.Load(x + i) * _scale;
+}
+
+/// <summary>(x_i − max) − logSum: log_softmax, subtracting the two parts separately so that a large
+/// max does not round away the small differences.</summary>
+internal readonly unsafe struct LogSoftmaxOf<TVec, T>(T* x, T max, T logSum) : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TVec _max = TVec.Create(max);
+    private readonly TVec _logSum = TVec.Create(logSum);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i) => (TVec.Load(x + i) - _max) - _logSum;
+}
+
+/// <summary>o_i·(g_i − dot): the softmax vector–Jacobian product, dot = ⟨g, o⟩.</summary>
+internal readonly unsafe struct SoftmaxVjp<TVec, T>(T* output, T* grad, T dot) : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TVec _dot = TVec.Create(dot);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i) => TVec.Load(output + i) * (TVec.Load(grad + i) - _dot);
+}
+
+/// <summary>g_i − exp(logOutput_i)·gradSum: the log_softmax vector–Jacobian product.</summary>
+internal readonly unsafe struct LogSoftmaxVjp<TVec, T>(T* logOutput, T* grad, T gradSum) : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TVec _negativeGradSum = TVec.Create(-gradSum);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i) =>
+        TVec.MultiplyAdd(VecMath.Exp<TVec, T>(TVec.Load(logOutput + i)), _negativeGradSum, TVec.Load(grad + i));
+}
+
+/// <summary>w_i·(max − z_i) ≥ 0 (w = 1 without weights): Σ of it plus Σw·log Σexp is Σ_i w_i·(lse − z_i)
+/// without the cancellation of Σw·lse − Σ w·z.</summary>
+internal readonly unsafe struct WeightedGaps<TVec, T>(T* z, T max, T* weight) : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TVec _max = TVec.Create(max);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i)
+    {
+        TVec gap = _max - TVec.Load(z + i);
+        return weight == null ? gap : gap * TVec.Load(weight + i);
+    }
+}
+
+/// <summary>exp(z_i − max)·scale − offset·w_i (w = 1 without weights): the hard-label
+/// cross-entropy gradient before the label's own −(1 − ε)·w_t is added.</summary>
+internal readonly unsafe struct HardLabelGradient<TVec, T>(T* z, T max, T scale, T offset, T* weight)
+    : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TVec _max = TVec.Create(max);
+    private readonly TVec _scale = TVec.Create(scale);
+    private readonly TVec _negativeOffset = TVec.Create(-offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i)
+    {
+        TVec o = VecMath.Exp<TVec, T>(TVec.Load(z + i) - _max);
+        TVec w = weight == null ? TVec.Create(T.One) : TVec.Load(weight + i);
+        return TVec.MultiplyAdd(_negativeOffset, w, o * _scale);
+    }
+}
+
+/// <summary>ŷ_i = (keep·p_i + spread)·w_i: a soft target after label smoothing (keep = 1 − ε,
+/// spread = ε/C) and class weights.</summary>
+internal readonly unsafe struct SmoothedTargets<TVec, T>(T* target, T keep, T spread, T* weight)
+    : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TVec _keep = TVec.Create(keep);
+    private readonly TVec _spread = TVec.Create(spread);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i)
+    {
+        TVec y = TVec.MultiplyAdd(TVec.Load(target + i), _keep, _spread);
+        return weight == null ? y : y * TVec.Load(weight + i);
+    }
+}
+
+/// <summary>ŷ_i·(max − z_i), and 0 where ŷ_i = 0 (so a zero target on a −∞ logit adds 0, as xlogy).</summary>
+internal readonly unsafe struct SoftTargetGaps<TVec, T>(T* z, T max, SmoothedTargets<TVec, T> targets)
+    : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TVec _max = TVec.Create(max);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i)
+    {
+        TVec zero = TVec.Create(T.Zero);
+        TVec y = targets.Apply(i);
+        return TVec.Select(TVec.EqualTo(y, zero), zero, y * (_max - TVec.Load(z + i)));
+    }
+}
+
+/// <summary>exp(z_i − max)·scale − gradScale·ŷ_i: the soft-target cross-entropy gradient
+/// s·(o_i·Σŷ − ŷ_i) with scale = s·Σŷ / Σexp.</summary>
+internal readonly unsafe struct SoftTargetGradient<TVec, T>(T* z, T max, T scale, T gradScale, SmoothedTargets<TVec, T> targets)
+    : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TVec _max = TVec.Create(max);
+    private readonly TVec _scale = TVec.Create(scale);
+    private readonly TVec _negativeGradScale = TVec.Create(-gradScale);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i)
+    {
+        TVec o = VecMath.Exp<TVec, T>(TVec.Load(z + i) - _max);
+        return TVec.MultiplyAdd(targets.Apply(i), _negativeGradScale, o * _scale);
+    }
+}

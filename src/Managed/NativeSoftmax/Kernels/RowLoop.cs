@@ -1,0 +1,148 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using NativeSoftmax.Simd;
+
+namespace NativeSoftmax.Kernels;
+
+/// <summary>
+/// A lane-wise function of a row position: <c>Apply(i)</c> computes the vector of results for
+/// elements <c>i … i + Count − 1</c> from whatever rows and scalars the struct holds. Kernels are
+/// such structs, run by the loops of <see cref="RowLoop{TVec, T}"/>.
+/// </summary>
+internal interface IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    TVec Apply(nuint i);
+}
+
+/// <summary>
+/// The three loop shapes every row kernel uses, for one width: store a function of the row,
+/// sum it, or both. Rows must hold at least <c>TVec.Count</c> elements (the width dispatch
+/// guarantees it; shorter rows use the one-lane width).
+/// </summary>
+/// <remarks>
+/// Tails: the last, partial vector is handled by evaluating the function on the final full
+/// vector <c>[n − Count, n)</c>, which overlaps elements already done. Stores of it write the same
+/// values again; sums mask the overlapping lanes out. The tail is evaluated before the main loop
+/// stores anything, so an output that is exactly its input (in place) still reads original
+/// values. Nothing outside <c>[0, n)</c> is ever read or written.
+/// </remarks>
+internal static unsafe class RowLoop<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    /// <summary><c>destination[i] = f(i)</c> for every i in [0, n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store<TFunction>(TFunction f, T* destination, nuint n)
+        where TFunction : struct, IRowFunction<TVec, T>
+    {
+        nuint width = (nuint)TVec.Count;
+        TVec last = f.Apply(n - width);
+        nuint i = 0;
+        for (; i + 2 * width <= n; i += 2 * width)
+        {
+            TVec a = f.Apply(i);
+            TVec b = f.Apply(i + width);
+            TVec.Store(a, destination + i);
+            TVec.Store(b, destination + i + width);
+        }
+        for (; i + width <= n; i += width)
+        {
+            TVec.Store(f.Apply(i), destination + i);
+        }
+        if (i < n)
+        {
+            TVec.Store(last, destination + (n - width));
+        }
+    }
+
+    /// <summary>Σ f(i) over [0, n), with four independent partial sums per lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Sum<TFunction>(TFunction f, nuint n)
+        where TFunction : struct, IRowFunction<TVec, T>
+    {
+        nuint width = (nuint)TVec.Count;
+        TVec zero = TVec.Create(T.Zero);
+        TVec s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+        nuint i = 0;
+        for (; i + 4 * width <= n; i += 4 * width)
+        {
+            s0 += f.Apply(i);
+            s1 += f.Apply(i + width);
+            s2 += f.Apply(i + 2 * width);
+            s3 += f.Apply(i + 3 * width);
+        }
+        for (; i + width <= n; i += width)
+        {
+            s0 += f.Apply(i);
+        }
+        if (i < n)
+        {
+            TVec fresh = TVec.LanesFrom((int)(width - (n - i)));
+            s1 += TVec.Select(fresh, f.Apply(n - width), zero);
+        }
+        return TVec.SumLanes((s0 + s1) + (s2 + s3));
+    }
+
+    /// <summary><c>destination[i] = f(i)</c> and returns Σ f(i), in one pass.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T StoreAndSum<TFunction>(TFunction f, T* destination, nuint n)
+        where TFunction : struct, IRowFunction<TVec, T>
+    {
+        nuint width = (nuint)TVec.Count;
+        TVec zero = TVec.Create(T.Zero);
+        TVec last = f.Apply(n - width);
+        TVec s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+        nuint i = 0;
+        for (; i + 4 * width <= n; i += 4 * width)
+        {
+            TVec a = f.Apply(i);
+            TVec b = f.Apply(i + width);
+            TVec c = f.Apply(i + 2 * width);
+            TVec d = f.Apply(i + 3 * width);
+            TVec.Store(a, destination + i);
+            TVec.Store(b, destination + i + width);
+            TVec.Store(c, destination + i + 2 * width);
+            TVec.Store(d, destination + i + 3 * width);
+            s0 += a;
+            s1 += b;
+            s2 += c;
+            s3 += d;
+        }
+        for (; i + width <= n; i += width)
+        {
+            TVec a = f.Apply(i);
+            TVec.Store(a, destination + i);
+            s0 += a;
+        }
+        if (i < n)
+        {
+            TVec.Store(last, destination + (n - width));
+            s1 += TVec.Select(TVec.LanesFrom((int)(width - (n - i))), last, zero);
+        }
+        return TVec.SumLanes((s0 + s1) + (s2 + s3));
+    }
+
+    /// <summary>max over x[0 … n) (NaN handling: unspecified; a NaN still poisons the row's sum).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Max(T* x, nuint n)
+    {
+        nuint width = (nuint)TVec.Count;
+        TVec m0 = TVec.Load(x + (n - width));
+        TVec m1 = m0, m2 = m0, m3 = m0;
+        nuint i = 0;
+        for (; i + 4 * width <= n; i += 4 * width)
+        {
+            m0 = TVec.Max(m0, TVec.Load(x + i));
+            m1 = TVec.Max(m1, TVec.Load(x + i + width));
+            m2 = TVec.Max(m2, TVec.Load(x + i + 2 * width));
+            m3 = TVec.Max(m3, TVec.Load(x + i + 3 * width));
+        }
+        for (; i + width <= n; i += width)
+        {
+            m0 = TVec.Max(m0, TVec.Load(x + i));
+        }
+        return TVec.MaxLanes(TVec.Max(TVec.Max(m0, m1), TVec.Max(m2, m3)));
+    }
+}

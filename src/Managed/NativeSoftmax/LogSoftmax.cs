@@ -1,0 +1,58 @@
+using System.Numerics;
+using NativeSoftmax.Operations;
+
+namespace NativeSoftmax;
+
+public static partial class SoftmaxPrimitives
+{
+    /// <summary>
+    /// Log-softmax of one row: <c>logProbabilities[j] = (z_j − m) − log Σ_k exp(z_k − m)</c>.
+    /// </summary>
+    /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="logits">The row z, of length C ≥ 1.</param>
+    /// <param name="logProbabilities">Receives the C log-probabilities; may be exactly <paramref name="logits"/>.</param>
+    /// <exception cref="ArgumentException">The lengths differ, or the spans partially overlap.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The row is empty.</exception>
+    /// <remarks>Never computed as log(softmax), so it does not underflow to −∞ for unlikely
+    /// classes; float32 results are within 2e-6·(1 + |exact|).</remarks>
+    public static void LogSoftmax<T>(ReadOnlySpan<T> logits, Span<T> logProbabilities)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (logits.Length != logProbabilities.Length)
+        {
+            throw new ArgumentException($"logProbabilities has {logProbabilities.Length} elements, logits {logits.Length}.", nameof(logProbabilities));
+        }
+        LogSoftmax(1, logits.Length, logits, logits.Length, logProbabilities, logProbabilities.Length);
+    }
+
+    /// <summary>
+    /// Log-softmax of every row of a <c>[rows × cols]</c> matrix:
+    /// <c>logProbabilities[r, j] = (z[r, j] − m_r) − log Σ_k exp(z[r, k] − m_r)</c>.
+    /// </summary>
+    /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="rows">Number of rows, ≥ 0.</param>
+    /// <param name="cols">Classes per row, ≥ 1.</param>
+    /// <param name="logits">The logits z, row r at <c>r·ldLogits</c>.</param>
+    /// <param name="ldLogits">Leading dimension of <paramref name="logits"/>, ≥ cols.</param>
+    /// <param name="logProbabilities">Receives the log-probabilities; may be exactly <paramref name="logits"/>.</param>
+    /// <param name="ldLogProbabilities">Leading dimension of <paramref name="logProbabilities"/>, ≥ cols.</param>
+    /// <exception cref="ArgumentOutOfRangeException">rows &lt; 0, cols &lt; 1, or a leading dimension &lt; cols.</exception>
+    /// <exception cref="ArgumentException">A span is too short, or the output partially overlaps the input.</exception>
+    /// <exception cref="NotSupportedException"><typeparamref name="T"/> is neither float nor double.</exception>
+    /// <remarks>Float32 results are within 2e-6·(1 + |exact|). A −∞ logit in a row with a finite
+    /// maximum gives −∞. Source: DESIGN.md §1, from the seed derivation's o_j.</remarks>
+    public static unsafe void LogSoftmax<T>(int rows, int cols, ReadOnlySpan<T> logits, int ldLogits,
+        Span<T> logProbabilities, int ldLogProbabilities)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        RequireFloatOrDouble<T>();
+        RequireLength(logits.Length, rows, cols, ldLogits, "logits");
+        RequireLength(logProbabilities.Length, rows, cols, ldLogProbabilities, "log_probabilities");
+        fixed (T* z = logits)
+        fixed (T* y = logProbabilities)
+        {
+            var operation = new LogSoftmaxOperation<T>(rows, cols, z, ldLogits, y, ldLogProbabilities);
+            Execute<LogSoftmaxOperation<T>, T>(ref operation);
+        }
+    }
+}

@@ -1,0 +1,234 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using NativeSoftmax.Kernels;
+using NativeSoftmax.Simd;
+
+namespace NativeSoftmax.Operations;
+
+/// <summary>The checks and scalars shared by the hard-label and soft-target cross-entropy.</summary>
+internal static unsafe class CrossEntropyValidation
+{
+    /// <summary>Everything but the targets: shape, logits, weight, options, outputs, overlaps.</summary>
+    public static bool Check<T>(long rows, long cols, T* logits, long ldLogits, Region target, T* weight,
+        LossOptions options, T* loss, T* grad, long ldGrad, bool gradMayBeTarget,
+        out double weightSum, [NotNullWhen(false)] out Failure? failure)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        weightSum = cols;
+        if (!Checks.Shape(rows, cols, out failure)
+            || !Checks.NotNull(logits, "logits", out failure)
+            || !Checks.Matrix(rows, cols, ldLogits, "ld_logits", sizeof(T), out failure)
+            || !Checks.NotNull(target.Start, target.Name, out failure))
+        {
+            return false;
+        }
+        if (loss == null && grad == null)
+        {
+            failure = new(Status.NullPointer, "loss", "loss and grad are both NULL: ask for at least one of them.");
+            return false;
+        }
+        if (grad != null && !Checks.Matrix(rows, cols, ldGrad, "ld_grad", sizeof(T), out failure))
+        {
+            return false;
+        }
+        if (options.Reduction is not (Reduction.None or Reduction.Sum or Reduction.Mean))
+        {
+            failure = new(Status.InvalidArgument, "reduction", $"reduction must be none (0), sum (1) or mean (2), got {(int)options.Reduction}.");
+            return false;
+        }
+        if (!(options.LabelSmoothing >= 0.0 && options.LabelSmoothing <= 1.0))
+        {
+            failure = new(Status.InvalidArgument, "label_smoothing", $"label_smoothing must be in [0, 1], got {options.LabelSmoothing}.");
+            return false;
+        }
+        if (!double.IsFinite(options.GradScale))
+        {
+            failure = new(Status.InvalidArgument, "grad_scale", $"grad_scale must be finite, got {options.GradScale}.");
+            return false;
+        }
+        if (weight != null)
+        {
+            weightSum = 0;
+            for (long j = 0; j < cols; j++)
+            {
+                if (!T.IsFinite(weight[j]))
+                {
+                    failure = new(Status.InvalidArgument, "weight", $"weight[{j}] is {weight[j]}; class weights must be finite.");
+                    return false;
+                }
+                weightSum += double.CreateTruncating(weight[j]);
+            }
+        }
+
+        long lossCount = options.Reduction == Reduction.None ? rows : 1;
+        var logitsRegion = Region.Matrix(logits, rows, cols, ldLogits, "logits");
+        var weightRegion = new Region(weight, weight == null ? 0 : cols, cols, "weight");
+        var lossRegion = new Region(loss, loss == null ? 0 : lossCount, lossCount, "loss");
+        var gradRegion = grad == null ? new Region(null, 0, 0, "grad") : Region.Matrix(grad, rows, cols, ldGrad, "grad");
+        return Checks.Disjoint(gradRegion, logitsRegion, sizeof(T), exactAllowed: true, out failure)
+            && Checks.Disjoint(gradRegion, target, sizeof(T), exactAllowed: gradMayBeTarget, out failure)
+            && Checks.Disjoint(gradRegion, weightRegion, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(lossRegion, logitsRegion, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(lossRegion, target, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(lossRegion, weightRegion, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(lossRegion, gradRegion, sizeof(T), exactAllowed: false, out failure);
+    }
+
+    /// <summary>Writes the reduced loss (sum or mean) from the float64 total.</summary>
+    public static void StoreReduced<T>(T* loss, Reduction reduction, double total, double divisor)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (loss != null && reduction != Reduction.None)
+        {
+            *loss = T.CreateTruncating(reduction == Reduction.Sum ? total : total / divisor);
+        }
+    }
+}
+
+/// <summary>
+/// Fused softmax cross-entropy with hard (int64) labels, PyTorch's normalisation; the gradient is
+/// the seed's o·Σy − y for the weighted, smoothed target y.
+/// </summary>
+internal unsafe struct HardLabelCrossEntropyOperation<T>(long rows, long cols, T* logits, long ldLogits,
+    long* target, T* weight, LossOptions options, T* loss, T* grad, long ldGrad)
+    : IRowOperation<T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private double _weightSum;
+    private double _divisor;
+
+    public readonly long Cols => cols;
+
+    public bool Prepare([NotNullWhen(false)] out Failure? failure)
+    {
+        if (!CrossEntropyValidation.Check(rows, cols, logits, ldLogits, new Region(target, rows, rows, "target", sizeof(long)),
+                weight, options, loss, grad, ldGrad, gradMayBeTarget: false, out _weightSum, out failure))
+        {
+            return false;
+        }
+        _divisor = 0;
+        for (long r = 0; r < rows; r++)
+        {
+            long t = target[r];
+            if (t == options.IgnoreIndex)
+            {
+                continue;
+            }
+            if (t < 0 || t >= cols)
+            {
+                failure = new(Status.LabelOutOfRange, "target",
+                    $"target[{r}] = {t} is outside [0, {cols}) and is not ignore_index ({options.IgnoreIndex}).");
+                return false;
+            }
+            _divisor += weight == null ? 1.0 : double.CreateTruncating(weight[t]);
+        }
+        return true;
+    }
+
+    public readonly void Run<TVec>() where TVec : struct, IVec<TVec, T>
+    {
+        nuint n = (nuint)cols;
+        double epsilon = options.LabelSmoothing;
+        double keep = 1.0 - epsilon, spread = epsilon / cols;
+        double scale = options.Reduction == Reduction.Mean ? options.GradScale / _divisor : options.GradScale;
+        double total = 0;
+        for (long r = 0; r < rows; r++)
+        {
+            T* z = logits + r * ldLogits;
+            T* g = grad == null ? null : grad + r * ldGrad;
+            long t = target[r];
+            if (t == options.IgnoreIndex)
+            {
+                if (loss != null && options.Reduction == Reduction.None)
+                {
+                    loss[r] = T.Zero;
+                }
+                if (g != null)
+                {
+                    NativeMemory.Clear(g, (nuint)cols * (nuint)sizeof(T));
+                }
+                continue;
+            }
+
+            T max = RowLoop<TVec, T>.Max(z, n);
+            double sum = double.CreateTruncating(RowLoop<TVec, T>.Sum(new ExpShifted<TVec, T>(z, max), n));
+            double logSum = Math.Log(sum);
+            double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
+            // lse − z_t = (max − z_t) + log Σ exp(z − max).
+            double rowLoss = keep * wt * (double.CreateTruncating(max - z[t]) + logSum);
+            if (epsilon > 0)
+            {
+                double gaps = double.CreateTruncating(RowLoop<TVec, T>.Sum(new WeightedGaps<TVec, T>(z, max, weight), n));
+                rowLoss += spread * (gaps + _weightSum * logSum);
+            }
+            total += rowLoss;
+            if (loss != null && options.Reduction == Reduction.None)
+            {
+                loss[r] = T.CreateTruncating(rowLoss);
+            }
+
+            if (g != null)
+            {
+                // s·(o_j·Σy − y_j) with Σy = (1 − ε)·w_t + (ε/C)·Σw and y_j = (ε/C)·w_j (+ (1 − ε)·w_t at t).
+                double targetSum = keep * wt + spread * _weightSum;
+                var gradient = new HardLabelGradient<TVec, T>(z, max,
+                    T.CreateTruncating(scale * targetSum / sum), T.CreateTruncating(scale * spread), weight);
+                RowLoop<TVec, T>.Store(gradient, g, n);
+                g[t] -= T.CreateTruncating(scale * keep * wt);
+            }
+        }
+        CrossEntropyValidation.StoreReduced(loss, options.Reduction, total, _divisor);
+    }
+}
+
+/// <summary>
+/// Fused softmax cross-entropy with soft (probability) targets: loss Σ ŷ·(lse − z), gradient the
+/// seed's general form s·(o·Σŷ − ŷ), exact when the targets do not sum to 1.
+/// </summary>
+internal readonly unsafe struct SoftTargetCrossEntropyOperation<T>(long rows, long cols, T* logits, long ldLogits,
+    T* target, long ldTarget, T* weight, LossOptions options, T* loss, T* grad, long ldGrad)
+    : IRowOperation<T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    public long Cols => cols;
+
+    public bool Prepare([NotNullWhen(false)] out Failure? failure) =>
+        Checks.Shape(rows, cols, out failure)
+        && Checks.NotNull(target, "target", out failure)
+        && Checks.Matrix(rows, cols, ldTarget, "ld_target", sizeof(T), out failure)
+        && CrossEntropyValidation.Check(rows, cols, logits, ldLogits, Region.Matrix(target, rows, cols, ldTarget, "target"),
+            weight, options, loss, grad, ldGrad, gradMayBeTarget: true, out _, out failure);
+
+    public void Run<TVec>() where TVec : struct, IVec<TVec, T>
+    {
+        nuint n = (nuint)cols;
+        double epsilon = options.LabelSmoothing;
+        T keep = T.CreateTruncating(1.0 - epsilon), spread = T.CreateTruncating(epsilon / cols);
+        double scale = options.Reduction == Reduction.Mean ? options.GradScale / rows : options.GradScale;
+        double total = 0;
+        for (long r = 0; r < rows; r++)
+        {
+            T* z = logits + r * ldLogits;
+            var targets = new SmoothedTargets<TVec, T>(target + r * ldTarget, keep, spread, weight);
+            T max = RowLoop<TVec, T>.Max(z, n);
+            double sum = double.CreateTruncating(RowLoop<TVec, T>.Sum(new ExpShifted<TVec, T>(z, max), n));
+            double targetSum = double.CreateTruncating(RowLoop<TVec, T>.Sum(targets, n));
+            double gaps = double.CreateTruncating(RowLoop<TVec, T>.Sum(new SoftTargetGaps<TVec, T>(z, max, targets), n));
+            // Σ ŷ·(lse − z) = Σ ŷ·(max − z) + Σŷ·log Σexp; an all-zero target row contributes 0.
+            double rowLoss = targetSum == 0 ? gaps : gaps + targetSum * Math.Log(sum);
+            total += rowLoss;
+            if (loss != null && options.Reduction == Reduction.None)
+            {
+                loss[r] = T.CreateTruncating(rowLoss);
+            }
+            if (grad != null)
+            {
+                var gradient = new SoftTargetGradient<TVec, T>(z, max,
+                    T.CreateTruncating(scale * targetSum / sum), T.CreateTruncating(scale), targets);
+                RowLoop<TVec, T>.Store(gradient, grad + r * ldGrad, n);
+            }
+        }
+        CrossEntropyValidation.StoreReduced(loss, options.Reduction, total, rows);
+    }
+}

@@ -1,0 +1,64 @@
+using System.Numerics;
+
+namespace NativeSoftmax.Simd;
+
+/// <summary>
+/// One SIMD width for element type <typeparamref name="T"/> (float or double): the small set of
+/// operations the row kernels are written in. Kernels take the width as a struct type parameter,
+/// so the JIT and the AOT compiler specialise every kernel per width with no indirection.
+/// </summary>
+/// <remarks>
+/// Implemented by <see cref="Vec128{T}"/>, <see cref="Vec256{T}"/>, <see cref="Vec512{T}"/> and
+/// <see cref="VecScalar{T}"/> (one lane: the path for rows shorter than the narrowest vector).
+/// A width the CPU lacks still computes correctly in software, which is how the tests exercise
+/// every width on every machine.
+/// </remarks>
+internal interface IVec<TSelf, T>
+    where TSelf : struct, IVec<TSelf, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    /// <summary>Lanes per vector.</summary>
+    static abstract int Count { get; }
+
+    /// <summary>True when this width runs on the CPU's own instructions.</summary>
+    static abstract bool IsHardwareAccelerated { get; }
+
+    static abstract TSelf Create(T value);
+    static abstract unsafe TSelf Load(T* source);
+    static abstract unsafe void Store(TSelf value, T* destination);
+
+    static abstract TSelf operator +(TSelf left, TSelf right);
+    static abstract TSelf operator -(TSelf left, TSelf right);
+    static abstract TSelf operator *(TSelf left, TSelf right);
+
+    /// <summary><c>a·b + c</c>, fused where the CPU has FMA, otherwise a multiply and an add.</summary>
+    static abstract TSelf MultiplyAdd(TSelf a, TSelf b, TSelf c);
+
+    /// <summary>Lane-wise maximum with the CPU's native NaN rule (callers never rely on it).</summary>
+    static abstract TSelf Max(TSelf left, TSelf right);
+
+    /// <summary>All-ones lanes where <c>left &lt; right</c>, zero lanes elsewhere.</summary>
+    static abstract TSelf LessThan(TSelf left, TSelf right);
+
+    /// <summary>All-ones lanes where <c>left == right</c> (false for NaN).</summary>
+    static abstract TSelf EqualTo(TSelf left, TSelf right);
+
+    /// <summary>Lanes of <paramref name="ifTrue"/> where <paramref name="mask"/> is all-ones, else of <paramref name="ifFalse"/>.</summary>
+    static abstract TSelf Select(TSelf mask, TSelf ifTrue, TSelf ifFalse);
+
+    /// <summary>A mask whose lanes <c>firstLane … Count − 1</c> are all-ones and the others zero.</summary>
+    static abstract TSelf LanesFrom(int firstLane);
+
+    /// <summary>
+    /// 2^n from <c>shifted = n + RoundingShifter</c>, where n is an integer in the normal exponent
+    /// range: builds the IEEE exponent field directly from the low bits of <paramref name="shifted"/>.
+    /// See <see cref="VecMath"/> for the trick.
+    /// </summary>
+    static abstract TSelf Pow2FromShifted(TSelf shifted);
+
+    /// <summary>Sum of the lanes.</summary>
+    static abstract T SumLanes(TSelf value);
+
+    /// <summary>Maximum of the lanes.</summary>
+    static abstract T MaxLanes(TSelf value);
+}

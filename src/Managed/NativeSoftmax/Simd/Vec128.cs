@@ -1,0 +1,90 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace NativeSoftmax.Simd;
+
+/// <summary>The 128-bit width: a thin wrapper over <see cref="Vector128{T}"/>.</summary>
+internal readonly struct Vec128<T> : IVec<Vec128<T>, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly Vector128<T> _v;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Vec128(Vector128<T> v) => _v = v;
+
+    public static int Count => Vector128<T>.Count;
+    public static bool IsHardwareAccelerated => Vector128.IsHardwareAccelerated;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128<T> Create(T value) => new(Vector128.Create(value));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe Vec128<T> Load(T* source) => new(Vector128.Load(source));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Store(Vec128<T> value, T* destination) => value._v.Store(destination);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128<T> operator +(Vec128<T> left, Vec128<T> right) => new(left._v + right._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128<T> operator -(Vec128<T> left, Vec128<T> right) => new(left._v - right._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128<T> operator *(Vec128<T> left, Vec128<T> right) => new(left._v * right._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128<T> MultiplyAdd(Vec128<T> a, Vec128<T> b, Vec128<T> c)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            return new(Vector128.MultiplyAddEstimate(a._v.AsSingle(), b._v.AsSingle(), c._v.AsSingle()).As<float, T>());
+        }
+        return new(Vector128.MultiplyAddEstimate(a._v.AsDouble(), b._v.AsDouble(), c._v.AsDouble()).As<double, T>());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128<T> Max(Vec128<T> left, Vec128<T> right) => new(Vector128.MaxNative(left._v, right._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128<T> LessThan(Vec128<T> left, Vec128<T> right) => new(Vector128.LessThan(left._v, right._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128<T> EqualTo(Vec128<T> left, Vec128<T> right) => new(Vector128.Equals(left._v, right._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128<T> Select(Vec128<T> mask, Vec128<T> ifTrue, Vec128<T> ifFalse) =>
+        new(Vector128.ConditionalSelect(mask._v, ifTrue._v, ifFalse._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128<T> LanesFrom(int firstLane) =>
+        new(Vector128.GreaterThanOrEqual(Vector128<T>.Indices, Vector128.Create(T.CreateTruncating(firstLane))));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128<T> Pow2FromShifted(Vec128<T> shifted)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Vector128<int> bits = shifted._v.AsInt32() + Vector128.Create(VecMath.SingleExponentBias);
+            return new(Vector128.ShiftLeft(bits, VecMath.SingleMantissaBits).As<int, T>());
+        }
+        Vector128<long> wide = shifted._v.AsInt64() + Vector128.Create(VecMath.DoubleExponentBias);
+        return new(Vector128.ShiftLeft(wide, VecMath.DoubleMantissaBits).As<long, T>());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T SumLanes(Vec128<T> value) => Vector128.Sum(value._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T MaxLanes(Vec128<T> value)
+    {
+        T max = value._v.GetElement(0);
+        for (int i = 1; i < Vector128<T>.Count; i++)
+        {
+            T lane = value._v.GetElement(i);
+            max = lane > max ? lane : max;
+        }
+        return max;
+    }
+}

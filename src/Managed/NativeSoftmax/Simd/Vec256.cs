@@ -1,0 +1,90 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace NativeSoftmax.Simd;
+
+/// <summary>The 256-bit width: a thin wrapper over <see cref="Vector256{T}"/>.</summary>
+internal readonly struct Vec256<T> : IVec<Vec256<T>, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly Vector256<T> _v;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Vec256(Vector256<T> v) => _v = v;
+
+    public static int Count => Vector256<T>.Count;
+    public static bool IsHardwareAccelerated => Vector256.IsHardwareAccelerated;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> Create(T value) => new(Vector256.Create(value));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe Vec256<T> Load(T* source) => new(Vector256.Load(source));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Store(Vec256<T> value, T* destination) => value._v.Store(destination);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> operator +(Vec256<T> left, Vec256<T> right) => new(left._v + right._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> operator -(Vec256<T> left, Vec256<T> right) => new(left._v - right._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> operator *(Vec256<T> left, Vec256<T> right) => new(left._v * right._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> MultiplyAdd(Vec256<T> a, Vec256<T> b, Vec256<T> c)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            return new(Vector256.MultiplyAddEstimate(a._v.AsSingle(), b._v.AsSingle(), c._v.AsSingle()).As<float, T>());
+        }
+        return new(Vector256.MultiplyAddEstimate(a._v.AsDouble(), b._v.AsDouble(), c._v.AsDouble()).As<double, T>());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> Max(Vec256<T> left, Vec256<T> right) => new(Vector256.MaxNative(left._v, right._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> LessThan(Vec256<T> left, Vec256<T> right) => new(Vector256.LessThan(left._v, right._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> EqualTo(Vec256<T> left, Vec256<T> right) => new(Vector256.Equals(left._v, right._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> Select(Vec256<T> mask, Vec256<T> ifTrue, Vec256<T> ifFalse) =>
+        new(Vector256.ConditionalSelect(mask._v, ifTrue._v, ifFalse._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> LanesFrom(int firstLane) =>
+        new(Vector256.GreaterThanOrEqual(Vector256<T>.Indices, Vector256.Create(T.CreateTruncating(firstLane))));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> Pow2FromShifted(Vec256<T> shifted)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Vector256<int> bits = shifted._v.AsInt32() + Vector256.Create(VecMath.SingleExponentBias);
+            return new(Vector256.ShiftLeft(bits, VecMath.SingleMantissaBits).As<int, T>());
+        }
+        Vector256<long> wide = shifted._v.AsInt64() + Vector256.Create(VecMath.DoubleExponentBias);
+        return new(Vector256.ShiftLeft(wide, VecMath.DoubleMantissaBits).As<long, T>());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T SumLanes(Vec256<T> value) => Vector256.Sum(value._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T MaxLanes(Vec256<T> value)
+    {
+        T max = value._v.GetElement(0);
+        for (int i = 1; i < Vector256<T>.Count; i++)
+        {
+            T lane = value._v.GetElement(i);
+            max = lane > max ? lane : max;
+        }
+        return max;
+    }
+}

@@ -1,0 +1,62 @@
+using System.Numerics;
+using NativeSoftmax.Operations;
+
+namespace NativeSoftmax;
+
+/// <summary>
+/// Softmax, log-softmax, their backward passes, the softmax Jacobian and the fused softmax
+/// cross-entropy over row-major <c>[rows × cols]</c> matrices of <see cref="float"/> or
+/// <see cref="double"/>, one softmax per row, vectorised for the CPU at hand (AVX-512, AVX2,
+/// SSE/NEON 128-bit).
+/// </summary>
+/// <remarks>
+/// <para>Source: the derivation "Gradient of the Softmax Function with Cross-Entropy Loss"
+/// (shared/seed/softmax-cross-entropy-gradient.md): o_j = e^{z_j}/Σ_k e^{z_k},
+/// ∂o_i/∂z_i = o_i − o_i², ∂o_j/∂z_i = −o_j·o_i, and ∂E/∂z_i = o_i·Σ_j y_j − y_i.</para>
+/// <para>Conventions shared by every method: a matrix is given by a span, its row count, column
+/// count and leading dimension (the distance between row starts, ≥ cols); element (r, c) is at
+/// <c>r·ld + c</c>, and the span must hold at least <c>(rows − 1)·ld + cols</c> elements. An
+/// output may be exactly its input (same memory, same leading dimension) where a method says so;
+/// any other overlap throws. Invalid arguments throw before anything is written:
+/// <see cref="ArgumentOutOfRangeException"/> for shapes, leading dimensions and labels,
+/// <see cref="ArgumentException"/> for options, overlaps and short spans,
+/// <see cref="NotSupportedException"/> for an element type other than float or double.</para>
+/// <para>Numerics: rows are shifted by their maximum before exponentiation, so no finite logit
+/// overflows; the exponential is a vectorised approximation within 2 ulp; results below the
+/// smallest normal number flush to 0. A row that is all −∞, contains +∞ or contains NaN gives NaN
+/// outputs (as PyTorch). Methods are thread-safe on disjoint outputs and allocate nothing.</para>
+/// </remarks>
+public static partial class SoftmaxPrimitives
+{
+    /// <summary>The instruction-set path the kernels run on: "avx512", "avx2", "sse4.2", "neon" or "scalar".</summary>
+    public static string InstructionSet => Dispatch.Isa;
+
+    private static void Execute<TOperation, T>(ref TOperation operation)
+        where TOperation : struct, IRowOperation<T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (!operation.Prepare(out Failure? failure))
+        {
+            throw failure.Value.ToException();
+        }
+        Dispatch.Run<TOperation, T>(ref operation);
+    }
+
+    private static void RequireFloatOrDouble<T>()
+    {
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(double))
+        {
+            throw new NotSupportedException($"NativeSoftmax computes in float or double, not {typeof(T).Name}.");
+        }
+    }
+
+    private static void RequireLength(int length, long rows, long cols, long ld, string name)
+    {
+        if (Checks.Shape(rows, cols, out Failure? failure)
+            && (ld < cols || Checks.Length(length, rows, cols, ld, name, out failure)))
+        {
+            return;
+        }
+        throw failure.Value.ToException();
+    }
+}

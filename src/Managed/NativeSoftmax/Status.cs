@@ -1,0 +1,49 @@
+namespace NativeSoftmax;
+
+/// <summary>
+/// Outcome of argument validation; the values are the C ABI's nsm_status codes
+/// (native/include/nativesoftmax.h), pinned and never reused.
+/// </summary>
+internal enum Status
+{
+    Ok = 0,
+    NullPointer = 1,
+    InvalidShape = 2,
+    InvalidLeadingDimension = 3,
+    LabelOutOfRange = 4,
+    InvalidArgument = 5,
+    Overlap = 6,
+    UnsupportedCpu = 7,
+    Internal = 8,
+}
+
+/// <summary>A failed validation: its status and a message naming the argument (C names, snake_case).</summary>
+internal readonly record struct Failure(Status Status, string Argument, string Message)
+{
+    /// <summary>The exception the managed API throws for this failure.</summary>
+    public Exception ToException()
+    {
+        string parameter = CamelCase(Argument);
+        return Status switch
+        {
+            Status.NullPointer => new ArgumentNullException(parameter, Message),
+            Status.InvalidShape or Status.InvalidLeadingDimension or Status.LabelOutOfRange
+                => new ArgumentOutOfRangeException(parameter, Message),
+            _ => new ArgumentException(Message, parameter),
+        };
+    }
+
+    /// <summary>"ld_logits" → "ldLogits": the C# parameter that corresponds to a C argument.</summary>
+    private static string CamelCase(string snake)
+    {
+        var parts = snake.Split('_');
+        for (int i = 1; i < parts.Length; i++)
+        {
+            if (parts[i].Length > 0)
+            {
+                parts[i] = char.ToUpperInvariant(parts[i][0]) + parts[i][1..];
+            }
+        }
+        return string.Concat(parts);
+    }
+}
