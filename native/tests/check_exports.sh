@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# check_exports.sh MODE NM HEADER LIBRARY
+#
+# Compares the functions a shared library exports (nm -D --defined-only) with the NSM_API
+# functions declared in nativesoftmax.h.
+#   exactly   the library exports the header's functions and nothing else (the dispatcher)
+#   at-least  the library exports every header function, no other nsm_* name, and the NativeAOT
+#             runtime's DotNetRuntimeDebugHeader (a variant)
+set -euo pipefail
+
+if [[ $# -ne 4 ]]; then
+    echo "usage: $0 exactly|at-least NM HEADER LIBRARY" >&2
+    exit 2
+fi
+mode=$1 nm=$2 header=$3 library=$4
+
+if [[ ! -f $library ]]; then
+    echo "FAIL: $library does not exist (build.sh builds the variants)" >&2
+    exit 1
+fi
+
+# "NSM_API <return type> nsm_name(" → nsm_name
+declared=$(grep -E '^NSM_API ' "$header" | sed -E 's/^.*[ *](nsm_[a-z0-9_]+)[[:space:]]*\(.*$/\1/' | sort -u)
+exported=$("$nm" -D --defined-only "$library" | awk 'NF >= 3 { print $3 }' | sort -u)
+
+declared_count=$(wc -l <<<"$declared")
+if [[ $declared_count -lt 10 ]]; then
+    echo "FAIL: found only $declared_count NSM_API functions in $header; the parser is wrong" >&2
+    exit 1
+fi
+
+status=0
+missing=$(comm -23 <(echo "$declared") <(echo "$exported"))
+if [[ -n $missing ]]; then
+    echo "FAIL: $library does not export:" $missing >&2
+    status=1
+fi
+
+case $mode in
+exactly)
+    extra=$(comm -13 <(echo "$declared") <(echo "$exported"))
+    if [[ -n $extra ]]; then
+        echo "FAIL: $library exports symbols that are not in the header:" $extra >&2
+        status=1
+    fi
+    ;;
+at-least)
+    extra_nsm=$(comm -13 <(echo "$declared") <(echo "$exported") | grep -E '^nsm_' || true)
+    if [[ -n $extra_nsm ]]; then
+        echo "FAIL: $library exports nsm_ functions that are not in the header:" $extra_nsm >&2
+        status=1
+    fi
+    if ! grep -qx DotNetRuntimeDebugHeader <<<"$exported"; then
+        echo "FAIL: $library does not export DotNetRuntimeDebugHeader (not a NativeAOT library?)" >&2
+        status=1
+    fi
+    others=$(comm -13 <(echo "$declared") <(echo "$exported") | grep -vE '^nsm_' | tr '\n' ' ' || true)
+    echo "other exports: ${others:-none}"
+    ;;
+*)
+    echo "unknown mode $mode" >&2
+    exit 2
+    ;;
+esac
+
+if [[ $status -eq 0 ]]; then
+    echo "ok: $library exports the $declared_count functions of $(basename "$header") ($mode)"
+fi
+exit $status

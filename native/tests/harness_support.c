@@ -1,0 +1,394 @@
+/* harness_support.c — see harness_support.h. */
+#define _GNU_SOURCE /* MAP_ANONYMOUS, vsnprintf in C99 mode */
+#include "harness_support.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+const char* g_variant = "?";
+uint64_t g_base_seed = 20240611u;
+
+/* ---- context and failures ------------------------------------------------------------------ */
+static char s_context[512];
+static long s_failures;
+static long s_checks;
+#define PRINTED_FAILURES_MAX 40
+
+void set_context(const char* format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(s_context, sizeof s_context, format, args);
+    va_end(args);
+}
+
+const char* context(void)
+{
+    return s_context;
+}
+
+static void vfail(const char* format, va_list args)
+{
+    ++s_failures;
+    if (s_failures > PRINTED_FAILURES_MAX) {
+        if (s_failures == PRINTED_FAILURES_MAX + 1)
+            fprintf(stderr, "FAIL: (further failures are counted, not printed)\n");
+        return;
+    }
+    char detail[768];
+    vsnprintf(detail, sizeof detail, format, args);
+    fprintf(stderr, "FAIL: [%s variant=%s] %s\n", s_context, g_variant, detail);
+}
+
+void fail(const char* format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vfail(format, args);
+    va_end(args);
+}
+
+int check(int ok, const char* format, ...)
+{
+    ++s_checks;
+    if (!ok) {
+        va_list args;
+        va_start(args, format);
+        vfail(format, args);
+        va_end(args);
+    }
+    return ok;
+}
+
+long failure_count(void)
+{
+    return s_failures;
+}
+
+long check_count(void)
+{
+    return s_checks;
+}
+
+/* ---- random numbers ---------------------------------------------------------------------------- */
+rng rng_new(uint64_t seed)
+{
+    rng g;
+    g.state = seed;
+    return g;
+}
+
+uint64_t rng_next(rng* g)
+{
+    uint64_t z = (g->state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double rng_uniform(rng* g, double lo, double hi)
+{
+    double unit = (double)(rng_next(g) >> 11) * (1.0 / 9007199254740992.0); /* [0, 1) */
+    return lo + (hi - lo) * unit;
+}
+
+int64_t rng_below(rng* g, int64_t n)
+{
+    return (int64_t)(rng_next(g) % (uint64_t)n);
+}
+
+uint64_t case_seed(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
+{
+    rng g = rng_new(g_base_seed ^ (a * 0x100000001B3ull) ^ (b << 20) ^ (c << 40) ^ (d * 0x9E37ull));
+    return rng_next(&g);
+}
+
+/* ---- guarded buffers ------------------------------------------------------------------------- */
+region region_new(size_t bytes)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t data_pages = (bytes + page - 1) / page;
+    if (data_pages == 0) data_pages = 1;
+    region r;
+    r.map_bytes = (data_pages + 2) * page;
+    void* map = mmap(NULL, r.map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) {
+        fprintf(stderr, "harness: mmap of %zu bytes failed\n", r.map_bytes);
+        exit(2);
+    }
+    r.map = (unsigned char*)map;
+    if (mprotect(r.map, page, PROT_NONE) != 0 ||
+        mprotect(r.map + (1 + data_pages) * page, page, PROT_NONE) != 0) {
+        fprintf(stderr, "harness: mprotect failed\n");
+        exit(2);
+    }
+    r.bytes = bytes;
+    r.data = r.map + (1 + data_pages) * page - bytes;
+    memset(r.data, SENTINEL_BYTE, bytes);
+    return r;
+}
+
+void region_free(region* r)
+{
+    if (r->map != NULL) munmap(r->map, r->map_bytes);
+    r->map = NULL;
+    r->data = NULL;
+}
+
+snapshot snapshot_take(const void* where, size_t bytes)
+{
+    snapshot s;
+    s.where = (const unsigned char*)where;
+    s.bytes = bytes;
+    s.copy = (unsigned char*)malloc(bytes ? bytes : 1);
+    if (bytes) memcpy(s.copy, where, bytes);
+    return s;
+}
+
+int snapshot_unchanged(const snapshot* s)
+{
+    return s->bytes == 0 || memcmp(s->copy, s->where, s->bytes) == 0;
+}
+
+void snapshot_free(snapshot* s)
+{
+    free(s->copy);
+    s->copy = NULL;
+}
+
+/* ---- matrices ---------------------------------------------------------------------------------- */
+const char* dtype_name(dtype t)
+{
+    return t == F32 ? "f32" : "f64";
+}
+
+size_t dtype_size(dtype t)
+{
+    return t == F32 ? sizeof(float) : sizeof(double);
+}
+
+size_t extent(int64_t rows, int64_t cols, int64_t ld)
+{
+    return rows == 0 ? 0 : (size_t)((rows - 1) * ld + cols);
+}
+
+matrix matrix_new(dtype t, int64_t rows, int64_t cols, int64_t ld)
+{
+    matrix m;
+    m.type = t;
+    m.rows = rows;
+    m.cols = cols;
+    m.ld = ld;
+    m.mem = region_new(extent(rows, cols, ld) * dtype_size(t));
+    return m;
+}
+
+void matrix_free(matrix* m)
+{
+    region_free(&m->mem);
+}
+
+void* matrix_data(const matrix* m)
+{
+    return m->mem.data;
+}
+
+double get_element(dtype t, const void* p, int64_t i)
+{
+    return t == F32 ? (double)((const float*)p)[i] : ((const double*)p)[i];
+}
+
+void set_element(dtype t, void* p, int64_t i, double v)
+{
+    if (t == F32)
+        ((float*)p)[i] = (float)v;
+    else
+        ((double*)p)[i] = v;
+}
+
+double matrix_get(const matrix* m, int64_t r, int64_t c)
+{
+    return get_element(m->type, m->mem.data, r * m->ld + c);
+}
+
+void matrix_set(matrix* m, int64_t r, int64_t c, double v)
+{
+    set_element(m->type, m->mem.data, r * m->ld + c, v);
+}
+
+double* matrix_values(const matrix* m)
+{
+    double* v = (double*)malloc((size_t)(m->rows * m->cols + 1) * sizeof(double));
+    for (int64_t r = 0; r < m->rows; ++r)
+        for (int64_t c = 0; c < m->cols; ++c) v[r * m->cols + c] = matrix_get(m, r, c);
+    return v;
+}
+
+void check_padding(const matrix* m, const char* name)
+{
+    size_t size = dtype_size(m->type);
+    for (int64_t r = 0; r + 1 < m->rows; ++r) {
+        const unsigned char* p = m->mem.data + (size_t)(r * m->ld + m->cols) * size;
+        size_t bytes = (size_t)(m->ld - m->cols) * size;
+        for (size_t i = 0; i < bytes; ++i)
+            if (!check(p[i] == SENTINEL_BYTE,
+                       "%s: padding of row %lld (between cols and ld) was written", name,
+                       (long long)r))
+                return;
+    }
+}
+
+/* ---- dtype-generic calls ----------------------------------------------------------------------- */
+nsm_status call_softmax(dtype t, int log, int64_t rows, int64_t cols, const void* in, int64_t ld_in,
+                        void* out, int64_t ld_out)
+{
+    if (t == F32)
+        return log ? nsm_log_softmax_f32(rows, cols, (const float*)in, ld_in, (float*)out, ld_out)
+                   : nsm_softmax_f32(rows, cols, (const float*)in, ld_in, (float*)out, ld_out);
+    return log ? nsm_log_softmax_f64(rows, cols, (const double*)in, ld_in, (double*)out, ld_out)
+               : nsm_softmax_f64(rows, cols, (const double*)in, ld_in, (double*)out, ld_out);
+}
+
+nsm_status call_backward(dtype t, int log, int64_t rows, int64_t cols, const void* grad_output,
+                         int64_t ld_grad_output, const void* output, int64_t ld_output,
+                         void* grad_logits, int64_t ld_grad_logits)
+{
+    if (t == F32) {
+        const float* g = (const float*)grad_output;
+        const float* o = (const float*)output;
+        float* d = (float*)grad_logits;
+        return log ? nsm_log_softmax_backward_f32(rows, cols, g, ld_grad_output, o, ld_output, d,
+                                                  ld_grad_logits)
+                   : nsm_softmax_backward_f32(rows, cols, g, ld_grad_output, o, ld_output, d,
+                                              ld_grad_logits);
+    }
+    const double* g = (const double*)grad_output;
+    const double* o = (const double*)output;
+    double* d = (double*)grad_logits;
+    return log ? nsm_log_softmax_backward_f64(rows, cols, g, ld_grad_output, o, ld_output, d,
+                                              ld_grad_logits)
+               : nsm_softmax_backward_f64(rows, cols, g, ld_grad_output, o, ld_output, d,
+                                          ld_grad_logits);
+}
+
+nsm_status call_jacobian(dtype t, int64_t cols, const void* logits, void* jacobian,
+                         int64_t ld_jacobian)
+{
+    if (t == F32)
+        return nsm_softmax_jacobian_f32(cols, (const float*)logits, (float*)jacobian, ld_jacobian);
+    return nsm_softmax_jacobian_f64(cols, (const double*)logits, (double*)jacobian, ld_jacobian);
+}
+
+nsm_status call_cross_entropy(dtype t, int64_t rows, int64_t cols, const void* logits,
+                              int64_t ld_logits, const int64_t* target, const void* weight,
+                              const nsm_cross_entropy_options* options, void* loss, void* grad,
+                              int64_t ld_grad)
+{
+    if (t == F32)
+        return nsm_cross_entropy_f32(rows, cols, (const float*)logits, ld_logits, target,
+                                     (const float*)weight, options, (float*)loss, (float*)grad,
+                                     ld_grad);
+    return nsm_cross_entropy_f64(rows, cols, (const double*)logits, ld_logits, target,
+                                 (const double*)weight, options, (double*)loss, (double*)grad,
+                                 ld_grad);
+}
+
+nsm_status call_cross_entropy_soft(dtype t, int64_t rows, int64_t cols, const void* logits,
+                                   int64_t ld_logits, const void* target, int64_t ld_target,
+                                   const void* weight, const nsm_cross_entropy_options* options,
+                                   void* loss, void* grad, int64_t ld_grad)
+{
+    if (t == F32)
+        return nsm_cross_entropy_soft_f32(rows, cols, (const float*)logits, ld_logits,
+                                          (const float*)target, ld_target, (const float*)weight,
+                                          options, (float*)loss, (float*)grad, ld_grad);
+    return nsm_cross_entropy_soft_f64(rows, cols, (const double*)logits, ld_logits,
+                                      (const double*)target, ld_target, (const double*)weight,
+                                      options, (double*)loss, (double*)grad, ld_grad);
+}
+
+const char* op_name(const char* base, dtype t)
+{
+    static char names[8][64];
+    static int next;
+    char* name = names[next++ % 8];
+    snprintf(name, sizeof names[0], "%s_%s", base, dtype_name(t));
+    return name;
+}
+
+/* ---- comparison ---------------------------------------------------------------------------------- */
+double accuracy_unit(dtype t)
+{
+    return t == F32 ? 1e-6 : 1e-12;
+}
+
+double flush_floor(dtype t)
+{
+    return t == F32 ? 1e-37 : 1e-300;
+}
+
+int agrees(dtype t, double got, double ref, double tol)
+{
+    if (t == F32 && fabs(ref) > FLT_MAX) ref = (double)(float)ref; /* ±inf once rounded */
+    if (isnan(ref)) return isnan(got);
+    if (isinf(ref)) return got == ref;
+    if (!isfinite(got)) return 0;
+    return fabs(got - ref) <= tol;
+}
+
+/* ---- references ---------------------------------------------------------------------------------- */
+int ref_row_is_nan(const double* z, int64_t n)
+{
+    int any_finite_or_minus_inf = 0, all_minus_inf = 1;
+    for (int64_t j = 0; j < n; ++j) {
+        if (isnan(z[j]) || z[j] == INFINITY) return 1;
+        if (z[j] != -INFINITY) all_minus_inf = 0;
+        any_finite_or_minus_inf = 1;
+    }
+    return any_finite_or_minus_inf && all_minus_inf;
+}
+
+static double row_max(const double* z, int64_t n)
+{
+    double m = z[0];
+    for (int64_t j = 1; j < n; ++j)
+        if (z[j] > m) m = z[j];
+    return m;
+}
+
+double ref_logsumexp(const double* z, int64_t n)
+{
+    if (ref_row_is_nan(z, n)) return NAN;
+    double m = row_max(z, n), sum = 0.0;
+    for (int64_t j = 0; j < n; ++j) sum += exp(z[j] - m);
+    return m + log(sum);
+}
+
+void ref_softmax(const double* z, int64_t n, double* o)
+{
+    if (ref_row_is_nan(z, n)) {
+        for (int64_t j = 0; j < n; ++j) o[j] = NAN;
+        return;
+    }
+    double m = row_max(z, n), sum = 0.0;
+    for (int64_t j = 0; j < n; ++j) sum += exp(z[j] - m);
+    for (int64_t j = 0; j < n; ++j) o[j] = exp(z[j] - m) / sum;
+}
+
+void ref_log_softmax(const double* z, int64_t n, double* lo)
+{
+    if (ref_row_is_nan(z, n)) {
+        for (int64_t j = 0; j < n; ++j) lo[j] = NAN;
+        return;
+    }
+    double m = row_max(z, n), sum = 0.0;
+    for (int64_t j = 0; j < n; ++j) sum += exp(z[j] - m);
+    double log_sum = log(sum);
+    for (int64_t j = 0; j < n; ++j) lo[j] = (z[j] - m) - log_sum;
+}

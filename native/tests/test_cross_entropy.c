@@ -1,0 +1,462 @@
+/*
+ * test_cross_entropy.c — the fused softmax cross-entropy, hard labels and soft targets, against a
+ * float64 reference of the header's formulas (the seed's dE/dz_i = o_i·Σy − y_i with the weighted,
+ * smoothed target y): reductions none / sum / mean, class weights (negative ones included),
+ * ignore_index (the default −100 and a class index), label smoothing, grad_scale, loss-only,
+ * gradient-only and in-place gradients, every row length 1…49, 1000, 1001.
+ */
+#include "harness_support.h"
+#include "test_groups.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CE_ROWS 6
+
+typedef enum ce_layout {
+    CE_CONTIGUOUS,
+    CE_STRIDED,
+    CE_IN_PLACE,        /* grad is exactly the logits */
+    CE_IN_PLACE_TARGET, /* soft targets only: grad is exactly the target */
+    CE_LOSS_ONLY,       /* grad == NULL */
+    CE_GRAD_ONLY        /* loss == NULL */
+} ce_layout;
+
+static const char* ce_layout_name(ce_layout l)
+{
+    switch (l) {
+    case CE_CONTIGUOUS: return "contiguous";
+    case CE_STRIDED: return "strided";
+    case CE_IN_PLACE: return "grad-in-place-over-logits";
+    case CE_IN_PLACE_TARGET: return "grad-in-place-over-target";
+    case CE_LOSS_ONLY: return "loss-only";
+    case CE_GRAD_ONLY: return "grad-only";
+    }
+    return "?";
+}
+
+static const char* reduction_name(nsm_reduction r)
+{
+    return r == NSM_REDUCTION_NONE ? "none" : r == NSM_REDUCTION_SUM ? "sum" : "mean";
+}
+
+typedef enum weight_kind { NO_WEIGHT, POSITIVE_WEIGHT, SIGNED_WEIGHT } weight_kind;
+
+static const char* weight_name(weight_kind w)
+{
+    return w == NO_WEIGHT ? "none" : w == POSITIVE_WEIGHT ? "positive" : "with-negative";
+}
+
+/* What the reference says and how closely the result must agree. */
+typedef struct expectation {
+    double row_loss[CE_ROWS];
+    double row_tol[CE_ROWS];
+    double* grad;     /* [rows × cols] dense */
+    double* grad_tol; /* [rows × cols] dense */
+    double reduced, reduced_tol;
+} expectation;
+
+/* y_j for row r: the target the seed's formula sees (already weighted and smoothed). The loss and
+ * gradient of one row follow from it:  loss = Σ_{y_j ≠ 0} y_j·(lse − z_j),  g_i = o_i·Σy − y_i. */
+static void expect_row(dtype t, const double* z, int64_t cols, const double* y, double s, int row,
+                       expectation* e)
+{
+    double unit = accuracy_unit(t);
+    double lse = ref_logsumexp(z, cols);
+    double loss = 0.0, loss_abs = 0.0, y_sum = 0.0, y_abs = 0.0;
+    for (int64_t j = 0; j < cols; ++j) {
+        y_sum += y[j];
+        y_abs += fabs(y[j]);
+        if (y[j] != 0.0) {
+            loss += y[j] * (lse - z[j]);
+            loss_abs += fabs(y[j] * (lse - z[j]));
+        }
+    }
+    if (isnan(lse)) loss = NAN;
+    e->row_loss[row] = loss;
+    e->row_tol[row] = 2.0 * unit * (y_abs + loss_abs);
+
+    double* o = (double*)malloc((size_t)cols * sizeof(double));
+    ref_softmax(z, cols, o);
+    for (int64_t i = 0; i < cols; ++i) {
+        double g = s * (o[i] * y_sum - y[i]);
+        e->grad[row * cols + i] = g;
+        e->grad_tol[row * cols + i] = unit * (fabs(s) * y_abs + fabs(g)) + flush_floor(t);
+    }
+    free(o);
+}
+
+static void expect_reduction(nsm_reduction reduction, int64_t rows, double divisor, expectation* e)
+{
+    double sum = 0.0, tol = 0.0;
+    for (int64_t r = 0; r < rows; ++r) {
+        sum += e->row_loss[r];
+        tol += e->row_tol[r];
+    }
+    if (reduction == NSM_REDUCTION_SUM) {
+        e->reduced = sum;
+        e->reduced_tol = tol;
+    } else {
+        e->reduced = divisor == 0.0 ? NAN : sum / divisor;
+        e->reduced_tol = divisor == 0.0 ? 0.0 : tol / fabs(divisor);
+    }
+}
+
+/* Compares the library's loss and grad with the expectation. */
+static void check_results(dtype t, nsm_reduction reduction, int64_t rows, int64_t cols,
+                          const void* loss, const matrix* grad, const expectation* e)
+{
+    if (loss != NULL) {
+        if (reduction == NSM_REDUCTION_NONE) {
+            for (int64_t r = 0; r < rows; ++r) {
+                double got = get_element(t, loss, r);
+                check(agrees(t, got, e->row_loss[r], e->row_tol[r]),
+                      "loss[%lld]: got %.9g, expected %.9g (tolerance %.3g)", (long long)r, got,
+                      e->row_loss[r], e->row_tol[r]);
+            }
+        } else {
+            double got = get_element(t, loss, 0);
+            check(agrees(t, got, e->reduced, e->reduced_tol),
+                  "reduced loss: got %.9g, expected %.9g (tolerance %.3g)", got, e->reduced,
+                  e->reduced_tol);
+        }
+    }
+    if (grad != NULL) {
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < cols; ++c) {
+                double got = matrix_get(grad, r, c), ref = e->grad[r * cols + c];
+                if (!check(agrees(t, got, ref, e->grad_tol[r * cols + c]),
+                           "grad[%lld,%lld]: got %.9g, expected %.9g (tolerance %.3g)", (long long)r,
+                           (long long)c, got, ref, e->grad_tol[r * cols + c]))
+                    break;
+            }
+        check_padding(grad, "grad");
+    }
+}
+
+static void fill_weight(void* weight, dtype t, int64_t cols, weight_kind kind, rng* g)
+{
+    for (int64_t j = 0; j < cols; ++j) {
+        double w = rng_uniform(g, 0.25, 2.0);
+        if (kind == SIGNED_WEIGHT && j % 3 == 1) w = -rng_uniform(g, 0.25, 1.0);
+        set_element(t, weight, j, w);
+    }
+}
+
+/* Logits uniform in [−100, 100]; with `minus_inf`, about a quarter −inf, except at `keep[r]`. */
+static void fill_ce_logits(matrix* m, int minus_inf, const int64_t* keep, rng* g)
+{
+    for (int64_t r = 0; r < m->rows; ++r)
+        for (int64_t c = 0; c < m->cols; ++c) {
+            double v = rng_uniform(g, -100.0, 100.0);
+            if (minus_inf && rng_below(g, 4) == 0 && (keep == NULL || keep[r] != c)) v = -INFINITY;
+            matrix_set(m, r, c, v);
+        }
+}
+
+/* ---- hard labels ---------------------------------------------------------------------------- */
+typedef struct hard_config {
+    nsm_reduction reduction;
+    weight_kind weight;
+    double smoothing;
+    double grad_scale;
+    int ignore_a_class; /* 0: ignore_index −100 and row 1 labelled −100; 1: ignore_index = row 0's label */
+    ce_layout layout;
+    int null_options;   /* options == NULL (the defaults) */
+    int minus_inf;      /* −inf logits away from the labels */
+} hard_config;
+
+static const hard_config k_hard_configs[] = {
+    {NSM_REDUCTION_MEAN, NO_WEIGHT, 0.0, 1.0, 0, CE_CONTIGUOUS, 1, 0},
+    {NSM_REDUCTION_MEAN, NO_WEIGHT, 0.0, 1.0, 0, CE_CONTIGUOUS, 0, 0},
+    {NSM_REDUCTION_SUM, POSITIVE_WEIGHT, 0.0, 1.0, 0, CE_STRIDED, 0, 0},
+    {NSM_REDUCTION_NONE, NO_WEIGHT, 0.1, 1.0, 0, CE_STRIDED, 0, 0},
+    {NSM_REDUCTION_MEAN, POSITIVE_WEIGHT, 0.1, 0.5, 1, CE_IN_PLACE, 0, 0},
+    {NSM_REDUCTION_MEAN, SIGNED_WEIGHT, 0.25, -2.0, 0, CE_STRIDED, 0, 0},
+    {NSM_REDUCTION_NONE, POSITIVE_WEIGHT, 1.0, 1.0, 1, CE_CONTIGUOUS, 0, 0},
+    {NSM_REDUCTION_SUM, NO_WEIGHT, 0.3, 3.0, 1, CE_LOSS_ONLY, 0, 0},
+    {NSM_REDUCTION_MEAN, POSITIVE_WEIGHT, 0.0, 1.0, 0, CE_GRAD_ONLY, 0, 0},
+    {NSM_REDUCTION_NONE, SIGNED_WEIGHT, 0.0, 0.25, 0, CE_IN_PLACE, 0, 0},
+    {NSM_REDUCTION_MEAN, NO_WEIGHT, 0.0, 1.0, 0, CE_STRIDED, 0, 1},
+    {NSM_REDUCTION_NONE, POSITIVE_WEIGHT, 0.1, 1.0, 0, CE_CONTIGUOUS, 0, 1},
+    {NSM_REDUCTION_SUM, NO_WEIGHT, 1.0, 1.0, 0, CE_CONTIGUOUS, 0, 0},
+};
+#define HARD_CONFIG_COUNT ((int)(sizeof k_hard_configs / sizeof k_hard_configs[0]))
+
+static void test_hard_case(dtype t, int64_t cols, int config_index)
+{
+    const hard_config* cfg = &k_hard_configs[config_index];
+    const int64_t rows = CE_ROWS;
+    int64_t ld_l = cfg->layout == CE_STRIDED ? cols + 3 : cfg->layout == CE_IN_PLACE ? cols + 1 : cols;
+    int64_t ld_g = cfg->layout == CE_STRIDED ? cols + 1 : ld_l;
+    uint64_t seed = case_seed((uint64_t)cols, (uint64_t)config_index, (uint64_t)t, 4);
+    rng g = rng_new(seed);
+
+    region target_mem = region_new(rows * sizeof(int64_t));
+    int64_t* target = (int64_t*)target_mem.data;
+    for (int64_t r = 0; r < rows; ++r) target[r] = rng_below(&g, cols);
+    nsm_cross_entropy_options options = NSM_CROSS_ENTROPY_OPTIONS_INIT;
+    options.reduction = cfg->reduction;
+    options.label_smoothing = cfg->smoothing;
+    options.grad_scale = cfg->grad_scale;
+    if (cfg->ignore_a_class)
+        options.ignore_index = target[0];
+    else
+        target[1] = -100;
+
+    set_context("op=%s len=%lld rows=%lld ld_logits=%lld ld_grad=%lld layout=%s reduction=%s "
+                "weight=%s label_smoothing=%g grad_scale=%g ignore_index=%lld options=%s "
+                "minus_inf=%d seed=%llu",
+                op_name("cross_entropy", t), (long long)cols, (long long)rows, (long long)ld_l,
+                (long long)ld_g, ce_layout_name(cfg->layout), reduction_name(cfg->reduction),
+                weight_name(cfg->weight), cfg->smoothing, cfg->grad_scale,
+                (long long)options.ignore_index, cfg->null_options ? "NULL" : "set", cfg->minus_inf,
+                (unsigned long long)seed);
+
+    matrix logits = matrix_new(t, rows, cols, ld_l);
+    fill_ce_logits(&logits, cfg->minus_inf, target, &g);
+    double* z = matrix_values(&logits);
+    region weight_mem = region_new((size_t)cols * dtype_size(t));
+    void* weight = NULL;
+    if (cfg->weight != NO_WEIGHT) {
+        weight = weight_mem.data;
+        fill_weight(weight, t, cols, cfg->weight, &g);
+    }
+
+    /* The reference. */
+    expectation e;
+    e.grad = (double*)calloc((size_t)(rows * cols), sizeof(double));
+    e.grad_tol = (double*)calloc((size_t)(rows * cols), sizeof(double));
+    double divisor = 0.0;
+    for (int64_t r = 0; r < rows; ++r)
+        if (target[r] != options.ignore_index)
+            divisor += weight ? get_element(t, weight, target[r]) : 1.0;
+    double s = cfg->reduction == NSM_REDUCTION_MEAN ? cfg->grad_scale / divisor : cfg->grad_scale;
+    double* y = (double*)malloc((size_t)cols * sizeof(double));
+    for (int64_t r = 0; r < rows; ++r) {
+        if (target[r] == options.ignore_index) {
+            e.row_loss[r] = 0.0;
+            e.row_tol[r] = 0.0; /* exactly 0, as is the gradient row */
+            continue;
+        }
+        double eps = cfg->smoothing;
+        for (int64_t j = 0; j < cols; ++j)
+            y[j] = (eps / (double)cols) * (weight ? get_element(t, weight, j) : 1.0);
+        y[target[r]] += (1.0 - eps) * (weight ? get_element(t, weight, target[r]) : 1.0);
+        expect_row(t, z + r * cols, cols, y, s, (int)r, &e);
+    }
+    expect_reduction(cfg->reduction, rows, divisor, &e);
+
+    /* The call. */
+    region loss_mem = region_new((cfg->reduction == NSM_REDUCTION_NONE ? (size_t)rows : 1) * dtype_size(t));
+    void* loss = cfg->layout == CE_GRAD_ONLY ? NULL : loss_mem.data;
+    matrix grad_storage;
+    matrix* grad = NULL;
+    if (cfg->layout == CE_IN_PLACE)
+        grad = &logits;
+    else if (cfg->layout != CE_LOSS_ONLY) {
+        grad_storage = matrix_new(t, rows, cols, ld_g);
+        grad = &grad_storage;
+    }
+    snapshot logits_bytes = snapshot_take(logits.mem.data, logits.mem.bytes);
+    nsm_status status = call_cross_entropy(t, rows, cols, matrix_data(&logits), ld_l, target, weight,
+                                           cfg->null_options ? NULL : &options, loss,
+                                           grad ? matrix_data(grad) : NULL, ld_g);
+    if (check(status == NSM_OK, "status %d (%s): %s", (int)status, nsm_status_string(status),
+              nsm_last_error())) {
+        check_results(t, cfg->reduction, rows, cols, loss, grad, &e);
+        if (cfg->layout != CE_IN_PLACE)
+            check(snapshot_unchanged(&logits_bytes), "the logits were modified");
+        if (cfg->layout == CE_GRAD_ONLY) {
+            const unsigned char* p = loss_mem.data;
+            check(p[0] == SENTINEL_BYTE, "loss buffer written although loss == NULL was passed");
+        }
+    }
+
+    snapshot_free(&logits_bytes);
+    if (grad == &grad_storage) matrix_free(&grad_storage);
+    region_free(&loss_mem);
+    region_free(&weight_mem);
+    region_free(&target_mem);
+    matrix_free(&logits);
+    free(z);
+    free(y);
+    free(e.grad);
+    free(e.grad_tol);
+}
+
+/* ---- soft targets --------------------------------------------------------------------------- */
+typedef enum target_kind {
+    TARGET_UNNORMALISED, /* uniform [0, 1], rows do not sum to 1 */
+    TARGET_DISTRIBUTION, /* rows sum to 1 */
+    TARGET_SPARSE,       /* mostly zeros; row 2 all zero */
+    TARGET_ZERO_AT_MINUS_INF /* −inf logits where the target is 0: contributes 0 (xlogy) */
+} target_kind;
+
+static const char* target_name(target_kind k)
+{
+    switch (k) {
+    case TARGET_UNNORMALISED: return "unnormalised";
+    case TARGET_DISTRIBUTION: return "distribution";
+    case TARGET_SPARSE: return "sparse";
+    case TARGET_ZERO_AT_MINUS_INF: return "zero-at-minus-inf";
+    }
+    return "?";
+}
+
+typedef struct soft_config {
+    nsm_reduction reduction;
+    weight_kind weight;
+    double smoothing;
+    double grad_scale;
+    ce_layout layout;
+    target_kind targets;
+    int null_options;
+} soft_config;
+
+static const soft_config k_soft_configs[] = {
+    {NSM_REDUCTION_MEAN, NO_WEIGHT, 0.0, 1.0, CE_CONTIGUOUS, TARGET_DISTRIBUTION, 1},
+    {NSM_REDUCTION_SUM, NO_WEIGHT, 0.0, 1.0, CE_STRIDED, TARGET_UNNORMALISED, 0},
+    {NSM_REDUCTION_NONE, POSITIVE_WEIGHT, 0.1, 1.0, CE_STRIDED, TARGET_SPARSE, 0},
+    {NSM_REDUCTION_MEAN, POSITIVE_WEIGHT, 0.0, 0.5, CE_IN_PLACE, TARGET_UNNORMALISED, 0},
+    {NSM_REDUCTION_MEAN, SIGNED_WEIGHT, 0.2, -1.0, CE_IN_PLACE_TARGET, TARGET_DISTRIBUTION, 0},
+    {NSM_REDUCTION_NONE, NO_WEIGHT, 0.0, 1.0, CE_LOSS_ONLY, TARGET_SPARSE, 0},
+    {NSM_REDUCTION_SUM, POSITIVE_WEIGHT, 0.0, 2.0, CE_GRAD_ONLY, TARGET_DISTRIBUTION, 0},
+    {NSM_REDUCTION_NONE, NO_WEIGHT, 0.0, 1.0, CE_CONTIGUOUS, TARGET_ZERO_AT_MINUS_INF, 0},
+    {NSM_REDUCTION_MEAN, NO_WEIGHT, 1.0, 1.0, CE_CONTIGUOUS, TARGET_UNNORMALISED, 0},
+};
+#define SOFT_CONFIG_COUNT ((int)(sizeof k_soft_configs / sizeof k_soft_configs[0]))
+
+static void fill_soft_targets(matrix* target, const matrix* logits, target_kind kind, rng* g)
+{
+    for (int64_t r = 0; r < target->rows; ++r) {
+        double sum = 0.0;
+        for (int64_t c = 0; c < target->cols; ++c) {
+            double p = rng_uniform(g, 0.0, 1.0);
+            if (kind == TARGET_SPARSE && (rng_below(g, 3) != 0 || r == 2)) p = 0.0;
+            if (kind == TARGET_ZERO_AT_MINUS_INF && isinf(matrix_get(logits, r, c))) p = 0.0;
+            matrix_set(target, r, c, p);
+            sum += matrix_get(target, r, c);
+        }
+        if (kind == TARGET_DISTRIBUTION && sum > 0.0)
+            for (int64_t c = 0; c < target->cols; ++c)
+                matrix_set(target, r, c, matrix_get(target, r, c) / sum);
+    }
+}
+
+static void test_soft_case(dtype t, int64_t cols, int config_index)
+{
+    const soft_config* cfg = &k_soft_configs[config_index];
+    const int64_t rows = CE_ROWS;
+    int64_t ld_l = cfg->layout == CE_STRIDED ? cols + 3 : cfg->layout == CE_IN_PLACE ? cols + 1 : cols;
+    int64_t ld_t = cfg->layout == CE_STRIDED || cfg->layout == CE_IN_PLACE_TARGET ? cols + 2 : cols;
+    int64_t ld_g = cfg->layout == CE_STRIDED ? cols + 1
+                 : cfg->layout == CE_IN_PLACE ? ld_l
+                 : cfg->layout == CE_IN_PLACE_TARGET ? ld_t
+                 : cols;
+    uint64_t seed = case_seed((uint64_t)cols, (uint64_t)config_index, (uint64_t)t, 5);
+    rng g = rng_new(seed);
+    set_context("op=%s len=%lld rows=%lld ld_logits=%lld ld_target=%lld ld_grad=%lld layout=%s "
+                "reduction=%s weight=%s label_smoothing=%g grad_scale=%g targets=%s options=%s "
+                "seed=%llu",
+                op_name("cross_entropy_soft", t), (long long)cols, (long long)rows, (long long)ld_l,
+                (long long)ld_t, (long long)ld_g, ce_layout_name(cfg->layout),
+                reduction_name(cfg->reduction), weight_name(cfg->weight), cfg->smoothing,
+                cfg->grad_scale, target_name(cfg->targets), cfg->null_options ? "NULL" : "set",
+                (unsigned long long)seed);
+
+    matrix logits = matrix_new(t, rows, cols, ld_l);
+    int64_t* keep = (int64_t*)malloc(rows * sizeof(int64_t));
+    for (int64_t r = 0; r < rows; ++r) keep[r] = rng_below(&g, cols);
+    fill_ce_logits(&logits, cfg->targets == TARGET_ZERO_AT_MINUS_INF, keep, &g);
+    matrix target = matrix_new(t, rows, cols, ld_t);
+    fill_soft_targets(&target, &logits, cfg->targets, &g);
+    double* z = matrix_values(&logits);
+    double* p = matrix_values(&target);
+    region weight_mem = region_new((size_t)cols * dtype_size(t));
+    void* weight = NULL;
+    if (cfg->weight != NO_WEIGHT) {
+        weight = weight_mem.data;
+        fill_weight(weight, t, cols, cfg->weight, &g);
+    }
+    nsm_cross_entropy_options options = NSM_CROSS_ENTROPY_OPTIONS_INIT;
+    options.reduction = cfg->reduction;
+    options.label_smoothing = cfg->smoothing;
+    options.grad_scale = cfg->grad_scale;
+
+    /* The reference: ŷ_j = ((1 − ε)·p_j + ε/cols)·w_j. */
+    expectation e;
+    e.grad = (double*)calloc((size_t)(rows * cols), sizeof(double));
+    e.grad_tol = (double*)calloc((size_t)(rows * cols), sizeof(double));
+    double s = cfg->reduction == NSM_REDUCTION_MEAN ? cfg->grad_scale / (double)rows : cfg->grad_scale;
+    double* y = (double*)malloc((size_t)cols * sizeof(double));
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t j = 0; j < cols; ++j)
+            y[j] = ((1.0 - cfg->smoothing) * p[r * cols + j] + cfg->smoothing / (double)cols) *
+                   (weight ? get_element(t, weight, j) : 1.0);
+        expect_row(t, z + r * cols, cols, y, s, (int)r, &e);
+    }
+    expect_reduction(cfg->reduction, rows, (double)rows, &e);
+
+    region loss_mem = region_new((cfg->reduction == NSM_REDUCTION_NONE ? (size_t)rows : 1) * dtype_size(t));
+    void* loss = cfg->layout == CE_GRAD_ONLY ? NULL : loss_mem.data;
+    matrix grad_storage;
+    matrix* grad = NULL;
+    if (cfg->layout == CE_IN_PLACE)
+        grad = &logits;
+    else if (cfg->layout == CE_IN_PLACE_TARGET)
+        grad = &target;
+    else if (cfg->layout != CE_LOSS_ONLY) {
+        grad_storage = matrix_new(t, rows, cols, ld_g);
+        grad = &grad_storage;
+    }
+    snapshot logits_bytes = snapshot_take(logits.mem.data, logits.mem.bytes);
+    snapshot target_bytes = snapshot_take(target.mem.data, target.mem.bytes);
+    nsm_status status = call_cross_entropy_soft(t, rows, cols, matrix_data(&logits), ld_l,
+                                                matrix_data(&target), ld_t, weight,
+                                                cfg->null_options ? NULL : &options, loss,
+                                                grad ? matrix_data(grad) : NULL, ld_g);
+    if (check(status == NSM_OK, "status %d (%s): %s", (int)status, nsm_status_string(status),
+              nsm_last_error())) {
+        check_results(t, cfg->reduction, rows, cols, loss, grad, &e);
+        if (cfg->layout != CE_IN_PLACE)
+            check(snapshot_unchanged(&logits_bytes), "the logits were modified");
+        if (cfg->layout != CE_IN_PLACE_TARGET)
+            check(snapshot_unchanged(&target_bytes), "the target was modified");
+    }
+
+    snapshot_free(&logits_bytes);
+    snapshot_free(&target_bytes);
+    if (grad == &grad_storage) matrix_free(&grad_storage);
+    region_free(&loss_mem);
+    region_free(&weight_mem);
+    matrix_free(&target);
+    matrix_free(&logits);
+    free(keep);
+    free(z);
+    free(p);
+    free(y);
+    free(e.grad);
+    free(e.grad_tol);
+}
+
+static int64_t ce_length_at(int index) /* 0..50: 1…49, 1000, 1001 */
+{
+    return index < 49 ? index + 1 : index == 49 ? 1000 : 1001;
+}
+
+void group_cross_entropy(void)
+{
+    for (int dt = 0; dt < 2; ++dt)
+        for (int i = 0; i < 51; ++i)
+            for (int k = 0; k < HARD_CONFIG_COUNT; ++k) test_hard_case((dtype)dt, ce_length_at(i), k);
+}
+
+void group_cross_entropy_soft(void)
+{
+    for (int dt = 0; dt < 2; ++dt)
+        for (int i = 0; i < 51; ++i)
+            for (int k = 0; k < SOFT_CONFIG_COUNT; ++k) test_soft_case((dtype)dt, ce_length_at(i), k);
+}
