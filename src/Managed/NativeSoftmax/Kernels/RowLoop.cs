@@ -33,7 +33,7 @@ internal static unsafe class RowLoop<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
     /// <summary><c>destination[i] = f(i)</c> for every i in [0, n).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per loop, so each gets the full inlining budget for its kernel
     public static void Store<TFunction>(TFunction f, T* destination, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
@@ -58,7 +58,7 @@ internal static unsafe class RowLoop<TVec, T>
     }
 
     /// <summary>Σ f(i) over [0, n), with four independent partial sums per lane.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per loop, so each gets the full inlining budget for its kernel
     public static T Sum<TFunction>(TFunction f, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
@@ -86,7 +86,7 @@ internal static unsafe class RowLoop<TVec, T>
     }
 
     /// <summary><c>destination[i] = f(i)</c> and returns Σ f(i), in one pass.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per loop, so each gets the full inlining budget for its kernel
     public static T StoreAndSum<TFunction>(TFunction f, T* destination, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
@@ -125,7 +125,7 @@ internal static unsafe class RowLoop<TVec, T>
     }
 
     /// <summary>max over x[0 … n) (NaN handling: unspecified; a NaN still poisons the row's sum).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per loop, so each gets the full inlining budget for its kernel
     public static T Max(T* x, nuint n)
     {
         nuint width = (nuint)TVec.Count;
