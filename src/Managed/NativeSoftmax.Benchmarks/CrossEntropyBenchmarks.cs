@@ -1,0 +1,67 @@
+using BenchmarkDotNet.Attributes;
+
+namespace NativeSoftmax.Benchmarks;
+
+/// <summary>
+/// The fused cross-entropy (loss and gradient in one call) against the unfused composition a
+/// user would otherwise write with our own primitives: log_softmax, then the loss and o − y.
+/// </summary>
+[MemoryDiagnoser]
+public class CrossEntropyBenchmarks
+{
+    private float[] _logits = [];
+    private float[] _scratch = [];
+    private float[] _grad = [];
+    private long[] _target = [];
+
+    [Params("256x10", "64x1000", "8x32000")]
+    public string Shape { get; set; } = "64x1000";
+
+    private int Rows => int.Parse(Shape.Split('x')[0]);
+    private int Cols => int.Parse(Shape.Split('x')[1]);
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var random = new Random(20261129);
+        _logits = new float[Rows * Cols];
+        for (int i = 0; i < _logits.Length; i++)
+        {
+            _logits[i] = (float)(random.NextDouble() * 20 - 10);
+        }
+        _scratch = new float[_logits.Length];
+        _grad = new float[_logits.Length];
+        _target = new long[Rows];
+        for (int r = 0; r < Rows; r++)
+        {
+            _target[r] = random.Next(Cols);
+        }
+    }
+
+    [Benchmark(Baseline = true)]
+    public float Unfused()
+    {
+        int rows = Rows, cols = Cols;
+        SoftmaxPrimitives.LogSoftmax<float>(rows, cols, _logits, cols, _scratch, cols);
+        double loss = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            loss -= _scratch[r * cols + (int)_target[r]];
+        }
+        SoftmaxPrimitives.Softmax<float>(rows, cols, _logits, cols, _grad, cols);
+        float inverseRows = 1f / rows;
+        for (int r = 0; r < rows; r++)
+        {
+            Span<float> g = _grad.AsSpan(r * cols, cols);
+            for (int j = 0; j < cols; j++)
+            {
+                g[j] *= inverseRows;
+            }
+            g[(int)_target[r]] -= inverseRows;
+        }
+        return (float)(loss / rows);
+    }
+
+    [Benchmark]
+    public float Fused() => SoftmaxPrimitives.CrossEntropy<float>(Cols, _logits, _target, _grad);
+}
