@@ -49,18 +49,20 @@ def _binding_error(status, message):
 
 
 def _working_dtype(*dtypes):
-    """float32 and float64 stay as they are (mixed → float64, numpy's promotion); float16 is
-    computed in float32; integers and bool in float64 (as scipy.special.softmax); anything else
-    (complex, object, strings, datetimes) raises NativeSoftmaxTypeError."""
+    """float32 and float64 stay as they are (mixed → float64, numpy's promotion; either byte
+    order, converted to native); float16 is computed in float32; integers, bool and long double
+    in float64 (as scipy.special.softmax does for integers); anything else (complex, object,
+    strings, datetimes) raises NativeSoftmaxTypeError."""
     try:
         dt = np.result_type(*dtypes)
     except TypeError as exc:
         raise NativeSoftmaxTypeError(NSM_ERR_INVALID_ARGUMENT,
                                      "binding: no common dtype for %s: %s" % (dtypes, exc)) from exc
-    if dt == np.float32 or dt == np.float64:
-        return dt
-    if dt == np.float16:
-        return np.dtype(np.float32)
+    if dt.kind == "f":
+        dt = dt.newbyteorder("=")
+        if dt == np.float32 or dt == np.float16:
+            return np.dtype(np.float32)
+        return np.dtype(np.float64)
     if dt.kind in "biu":
         return np.dtype(np.float64)
     raise NativeSoftmaxTypeError(
@@ -153,8 +155,8 @@ def softmax(x, axis=-1):
 
     Args:
         x: array of any rank >= 1 (anything ``numpy.asarray`` accepts). float32 and float64 are
-            computed in their own precision; float16 in float32; integers and bool in float64
-            (as ``scipy.special.softmax``).
+            computed in their own precision (either byte order); float16 in float32; integers,
+            bool and long double in float64 (integers as ``scipy.special.softmax``).
         axis: the axis along which the probabilities sum to 1 (default: the last).
 
     Returns:
@@ -376,6 +378,8 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     z2 = z[np.newaxis, :] if one_row else z
     rows, cols = z2.shape
 
+    if t.size == 0 and t.dtype == np.float64 and t.shape == (rows,) and not one_row:
+        t = t.astype(np.int64)  # an empty list: no labels, not probabilities
     if t.dtype.kind in "iu":
         soft = False
         want = () if one_row else (rows,)

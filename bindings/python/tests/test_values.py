@@ -288,6 +288,12 @@ def test_dtype_rule():
     assert nsm.softmax(np.array([1, 2], dtype=np.float16)).dtype == np.float32
     assert nsm.softmax([1.0, 2.0]).dtype == np.float64
     assert nsm.softmax(np.ones(3, np.float32)).dtype == np.float32
+    assert nsm.softmax(np.ones(3, np.longdouble)).dtype == np.float64
+    swapped = np.arange(6, dtype=">f4" if np.little_endian else "<f4").reshape(2, 3)
+    assert nsm.log_softmax(swapped).dtype == np.float32
+    ref.assert_close(nsm.log_softmax(swapped), ref.log_softmax(swapped.astype(np.float64)),
+                     2e-6, 2e-6, "non-native byte order")
+    assert nsm.cross_entropy(np.zeros((0, 3)), [], reduction="sum") == 0.0  # [] is no labels
     g32, o64 = np.ones(3, np.float32), np.full(3, 1 / 3)
     assert nsm.softmax_backward(g32, o64).dtype == np.float64
     ref.assert_close(nsm.softmax(np.array([1, 2, 3])), ref.softmax(np.array([1.0, 2.0, 3.0])),
