@@ -234,7 +234,8 @@ def test_strided_rows_are_passed_without_copy():
 
 
 @pytest.mark.parametrize("layout", ["column-stride-2", "negative-row-stride", "fortran",
-                                    "transposed", "leading-axes-do-not-collapse"])
+                                    "transposed", "leading-axes-do-not-collapse",
+                                    "broadcast-rows", "overlapping-windows"])
 def test_every_layout_gives_the_reference(layout):
     seed = 8
     base = np.random.default_rng(seed).uniform(-30, 30, size=(3, 6, 20))
@@ -244,6 +245,8 @@ def test_every_layout_gives_the_reference(layout):
         "fortran": np.asfortranarray(base[2]),
         "transposed": base[0].T,
         "leading-axes-do-not-collapse": base[:, 1:, :7],
+        "broadcast-rows": np.broadcast_to(base[0, 0], (4, 20)),  # row stride 0
+        "overlapping-windows": np.lib.stride_tricks.sliding_window_view(base[0, 0], 6),
     }[layout]
     assert nsm._ops._row_stride(a) is None, layout  # these need the one copy
     before = a.copy()
