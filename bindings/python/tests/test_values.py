@@ -79,7 +79,8 @@ def test_forward_workload_sizes(op, dtype, cols):
 
 @pytest.mark.xfail(strict=True, reason=(
     "header promises float32 softmax within 1e-6 relative of the exact value; on logits in "
-    "[-100, 100] the library (avx2; and PyTorch alike) is off by up to ~4e-6 relative on "
+    "[-100, 100] the library (avx512, avx2 and sse4.2 paths; PyTorch alike) is off by up to ~4e-6 "
+    "relative on "
     "probabilities below ~1e-15, because z - m is rounded to float32 before exp "
     "(e.g. z=[-31.188643, -65.85693]: o[1] = 8.7852336e-16, exact 8.7852168e-16, 1.9e-6 rel). "
     "Lead: compute z - m exactly (Fast2Sum correction e, exp(d)·(1 + e)) or loosen the header "
