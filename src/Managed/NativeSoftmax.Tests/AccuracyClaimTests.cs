@@ -1,0 +1,34 @@
+namespace NativeSoftmax.Tests;
+
+/// <summary>The header's accuracy promises taken literally.</summary>
+public class AccuracyClaimTests
+{
+    /// <summary>
+    /// nativesoftmax.h: "Accuracy (float32): softmax within 1e-6 relative of the exact value". The
+    /// shifted logit z − m is rounded to float32 before exp, which alone costs |z − m|·2⁻²⁴
+    /// relative (1.9e-6 at z − m ≈ −53), so the promise fails for small probabilities.
+    /// </summary>
+    [Fact(Skip = "BUG: header promises float32 softmax within 1e-6 relative; z - m is rounded to float32 before exp "
+        + "(e.g. seed 100003, cols 3, row 0, col 1: expected 8.520380583963918E-24, got 8.520364363851839E-24, 1.9e-6 rel, "
+        + "every width). Fix: compute z - m exactly (Fast2Sum error e, exp(d)*(1 + e)) or loosen the header to "
+        + "1e-6 + |z - m|*2^-24 relative.")]
+    public void Float32SoftmaxIsWithin1e6RelativeAsTheHeaderSays()
+    {
+        int checkedRows = 0;
+        foreach (Width width in Cases.AllWidths)
+        {
+            foreach (int cols in Cases.Lengths)
+            {
+                int seed = 100_000 + cols;
+                Matrix<float> logits = TestData.Uniform<float>(seed, 2, cols, cols, -100, 100);
+                var result = new Matrix<float>(2, cols, cols);
+                Ops.Softmax(width, logits, result);
+                double[][] expected = logits.RowsAsDouble().Select(Reference.Softmax).ToArray();
+                Expect.Rows(result, expected, (_, _, e) => 1e-6 * Math.Abs(e) + 1e-37,
+                    $"softmax (header's literal 1e-6) width={width} dtype=float32 cols={cols} seed={seed}");
+                checkedRows += 2;
+            }
+        }
+        Assert.Equal(Cases.AllWidths.Length * Cases.Lengths.Length * 2, checkedRows);
+    }
+}

@@ -1,0 +1,196 @@
+using System.Numerics;
+using NativeSoftmax.Operations;
+using NativeSoftmax.Simd;
+
+namespace NativeSoftmax.Tests;
+
+/// <summary>
+/// How a test reaches an operation: one of the four kernel widths through
+/// <see cref="Dispatch.RunAtWidth{TOperation, T, TVec}"/> (a width the CPU lacks is emulated), or
+/// the public API, which dispatches to the widest accelerated width.
+/// </summary>
+public enum Width
+{
+    Scalar,
+    V128,
+    V256,
+    V512,
+    PublicApi,
+}
+
+/// <summary>The theory data: every width with every element type.</summary>
+public static class Cases
+{
+    public static readonly Width[] AllWidths = Enum.GetValues<Width>();
+    public static readonly string[] Dtypes = ["float32", "float64"];
+
+    public static TheoryData<Width, string> WidthsAndTypes()
+    {
+        var data = new TheoryData<Width, string>();
+        foreach (Width width in AllWidths)
+        {
+            foreach (string dtype in Dtypes)
+            {
+                data.Add(width, dtype);
+            }
+        }
+        return data;
+    }
+
+    public static TheoryData<string> Types() => new(Dtypes);
+
+    /// <summary>1…49 (3 × 16 float lanes + 1), a few around 64, and the workload sizes 1000 and 1001.</summary>
+    public static readonly int[] Lengths = [.. Enumerable.Range(1, 49), 63, 64, 65, 1000, 1001];
+}
+
+/// <summary>Each operation, callable at a chosen <see cref="Width"/> on <see cref="Matrix{T}"/>s.</summary>
+internal static unsafe class Ops
+{
+    public static void RunAt<TOperation, T>(Width width, ref TOperation operation)
+        where TOperation : struct, IRowOperation<T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (!operation.Prepare(out Failure? failure))
+        {
+            throw failure.Value.ToException();
+        }
+        switch (width)
+        {
+            case Width.Scalar: Dispatch.RunAtWidth<TOperation, T, VecScalar<T>>(ref operation); break;
+            case Width.V128: Dispatch.RunAtWidth<TOperation, T, Vec128<T>>(ref operation); break;
+            case Width.V256: Dispatch.RunAtWidth<TOperation, T, Vec256<T>>(ref operation); break;
+            case Width.V512: Dispatch.RunAtWidth<TOperation, T, Vec512<T>>(ref operation); break;
+            default: throw new ArgumentOutOfRangeException(nameof(width), width, "the public API is called directly");
+        }
+    }
+
+    public static void Softmax<T>(Width width, Matrix<T> logits, Matrix<T> output)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (width == Width.PublicApi)
+        {
+            SoftmaxPrimitives.Softmax<T>(logits.Rows, logits.Cols, logits.Span, logits.Ld, output.Span, output.Ld);
+            return;
+        }
+        fixed (T* z = logits.Data)
+        fixed (T* o = output.Data)
+        {
+            var operation = new SoftmaxOperation<T>(logits.Rows, logits.Cols, z, logits.Ld, o, output.Ld);
+            RunAt<SoftmaxOperation<T>, T>(width, ref operation);
+        }
+    }
+
+    public static void LogSoftmax<T>(Width width, Matrix<T> logits, Matrix<T> output)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (width == Width.PublicApi)
+        {
+            SoftmaxPrimitives.LogSoftmax<T>(logits.Rows, logits.Cols, logits.Span, logits.Ld, output.Span, output.Ld);
+            return;
+        }
+        fixed (T* z = logits.Data)
+        fixed (T* y = output.Data)
+        {
+            var operation = new LogSoftmaxOperation<T>(logits.Rows, logits.Cols, z, logits.Ld, y, output.Ld);
+            RunAt<LogSoftmaxOperation<T>, T>(width, ref operation);
+        }
+    }
+
+    public static void SoftmaxBackward<T>(Width width, Matrix<T> gradOutput, Matrix<T> output, Matrix<T> gradLogits)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (width == Width.PublicApi)
+        {
+            SoftmaxPrimitives.SoftmaxBackward<T>(gradOutput.Rows, gradOutput.Cols, gradOutput.Span, gradOutput.Ld,
+                output.Span, output.Ld, gradLogits.Span, gradLogits.Ld);
+            return;
+        }
+        fixed (T* g = gradOutput.Data)
+        fixed (T* o = output.Data)
+        fixed (T* dz = gradLogits.Data)
+        {
+            var operation = new SoftmaxBackwardOperation<T>(gradOutput.Rows, gradOutput.Cols, g, gradOutput.Ld, o, output.Ld, dz, gradLogits.Ld);
+            RunAt<SoftmaxBackwardOperation<T>, T>(width, ref operation);
+        }
+    }
+
+    public static void LogSoftmaxBackward<T>(Width width, Matrix<T> gradOutput, Matrix<T> output, Matrix<T> gradLogits)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (width == Width.PublicApi)
+        {
+            SoftmaxPrimitives.LogSoftmaxBackward<T>(gradOutput.Rows, gradOutput.Cols, gradOutput.Span, gradOutput.Ld,
+                output.Span, output.Ld, gradLogits.Span, gradLogits.Ld);
+            return;
+        }
+        fixed (T* g = gradOutput.Data)
+        fixed (T* y = output.Data)
+        fixed (T* dz = gradLogits.Data)
+        {
+            var operation = new LogSoftmaxBackwardOperation<T>(gradOutput.Rows, gradOutput.Cols, g, gradOutput.Ld, y, output.Ld, dz, gradLogits.Ld);
+            RunAt<LogSoftmaxBackwardOperation<T>, T>(width, ref operation);
+        }
+    }
+
+    public static void Jacobian<T>(Width width, T[] logits, Matrix<T> jacobian)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (width == Width.PublicApi)
+        {
+            SoftmaxPrimitives.SoftmaxJacobian<T>(logits, jacobian.Span, jacobian.Ld);
+            return;
+        }
+        fixed (T* z = logits)
+        fixed (T* j = jacobian.Data)
+        {
+            var operation = new SoftmaxJacobianOperation<T>(logits.Length, z, j, jacobian.Ld);
+            RunAt<SoftmaxJacobianOperation<T>, T>(width, ref operation);
+        }
+    }
+
+    /// <summary>Hard-label cross-entropy; <paramref name="loss"/> and <paramref name="grad"/> may be null (not wanted).</summary>
+    public static void CrossEntropy<T>(Width width, Matrix<T> logits, long[] target, T[]? weight,
+        CrossEntropyOptions options, T[]? loss, Matrix<T>? grad)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (width == Width.PublicApi)
+        {
+            SoftmaxPrimitives.CrossEntropy<T>(logits.Rows, logits.Cols, logits.Span, logits.Ld, target, weight,
+                loss, grad is null ? default : grad.Span, grad?.Ld ?? 0, options);
+            return;
+        }
+        fixed (T* z = logits.Data)
+        fixed (long* t = target)
+        fixed (T* w = weight)
+        fixed (T* l = loss)
+        fixed (T* g = grad?.Data)
+        {
+            var operation = new HardLabelCrossEntropyOperation<T>(logits.Rows, logits.Cols, z, logits.Ld, t, w,
+                options.ToLossOptions(), l, g, grad?.Ld ?? 0);
+            RunAt<HardLabelCrossEntropyOperation<T>, T>(width, ref operation);
+        }
+    }
+
+    /// <summary>Soft-target cross-entropy; <paramref name="loss"/> and <paramref name="grad"/> may be null (not wanted).</summary>
+    public static void SoftCrossEntropy<T>(Width width, Matrix<T> logits, Matrix<T> target, T[]? weight,
+        CrossEntropyOptions options, T[]? loss, Matrix<T>? grad)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (width == Width.PublicApi)
+        {
+            SoftmaxPrimitives.CrossEntropy<T>(logits.Rows, logits.Cols, logits.Span, logits.Ld, target.Span, target.Ld,
+                weight, loss, grad is null ? default : grad.Span, grad?.Ld ?? 0, options);
+            return;
+        }
+        fixed (T* z = logits.Data)
+        fixed (T* p = target.Data)
+        fixed (T* w = weight)
+        fixed (T* l = loss)
+        fixed (T* g = grad?.Data)
+        {
+            var operation = new SoftTargetCrossEntropyOperation<T>(logits.Rows, logits.Cols, z, logits.Ld, p, target.Ld, w,
+                options.ToLossOptions(), l, g, grad?.Ld ?? 0);
+            RunAt<SoftTargetCrossEntropyOperation<T>, T>(width, ref operation);
+        }
+    }
+}
