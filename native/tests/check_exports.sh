@@ -21,7 +21,9 @@ fi
 
 # "NSM_API <return type> nsm_name(" → nsm_name
 declared=$(grep -E '^NSM_API ' "$header" | sed -E 's/^.*[ *](nsm_[a-z0-9_]+)[[:space:]]*\(.*$/\1/' | sort -u)
-exported=$("$nm" -D --defined-only "$library" | awk 'NF >= 3 { print $3 }' | sort -u)
+# Name without its symbol version ("nsm_isa@@V1.0" → "nsm_isa"); the version node itself is an
+# absolute symbol (type A) and not a function.
+exported=$("$nm" -D --defined-only "$library" | awk 'NF >= 3 && $2 != "A" { sub(/@.*/, "", $3); print $3 }' | sort -u)
 
 declared_count=$(wc -l <<<"$declared")
 if [[ $declared_count -lt 10 ]]; then

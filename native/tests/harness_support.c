@@ -33,11 +33,22 @@ const char* context(void)
     return s_context;
 }
 
+/* NSM_TEST_PRINT_FAILURES=N prints the first N failures instead (0: all). */
+static long printed_failures_max(void)
+{
+    const char* text = getenv("NSM_TEST_PRINT_FAILURES");
+    if (text == NULL || text[0] == '\0') return PRINTED_FAILURES_MAX;
+    long n = strtol(text, NULL, 10);
+    return n <= 0 ? 1000000000L : n;
+}
+
 static void vfail(const char* format, va_list args)
 {
+    static long limit = -1;
+    if (limit < 0) limit = printed_failures_max();
     ++s_failures;
-    if (s_failures > PRINTED_FAILURES_MAX) {
-        if (s_failures == PRINTED_FAILURES_MAX + 1)
+    if (s_failures > limit) {
+        if (s_failures == limit + 1)
             fprintf(stderr, "FAIL: (further failures are counted, not printed)\n");
         return;
     }

@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# build.sh — builds NativeSoftmax and runs its demo or its tests.
+#
+#   ./build.sh          install what is missing, build everything, run the demo
+#                       (bindings/python/examples/train_digits.py)
+#   ./build.sh build    install what is missing and build everything
+#   ./build.sh test     build, then run all three suites (dotnet test, ctest x64 + arm64, pytest)
+#                       and print one final line "N passed, N failed[, N skipped]"
+#
+# What "everything" is:
+#   - the .NET solution (dotnet build NativeSoftmax.sln -c Release)
+#   - the NativeAOT variants of the C ABI, one per instruction set, into build/lib/:
+#       libnativesoftmax_sse42.so (x86-64-v2), _avx2.so (x86-64-v3), _avx512.so (x86-64-v4),
+#     and build/lib-arm64/libnativesoftmax_neon.so (linux-arm64, cross-compiled)
+#   - the dispatcher build/lib/libnativesoftmax.so (and build/lib-arm64/ for aarch64) and the C
+#     test harness (native/, CMake)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BUILD=$ROOT/build
+PYTHON=/usr/bin/python3 # the python3 first on PATH may lack numpy
+NATIVE_PROJECT=src/Managed/NativeSoftmax.Native/NativeSoftmax.Native.csproj
+SOLUTION=NativeSoftmax.sln
+RESULTS=$BUILD/test-results
+
+APT_PACKAGES=(
+    clang-14                                          # NativeAOT's compiler and linker driver
+    zlib1g-dev                                        # linked by NativeAOT
+    cmake make gcc g++                                # the dispatcher and the C harness
+    gcc-aarch64-linux-gnu g++-aarch64-linux-gnu       # linux-arm64 cross build
+    libc6-dev-arm64-cross binutils-aarch64-linux-gnu
+    qemu-user-static                                  # runs the arm64 tests
+    python3-numpy python3-pytest python3-scipy python3-sklearn  # the Python binding and demo
+)
+OPTIONAL_APT_PACKAGES=(python3-torch) # the Python tests skip their torch comparisons without it
+
+usage() {
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+log() {
+    printf '\n==> %s\n' "$*"
+}
+
+# ---- prerequisites ---------------------------------------------------------------------------
+
+is_installed() {
+    dpkg -s "$1" >/dev/null 2>&1
+}
+
+install_prerequisites() {
+    local missing=() optional_missing=() package
+    for package in "${APT_PACKAGES[@]}"; do
+        is_installed "$package" || missing+=("$package")
+    done
+    for package in "${OPTIONAL_APT_PACKAGES[@]}"; do
+        # Tried once per machine: a marker remembers that it could not be had.
+        is_installed "$package" || [[ -e $BUILD/.unavailable-$package ]] || optional_missing+=("$package")
+    done
+    if [[ ${#missing[@]} -gt 0 || ${#optional_missing[@]} -gt 0 ]]; then
+        log "Installing ${missing[*]} ${optional_missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        if [[ ${#missing[@]} -gt 0 ]]; then
+            apt-get install -y -q --no-install-recommends "${missing[@]}"
+        fi
+        for package in "${optional_missing[@]}"; do
+            if ! apt-get install -y -q --no-install-recommends "$package"; then
+                echo "warning: $package could not be installed; continuing without it" >&2
+                mkdir -p "$BUILD"
+                touch "$BUILD/.unavailable-$package"
+            fi
+        done
+    fi
+    if ! command -v dotnet >/dev/null; then
+        echo "error: the .NET SDK (dotnet) is not installed; it does not come from Debian's packages" >&2
+        exit 1
+    fi
+}
+
+# ---- builds ----------------------------------------------------------------------------------
+
+build_solution() {
+    log "dotnet build $SOLUTION"
+    dotnet build "$ROOT/$SOLUTION" -c Release -nologo -v:q
+}
+
+# True when $1 is missing or older than any file of the managed sources.
+is_stale() {
+    local output=$1
+    [[ ! -f $output ]] && return 0
+    [[ -n $(find "$ROOT/src/Managed/NativeSoftmax" "$ROOT/src/Managed/NativeSoftmax.Native" \
+        "$ROOT/Directory.Build.props" \( -name bin -o -name obj \) -prune -o \
+        -type f -newer "$output" -print -quit 2>/dev/null) ]]
+}
+
+# publish_variant NAME RID [msbuild properties...]: one NativeAOT build of the C ABI, with its own
+# native intermediate directory so the variants never share object files.
+publish_variant() {
+    local name=$1 rid=$2 lib_dir=$3
+    shift 3
+    local target=$lib_dir/libnativesoftmax_$name.so
+    if ! is_stale "$target"; then
+        echo "$target is up to date"
+        return
+    fi
+    log "dotnet publish $name ($rid $*)"
+    local work=$BUILD/aot/$name
+    dotnet publish "$ROOT/$NATIVE_PROJECT" -c Release -r "$rid" -nologo -v:q \
+        -p:CppCompilerAndLinker=clang-14 \
+        -p:NativeIntermediateOutputPath="$work/obj/" \
+        -p:NativeOutputPath="$work/native/" \
+        "$@" -o "$work/publish"
+    mkdir -p "$lib_dir"
+    cp "$work/publish/NativeSoftmax.Native.so" "$target"
+}
+
+build_variants() {
+    publish_variant sse42 linux-x64 "$BUILD/lib" -p:IlcInstructionSet=x86-64-v2
+    publish_variant avx2 linux-x64 "$BUILD/lib" -p:IlcInstructionSet=x86-64-v3
+    publish_variant avx512 linux-x64 "$BUILD/lib" -p:IlcInstructionSet=x86-64-v4
+    publish_variant neon linux-arm64 "$BUILD/lib-arm64" \
+        -p:SysRoot=/ -p:ObjCopyName=aarch64-linux-gnu-objcopy
+    # The three x86-64 builds must really differ: only the x86-64-v4 one uses zmm registers.
+    local zmm
+    zmm=$(objdump -d --no-show-raw-insn "$BUILD/lib/libnativesoftmax_avx512.so" | grep -c zmm || true)
+    if [[ $zmm -eq 0 ]]; then
+        echo "error: libnativesoftmax_avx512.so contains no AVX-512 (zmm) instructions" >&2
+        exit 1
+    fi
+    if cmp -s "$BUILD/lib/libnativesoftmax_sse42.so" "$BUILD/lib/libnativesoftmax_avx2.so"; then
+        echo "error: the sse4.2 and avx2 variants are the same file" >&2
+        exit 1
+    fi
+}
+
+# cmake_build DIR [cmake options...]
+cmake_build() {
+    local dir=$1
+    shift
+    if [[ ! -f $dir/CMakeCache.txt ]]; then
+        cmake -S "$ROOT/native" -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+    fi
+    cmake --build "$dir" -j "$(nproc)"
+}
+
+build_native() {
+    log "native: dispatcher and C harness (x86-64)"
+    cmake_build "$BUILD/native"
+    log "native: dispatcher and C harness (aarch64, cross)"
+    cmake_build "$BUILD/native-arm64" -DCMAKE_TOOLCHAIN_FILE="$ROOT/native/cmake/aarch64-linux-gnu.cmake"
+}
+
+build_all() {
+    install_prerequisites
+    build_variants
+    build_solution
+    build_native
+}
+
+# ---- demo ------------------------------------------------------------------------------------
+
+run_demo() {
+    log "demo: bindings/python/examples/train_digits.py"
+    "$PYTHON" "$ROOT/bindings/python/examples/train_digits.py"
+}
+
+# ---- tests -----------------------------------------------------------------------------------
+
+# count_results KIND FILE...: prints "passed failed skipped" summed over JUnit XML files (pytest,
+# ctest) or TRX files (dotnet test).
+count_results() {
+    "$PYTHON" - "$@" <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+
+kind, files = sys.argv[1], sys.argv[2:]
+passed = failed = skipped = 0
+for path in files:
+    root = ET.parse(path).getroot()
+    if kind == "trx":
+        ns = {"t": root.tag.split("}")[0].strip("{")}
+        for result in root.iterfind(".//t:UnitTestResult", ns):
+            outcome = result.get("outcome")
+            if outcome == "Passed":
+                passed += 1
+            elif outcome == "NotExecuted":
+                skipped += 1
+            else:
+                failed += 1
+    else:  # junit
+        for case in root.iter("testcase"):
+            tags = {child.tag for child in case}
+            if "failure" in tags or "error" in tags:
+                failed += 1
+            elif "skipped" in tags:
+                skipped += 1
+            else:
+                passed += 1
+print(passed, failed, skipped)
+EOF
+}
+
+TOTAL_PASSED=0 TOTAL_FAILED=0 TOTAL_SKIPPED=0
+
+# record SUITE EXIT_CODE KIND FILE...: adds a suite's counts; a suite that exited non-zero without
+# a failed test, or ran no test at all, counts as one failure.
+record() {
+    local suite=$1 code=$2 kind=$3
+    shift 3
+    local counts passed=0 failed=0 skipped=0 files=()
+    local file
+    for file in "$@"; do [[ -s $file ]] && files+=("$file"); done
+    if [[ ${#files[@]} -gt 0 ]] && counts=$(count_results "$kind" "${files[@]}"); then
+        read -r passed failed skipped <<<"$counts"
+    fi
+    if [[ $((passed + failed)) -eq 0 ]]; then
+        echo "$suite: ran no test (exit code $code)" >&2
+        failed=$((failed + 1))
+    elif [[ $code -ne 0 && $failed -eq 0 ]]; then
+        echo "$suite: exited with $code although no test failed" >&2
+        failed=1
+    fi
+    echo "$suite: $passed passed, $failed failed, $skipped skipped"
+    TOTAL_PASSED=$((TOTAL_PASSED + passed))
+    TOTAL_FAILED=$((TOTAL_FAILED + failed))
+    TOTAL_SKIPPED=$((TOTAL_SKIPPED + skipped))
+}
+
+test_dotnet() {
+    log "dotnet test"
+    rm -rf "$RESULTS/dotnet"
+    local code=0
+    dotnet test "$ROOT/$SOLUTION" -c Release --no-build -nologo \
+        --logger "trx" --results-directory "$RESULTS/dotnet" || code=$?
+    record "dotnet test" "$code" trx "$RESULTS"/dotnet/*.trx
+}
+
+test_ctest() {
+    local name=$1 dir=$2
+    log "ctest ($name)"
+    local code=0
+    rm -f "$RESULTS/ctest-$name.xml"
+    ctest --test-dir "$dir" --output-on-failure --output-junit "$RESULTS/ctest-$name.xml" || code=$?
+    record "ctest $name" "$code" junit "$RESULTS/ctest-$name.xml"
+}
+
+test_pytest() {
+    log "pytest bindings/python/tests"
+    local code=0
+    rm -f "$RESULTS/pytest.xml"
+    "$PYTHON" -m pytest "$ROOT/bindings/python/tests" -q --junitxml="$RESULTS/pytest.xml" || code=$?
+    record "pytest" "$code" junit "$RESULTS/pytest.xml"
+}
+
+run_tests() {
+    mkdir -p "$RESULTS"
+    test_dotnet
+    test_ctest x64 "$BUILD/native"
+    test_ctest arm64 "$BUILD/native-arm64"
+    test_pytest
+    local summary="$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+    [[ $TOTAL_SKIPPED -gt 0 ]] && summary+=", $TOTAL_SKIPPED skipped"
+    echo
+    echo "$summary"
+    [[ $TOTAL_FAILED -eq 0 ]]
+}
+
+# ---- main ------------------------------------------------------------------------------------
+
+main() {
+    cd "$ROOT"
+    case ${1:-} in
+    "")
+        build_all
+        run_demo
+        ;;
+    build) build_all ;;
+    test)
+        # Built by a separate run so that a failed build still ends in the summary line.
+        if ! "$ROOT/build.sh" build; then
+            echo "build failed" >&2
+            echo
+            echo "0 passed, 1 failed"
+            exit 1
+        fi
+        run_tests
+        ;;
+    -h | --help | help) usage ;;
+    *)
+        usage >&2
+        exit 2
+        ;;
+    esac
+}
+
+main "$@"
