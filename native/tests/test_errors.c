@@ -111,7 +111,8 @@ static void* at(dtype t, void* p, int64_t k)
 
 static void errors_softmax(dtype t, int log)
 {
-    set_context("op=%s bad input", op_name(log ? "log_softmax" : "softmax", t));
+    set_context("op=%s bad input len=%d rows=%d ld=%d seed=fixed",
+                op_name(log ? "log_softmax" : "softmax", t), C, R, LD);
 #define SM(rows, cols, in, ld_in, out, ld_out) call_softmax(t, log, rows, cols, in, ld_in, out, ld_out)
     EXPECT("NULL logits", NSM_ERR_NULL_POINTER, SM(R, C, NULL, LD, b.out.data, LD));
     EXPECT("NULL output", NSM_ERR_NULL_POINTER, SM(R, C, b.in.data, LD, NULL, LD));
@@ -135,7 +136,8 @@ static void errors_softmax(dtype t, int log)
 
 static void errors_backward(dtype t, int log)
 {
-    set_context("op=%s bad input", op_name(log ? "log_softmax_backward" : "softmax_backward", t));
+    set_context("op=%s bad input len=%d rows=%d ld=%d seed=fixed",
+                op_name(log ? "log_softmax_backward" : "softmax_backward", t), C, R, LD);
 #define BW(rows, cols, g, ldg, o, ldo, d, ldd) call_backward(t, log, rows, cols, g, ldg, o, ldo, d, ldd)
     EXPECT("NULL grad_output", NSM_ERR_NULL_POINTER, BW(R, C, NULL, LD, b.in2.data, LD, b.out.data, LD));
     EXPECT("NULL output", NSM_ERR_NULL_POINTER, BW(R, C, b.in.data, LD, NULL, LD, b.out.data, LD));
@@ -159,7 +161,8 @@ static void errors_backward(dtype t, int log)
 
 static void errors_jacobian(dtype t)
 {
-    set_context("op=%s bad input", op_name("softmax_jacobian", t));
+    set_context("op=%s bad input len=%d rows=%d ld=%d seed=fixed",
+                op_name("softmax_jacobian", t), C, R, LD);
     EXPECT("NULL logits", NSM_ERR_NULL_POINTER, call_jacobian(t, 3, NULL, b.out.data, 3));
     EXPECT("NULL jacobian", NSM_ERR_NULL_POINTER, call_jacobian(t, 3, b.in.data, NULL, 3));
     EXPECT("cols 0", NSM_ERR_INVALID_SHAPE, call_jacobian(t, 0, b.in.data, b.out.data, 3));
@@ -183,7 +186,8 @@ static nsm_cross_entropy_options options_with(nsm_reduction reduction, double sm
 
 static void errors_cross_entropy(dtype t)
 {
-    set_context("op=%s bad input", op_name("cross_entropy", t));
+    set_context("op=%s bad input len=%d rows=%d ld=%d seed=fixed",
+                op_name("cross_entropy", t), C, R, LD);
     nsm_cross_entropy_options d = NSM_CROSS_ENTROPY_OPTIONS_INIT;
 #define CE(rows, cols, logits, ld, target, weight, opt, loss, grad, ldg)                         \
     call_cross_entropy(t, rows, cols, logits, ld, target, weight, opt, loss, grad, ldg)
@@ -256,7 +260,8 @@ static void errors_cross_entropy(dtype t)
 
 static void errors_cross_entropy_soft(dtype t)
 {
-    set_context("op=%s bad input", op_name("cross_entropy_soft", t));
+    set_context("op=%s bad input len=%d rows=%d ld=%d seed=fixed",
+                op_name("cross_entropy_soft", t), C, R, LD);
     nsm_cross_entropy_options d = NSM_CROSS_ENTROPY_OPTIONS_INIT;
 #define CS(rows, cols, logits, ld, target, ldt, weight, opt, loss, grad, ldg)                    \
     call_cross_entropy_soft(t, rows, cols, logits, ld, target, ldt, weight, opt, loss, grad, ldg)
