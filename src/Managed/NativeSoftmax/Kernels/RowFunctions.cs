@@ -34,7 +34,7 @@ internal readonly unsafe struct ExpShifted<TVec, T>(T* x, T shift) : IRowFunctio
     private readonly TVec _shift = TVec.Create(shift);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TVec Apply(nuint i) => VecMath.Exp<TVec, T>(TVec.Load(x + i) - _shift);
+    public TVec Apply(nuint i) => VecMath.ExpOfDifference<TVec, T>(TVec.Load(x + i), _shift);
 }
 
 /// <summary>x_i·scale.</summary>
@@ -114,7 +114,7 @@ internal readonly unsafe struct HardLabelGradient<TVec, T>(T* z, T max, T scale,
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Apply(nuint i)
     {
-        TVec o = VecMath.Exp<TVec, T>(TVec.Load(z + i) - _max);
+        TVec o = VecMath.ExpOfDifference<TVec, T>(TVec.Load(z + i), _max);
         TVec w = weight == null ? TVec.Create(T.One) : TVec.Load(weight + i);
         return TVec.MultiplyAdd(_negativeOffset, w, o * _scale);
     }
@@ -169,7 +169,7 @@ internal readonly unsafe struct SoftTargetGradient<TVec, T>(T* z, T max, T scale
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Apply(nuint i)
     {
-        TVec o = VecMath.Exp<TVec, T>(TVec.Load(z + i) - _max);
+        TVec o = VecMath.ExpOfDifference<TVec, T>(TVec.Load(z + i), _max);
         return TVec.MultiplyAdd(targets.Apply(i), _negativeGradScale, o * _scale);
     }
 }

@@ -77,6 +77,9 @@ internal readonly struct Vec128<T> : IVec<Vec128<T>, T>
     public static T SumLanes(Vec128<T> value) => Vector128.Sum(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vec128<T> FromVector(Vector128<T> v) => new(v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T MaxLanes(Vec128<T> value)
     {
         T max = value._v.GetElement(0);

@@ -77,14 +77,9 @@ internal readonly struct Vec256<T> : IVec<Vec256<T>, T>
     public static T SumLanes(Vec256<T> value) => Vector256.Sum(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static T MaxLanes(Vec256<T> value)
-    {
-        T max = value._v.GetElement(0);
-        for (int i = 1; i < Vector256<T>.Count; i++)
-        {
-            T lane = value._v.GetElement(i);
-            max = lane > max ? lane : max;
-        }
-        return max;
-    }
+    public static T MaxLanes(Vec256<T> value) =>
+        Vec128<T>.MaxLanes(Vec128<T>.FromVector(Vector128.MaxNative(value._v.GetLower(), value._v.GetUpper())));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vec256<T> FromVector(Vector256<T> v) => new(v);
 }

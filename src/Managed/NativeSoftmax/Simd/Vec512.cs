@@ -77,14 +77,9 @@ internal readonly struct Vec512<T> : IVec<Vec512<T>, T>
     public static T SumLanes(Vec512<T> value) => Vector512.Sum(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static T MaxLanes(Vec512<T> value)
-    {
-        T max = value._v.GetElement(0);
-        for (int i = 1; i < Vector512<T>.Count; i++)
-        {
-            T lane = value._v.GetElement(i);
-            max = lane > max ? lane : max;
-        }
-        return max;
-    }
+    public static T MaxLanes(Vec512<T> value) =>
+        Vec256<T>.MaxLanes(Vec256<T>.FromVector(Vector256.MaxNative(value._v.GetLower(), value._v.GetUpper())));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vec512<T> FromVector(Vector512<T> v) => new(v);
 }

@@ -74,7 +74,28 @@ internal static class VecMath
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        return typeof(T) == typeof(float) ? ExpSingle<TVec, T>(x) : ExpDouble<TVec, T>(x);
+        TVec zero = TVec.Create(T.Zero);
+        return typeof(T) == typeof(float) ? ExpSingle<TVec, T>(x, zero) : ExpDouble<TVec, T>(x, zero);
+    }
+
+    /// <summary>
+    /// e^(a − b) lane-wise, exact in the subtraction: d = a − b is rounded, and its rounding
+    /// error (Knuth's TwoSum, six operations, valid for any magnitudes) is added to the reduced
+    /// argument, so e^(a − b) = e^(d + error) ≈ p(r + error)·2^n. Without it, the relative error of
+    /// the result would grow with |a − b| (|a − b|·2^−24 for float: 4e-6 at a − b = −65).
+    /// Special values follow d as in <see cref="Exp{TVec, T}(TVec)"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVec ExpOfDifference<TVec, T>(TVec a, TVec b)
+        where TVec : struct, IVec<TVec, T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        TVec minusB = TVec.Create(T.Zero) - b;
+        TVec d = a + minusB;
+        TVec aRounded = d - minusB;
+        TVec bRounded = d - aRounded;
+        TVec error = (a - aRounded) + (minusB - bRounded);
+        return typeof(T) == typeof(float) ? ExpSingle<TVec, T>(d, error) : ExpDouble<TVec, T>(d, error);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -88,7 +109,7 @@ internal static class VecMath
         where T : unmanaged, IBinaryFloatingPointIeee754<T> => TVec.Create(T.CreateTruncating(value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVec ExpSingle<TVec, T>(TVec x)
+    private static TVec ExpSingle<TVec, T>(TVec x, TVec correction)
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
@@ -96,7 +117,7 @@ internal static class VecMath
         TVec shifted = TVec.MultiplyAdd(x, C<TVec, T>(Log2ESingle), shifter);
         TVec n = shifted - shifter;
         TVec r = TVec.MultiplyAdd(n, C<TVec, T>(-Ln2HiSingle), x);
-        r = TVec.MultiplyAdd(n, C<TVec, T>(-Ln2LoSingle), r);
+        r = TVec.MultiplyAdd(n, C<TVec, T>(-Ln2LoSingle), r) + correction;
 
         TVec one = C<TVec, T>(1f);
         TVec p = TVec.MultiplyAdd(C<TVec, T>(C7Single), r, C<TVec, T>(C6Single));
@@ -113,7 +134,7 @@ internal static class VecMath
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVec ExpDouble<TVec, T>(TVec x)
+    private static TVec ExpDouble<TVec, T>(TVec x, TVec correction)
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
@@ -121,7 +142,7 @@ internal static class VecMath
         TVec shifted = TVec.MultiplyAdd(x, D<TVec, T>(Log2EDouble), shifter);
         TVec n = shifted - shifter;
         TVec r = TVec.MultiplyAdd(n, D<TVec, T>(-Ln2HiDouble), x);
-        r = TVec.MultiplyAdd(n, D<TVec, T>(-Ln2LoDouble), r);
+        r = TVec.MultiplyAdd(n, D<TVec, T>(-Ln2LoDouble), r) + correction;
 
         TVec one = D<TVec, T>(1.0);
         TVec p = TVec.MultiplyAdd(D<TVec, T>(C13Double), r, D<TVec, T>(C12Double));
