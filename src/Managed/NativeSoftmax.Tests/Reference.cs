@@ -87,9 +87,13 @@ internal static class Reference
         return j;
     }
 
-    /// <summary>A cross-entropy result: per-row losses, the reduced loss, the gradient rows and
-    /// the gradient's scale s (for tolerances).</summary>
-    public sealed record LossResult(double[] RowLosses, double Reduced, double[][] Grad, double Scale, double[] TargetMass);
+    /// <summary>
+    /// A cross-entropy result: per-row losses, the reduced loss, the gradient rows, and for
+    /// tolerances the gradient's scale s, each row's Σ|y_j| and Σ|y_j·(lse − z_j)| (the size of
+    /// the terms that make up the row loss), and the mean's divisor.
+    /// </summary>
+    public sealed record LossResult(double[] RowLosses, double Reduced, double[][] Grad, double Scale,
+        double[] TargetAbsMass, double[] RowLossScale, double Divisor);
 
     /// <summary>
     /// Hard labels, PyTorch semantics: loss_r = (1 − ε)·w_t·(lse − z_t) + (ε/C)·Σ_j w_j·(lse − z_j);
@@ -168,6 +172,12 @@ internal static class Reference
             _ => double.NaN,
         };
         double s = options.Reduction == Reduction.Mean ? options.GradScale / divisor : options.GradScale;
+        double[] absMass = y.Select(row => row.Sum(Math.Abs)).ToArray();
+        double[] lossScale = z.Select((row, r) =>
+        {
+            double lse = LogSumExp(row);
+            return Sum(row.Select((zj, j) => y[r][j] == 0 ? 0 : Math.Abs(y[r][j] * (lse - zj))));
+        }).ToArray();
         var grad = new double[z.Length][];
         for (int r = 0; r < z.Length; r++)
         {
@@ -179,6 +189,6 @@ internal static class Reference
             double[] o = Softmax(z[r]);
             grad[r] = o.Zip(y[r], (oi, yi) => s * (oi * mass[r] - yi)).ToArray();
         }
-        return new LossResult(rowLoss, reduced, grad, s, mass);
+        return new LossResult(rowLoss, reduced, grad, s, absMass, lossScale, divisor);
     }
 }
