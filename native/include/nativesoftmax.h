@@ -36,7 +36,8 @@
  *  - Thread safety: every function is reentrant and may be called from many threads at once on
  *    disjoint outputs. nsm_last_error() is per thread. The library starts no threads.
  *  - The CPU path (AVX-512, AVX2, SSE4.2, NEON) is chosen once, on the first call, by CPUID;
- *    the environment variable NATIVESOFTMAX_MAX_ISA ("avx512", "avx2", "sse4.2", "neon") caps it.
+ *    the environment variable NATIVESOFTMAX_MAX_ISA ("avx512", "avx2", "sse4.2", "neon"; case is
+ *    ignored, empty means unset; any other value makes every call fail) caps it.
  *    nsm_isa() says which path is in use. Results agree across paths to the stated tolerances,
  *    not bit for bit.
  *
@@ -55,7 +56,9 @@
 #define NSM_VERSION_NUMBER (NSM_VERSION_MAJOR * 10000 + NSM_VERSION_MINOR * 100 + NSM_VERSION_PATCH)
 #define NSM_VERSION_STRING "0.2.0"
 
-#if defined(_WIN32)
+#if defined(_WIN32) && defined(NSM_BUILDING_LIBRARY)
+#define NSM_API __declspec(dllexport)
+#elif defined(_WIN32)
 #define NSM_API __declspec(dllimport)
 #elif defined(__GNUC__)
 #define NSM_API __attribute__((visibility("default")))
@@ -179,7 +182,9 @@ typedef int32_t nsm_reduction;
                                    / rows. NaN when that divisor is 0 (e.g. every row ignored). */
 
 typedef struct nsm_cross_entropy_options {
-    uint32_t struct_size;    /**< sizeof(nsm_cross_entropy_options); at least the size of version 1. */
+    uint32_t struct_size;    /**< sizeof(nsm_cross_entropy_options) as the caller compiled it: at least
+                                  the size of version 1 (32 bytes); a larger size (a newer header) is
+                                  accepted and the fields this library does not know are ignored. */
     nsm_reduction reduction; /**< NSM_REDUCTION_{NONE,SUM,MEAN}; default MEAN. */
     int64_t ignore_index;    /**< Hard labels equal to this give 0 loss and 0 gradient; default −100.
                                   Not used with soft targets. */
@@ -202,7 +207,9 @@ typedef struct nsm_cross_entropy_options {
  *   o·Σy − y with the weighted, smoothed target y; = o − y for ε = 0, w = 1),
  * where s = grad_scale for "none" and "sum", grad_scale / Σ_r w_{t_r} for "mean".
  * Rows whose label equals ignore_index get loss 0 and a zero gradient row and do not count in the
- * mean's divisor. This is PyTorch's normalisation exactly.
+ * mean's divisor. This is PyTorch's normalisation exactly. With ε = 0 the smoothing term is absent
+ * (not 0·∞), so a −inf logit on another class leaves the loss finite; with ε > 0 it makes the
+ * loss +inf, or NaN where its class weight is 0 (as PyTorch).
  *
  * Shapes: logits [rows × cols] (ld_logits); target [rows] int64 class indices in [0, cols) or
  * ignore_index; weight NULL or [cols]; loss [rows] for reduction none, else [1], or NULL when only
@@ -215,7 +222,9 @@ typedef struct nsm_cross_entropy_options {
  *         NSM_ERR_LABEL_OUT_OF_RANGE (checked for every row before anything is written),
  *         NSM_ERR_INVALID_ARGUMENT (reduction, label_smoothing outside [0, 1] or NaN, weight,
  *         grad_scale, struct_size), NSM_ERR_OVERLAP.
- * Accuracy (float32): row losses within 2e-6·(1 + |exact|); gradients within 1e-6 absolute·s.
+ * Accuracy (float32): with unit weights, row losses within 2e-6·(1 + |exact|); with weights,
+ * within 2e-6·Σ_j |y_j|·(1 + |lse − z_j|) (the size of the terms summed); gradients within
+ * 1e-6·|s|·Σ_j |y_j| absolute.
  * ------------------------------------------------------------------------------------------- */
 NSM_API nsm_status nsm_cross_entropy_f32(int64_t rows, int64_t cols,
                                          const float* logits, int64_t ld_logits,
