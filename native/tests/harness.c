@@ -10,7 +10,7 @@
  *       Expects that no variant is usable: nsm_isa() == "none" and every operation fails with
  *       NSM_ERR_UNSUPPORTED_CPU (and a message containing TEXT).
  *
- * Groups: softmax backward jacobian cross_entropy cross_entropy_soft errors misc.
+ * Groups: softmax backward jacobian cross_entropy cross_entropy_soft errors misc reference.
  * The harness refuses to run against a library whose version differs from the header's.
  */
 #include "harness_support.h"
@@ -35,6 +35,7 @@ static const group k_groups[] = {
     {"cross_entropy_soft", group_cross_entropy_soft},
     {"errors", group_errors},
     {"misc", group_misc},
+    {"reference", group_reference},
 };
 #define GROUP_COUNT ((int)(sizeof k_groups / sizeof k_groups[0]))
 
