@@ -24,15 +24,19 @@ internal static class Reference
     public static bool IsNaNRow(double[] z) =>
         z.Any(double.IsNaN) || z.Any(double.IsPositiveInfinity) || z.All(double.IsNegativeInfinity);
 
-    /// <summary>log Σ exp z, shifted by the maximum.</summary>
-    public static double LogSumExp(double[] z)
+    /// <summary>
+    /// lse − z_j for every j, as (m − z_j) + log Σ exp(z − m): adding m first would absorb the
+    /// log-sum when |m| is huge (1e308 + 1.1 = 1e308).
+    /// </summary>
+    public static double[] LseMinus(double[] z)
     {
         if (IsNaNRow(z))
         {
-            return double.NaN;
+            return z.Select(_ => double.NaN).ToArray();
         }
         double m = z.Max();
-        return m + Math.Log(Sum(z.Select(x => Math.Exp(x - m))));
+        double logSum = Math.Log(Sum(z.Select(x => Math.Exp(x - m))));
+        return z.Select(x => (m - x) + logSum).ToArray();
     }
 
     public static double[] Softmax(double[] z)
@@ -120,11 +124,11 @@ internal static class Reference
             }
             int t = checked((int)target[r]);
             divisorTerms.Add(W(t));
-            double lse = LogSumExp(z[r]);
-            double loss = (1 - eps) * W(t) * (lse - z[r][t]);
+            double[] gap = LseMinus(z[r]);
+            double loss = (1 - eps) * W(t) * gap[t];
             if (eps > 0)
             {
-                loss += eps / cols * Sum(Enumerable.Range(0, cols).Select(j => W(j) * (lse - z[r][j])));
+                loss += eps / cols * Sum(Enumerable.Range(0, cols).Select(j => W(j) * gap[j]));
             }
             rowLoss[r] = loss;
             for (int j = 0; j < cols; j++)
@@ -154,8 +158,8 @@ internal static class Reference
             double[] y = Enumerable.Range(0, cols)
                 .Select(j => ((1 - eps) * p[r][j] + eps / cols) * (weight?[j] ?? 1.0)).ToArray();
             targets[r] = y;
-            double lse = LogSumExp(z[r]);
-            rowLoss[r] = Sum(Enumerable.Range(0, cols).Where(j => y[j] != 0).Select(j => y[j] * (lse - z[r][j])));
+            double[] gap = LseMinus(z[r]);
+            rowLoss[r] = Sum(Enumerable.Range(0, cols).Where(j => y[j] != 0).Select(j => y[j] * gap[j]));
             mass[r] = Sum(y);
         }
         return Reduce(z, rowLoss, targets, mass, options, rows, ignored: _ => false);
@@ -175,8 +179,8 @@ internal static class Reference
         double[] absMass = y.Select(row => row.Sum(Math.Abs)).ToArray();
         double[] lossScale = z.Select((row, r) =>
         {
-            double lse = LogSumExp(row);
-            return Sum(row.Select((zj, j) => y[r][j] == 0 ? 0 : Math.Abs(y[r][j] * (lse - zj))));
+            double[] gap = LseMinus(row);
+            return Sum(row.Select((_, j) => y[r][j] == 0 ? 0 : Math.Abs(y[r][j] * gap[j])));
         }).ToArray();
         var grad = new double[z.Length][];
         for (int r = 0; r < z.Length; r++)

@@ -25,6 +25,14 @@ internal sealed class Matrix<T>
         Array.Fill(Data, Sentinel);
     }
 
+    private Matrix(int rows, int cols, int ld, T[] data)
+    {
+        (Rows, Cols, Ld, Data) = (rows, cols, ld, data);
+    }
+
+    /// <summary>The same memory seen with another row count (e.g. rows = 0 over a real buffer).</summary>
+    public static Matrix<T> View(Matrix<T> matrix, int rows) => new(rows, matrix.Cols, matrix.Ld, matrix.Data);
+
     public int Rows { get; }
     public int Cols { get; }
     public int Ld { get; }
