@@ -33,7 +33,7 @@ internal static class Expect
             {
                 double e = expected[r][c], a = double.CreateTruncating(actual[r, c]), tol = tolerance(r, c, e);
                 Close(e, a, tol, context, r, c);
-                if (double.IsFinite(e))
+                if (double.IsFinite(e) && tol > 0)
                 {
                     worst = Math.Max(worst, Math.Abs(a - e) / tol);
                 }

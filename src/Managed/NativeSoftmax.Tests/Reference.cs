@@ -46,9 +46,25 @@ internal static class Reference
             return z.Select(_ => double.NaN).ToArray();
         }
         double m = z.Max();
-        double[] e = z.Select(x => Math.Exp(x - m)).ToArray();
+        double[] e = z.Select(x => ExpOfDifference(x, m)).ToArray();
         double s = Sum(e);
         return e.Select(x => x / s).ToArray();
+    }
+
+    /// <summary>
+    /// e^(x − m) without the rounding of x − m (which alone would cost |x − m|·2⁻⁵³ relative,
+    /// 1.5e-14 at x − m = −137): d = x − m rounded, its error by Knuth's TwoSum, e^d·(1 + error).
+    /// </summary>
+    public static double ExpOfDifference(double x, double m)
+    {
+        double d = x - m;
+        if (!double.IsFinite(d))
+        {
+            return Math.Exp(d);
+        }
+        double xRounded = d + m, mRounded = xRounded - d;
+        double error = (x - xRounded) + (mRounded - m);
+        return Math.Exp(d) * (1 + error);
     }
 
     public static double[] LogSoftmax(double[] z)
