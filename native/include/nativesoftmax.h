@@ -32,7 +32,8 @@
  *  - Non-finite logits follow IEEE arithmetic on the formulas above, as PyTorch does:
  *      −inf in a row with a finite maximum → probability 0, log-probability −inf;
  *      a row whose logits are all −inf, a row containing +inf, or a row containing NaN → every
- *      output of that row is NaN (and its loss is NaN).
+ *      output of that row is NaN (and its loss is NaN), except a cross-entropy row that asks for
+ *      nothing (an ignored label, or soft targets that are all zero): loss 0, gradient 0.
  *  - Thread safety: every function is reentrant and may be called from many threads at once on
  *    disjoint outputs. nsm_last_error() is per thread. The library starts no threads.
  *  - The CPU path (AVX-512, AVX2, SSE4.2, NEON) is chosen once, on the first call, by CPUID;
@@ -251,8 +252,9 @@ NSM_API nsm_status nsm_cross_entropy_f64(int64_t rows, int64_t cols,
  *   grad[r, i] = s·(o_i·Σ_j ŷ_j − ŷ_i)         (the seed's general form: exact even when the
  *                                              targets do not sum to 1)
  * s = grad_scale for "none" and "sum", grad_scale / rows for "mean" (PyTorch divides soft-target
- * means by the number of rows, weighted or not). An all-zero target row gives loss 0 and a zero
- * gradient. ignore_index is not used. Targets may be any finite or non-finite values; they are
+ * means by the number of rows, weighted or not). A row whose ŷ are all zero gives loss 0 and a
+ * zero gradient whatever its logits (this wins over the NaN-row rule: an all −inf row with an
+ * all-zero target is 0, not NaN). ignore_index is not used. Targets may be any finite or non-finite values; they are
  * not checked (a NaN target gives a NaN loss).
  *
  * Shapes: logits [rows × cols] (ld_logits); target [rows × cols] (ld_target); weight, loss, grad

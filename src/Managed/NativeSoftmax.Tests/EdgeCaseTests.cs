@@ -239,6 +239,20 @@ public class EdgeCaseTests
             Ops.SoftCrossEntropy(width, logits, target, TestData.Vector<T>(3, cols, 0.5, 2), new CrossEntropyOptions { Reduction = Reduction.None }, loss, grad);
             Assert.True(loss[0] == T.Zero && loss[1] == T.Zero, $"{context}: losses {loss[0]}, {loss[1]}, expected 0");
             Expect.Rows(grad, Enumerable.Repeat(new double[cols], 2).ToArray(), (_, _, _) => 0, context + " grad");
+
+            // A row that asks for nothing contributes nothing even when its logits are all −∞
+            // (which would otherwise make it NaN): loss 0 and a zero gradient, as the header decides.
+            for (int j = 0; j < cols; j++)
+            {
+                logits[1, j] = T.NegativeInfinity;
+            }
+            grad.Fill((_, _) => 7);
+            Ops.SoftCrossEntropy(width, logits, target, default, new CrossEntropyOptions { Reduction = Reduction.None }, loss, grad);
+            Assert.True(loss[1] == T.Zero, $"{context}, all −inf logits: loss {loss[1]}, expected 0");
+            for (int j = 0; j < cols; j++)
+            {
+                Assert.True(grad[1, j] == T.Zero, $"{context}, all −inf logits: grad[1, {j}] = {grad[1, j]}, expected 0");
+            }
         }
     }
 }

@@ -145,10 +145,7 @@ public class ExpAccuracyTests(ITestOutputHelper output)
     /// </summary>
     public static TheoryData<Width> KernelWidths() => new(Cases.AllWidths.Where(w => w != Width.PublicApi));
 
-    [Theory(Skip = "BUG: exp(-87.3365478515625f) = 1.1754907E-38, a subnormal, not 0 (exact 1.17549070e-38 < FLT_MIN) at every "
-        + "width: MinInputSingle (-87.3365448f) rounds to -87.3365478515625f, below ln(FLT_MIN) = -87.33654475, and the "
-        + "flush test is x < MinInput. Fix: MinInputSingle = -87.33654022216797f (the float just above ln(FLT_MIN)), "
-        + "or compare with <=.")]
+    [Theory]
     [MemberData(nameof(KernelWidths))]
     public void Float32ResultsBelowTheSmallestNormalAreFlushedAtTheBoundary(Width width) =>
         Assert.Equal(65 * 16, CheckBoundary(width, (float)LnFloatMin, FloatMinNormal, x => Math.Exp(x), 23));

@@ -48,13 +48,15 @@ public static partial class SoftmaxPrimitives
             RequireLength(grad.Length, rows, cols, ldGrad, "grad");
         }
         T unused = default;
+        long noLabel = 0;
         fixed (T* z = logits)
         fixed (long* t = target)
         fixed (T* w = weight)
         fixed (T* l = loss)
         fixed (T* g = grad)
         {
-            var operation = new HardLabelCrossEntropyOperation<T>(rows, cols, z, ldLogits, t, w, options.ToLossOptions(),
+            var operation = new HardLabelCrossEntropyOperation<T>(rows, cols, EmptyAsScratch(z, &unused), ldLogits,
+                EmptyAsScratch(t, &noLabel), w, options.ToLossOptions(),
                 LossOrScratch(l, g, rows, &unused), g, ldGrad);
             Execute<HardLabelCrossEntropyOperation<T>, T>(ref operation);
         }
@@ -128,7 +130,8 @@ public static partial class SoftmaxPrimitives
         fixed (T* l = loss)
         fixed (T* g = grad)
         {
-            var operation = new SoftTargetCrossEntropyOperation<T>(rows, cols, z, ldLogits, p, ldTarget, w, options.ToLossOptions(),
+            var operation = new SoftTargetCrossEntropyOperation<T>(rows, cols, EmptyAsScratch(z, &unused), ldLogits,
+                EmptyAsScratch(p, &unused), ldTarget, w, options.ToLossOptions(),
                 LossOrScratch(l, g, rows, &unused), g, ldGrad);
             Execute<SoftTargetCrossEntropyOperation<T>, T>(ref operation);
         }

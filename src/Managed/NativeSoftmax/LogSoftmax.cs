@@ -48,10 +48,12 @@ public static partial class SoftmaxPrimitives
         RequireFloatOrDouble<T>();
         RequireLength(logits.Length, rows, cols, ldLogits, "logits");
         RequireLength(logProbabilities.Length, rows, cols, ldLogProbabilities, "log_probabilities");
+        T scratch = default;
         fixed (T* z = logits)
         fixed (T* y = logProbabilities)
         {
-            var operation = new LogSoftmaxOperation<T>(rows, cols, z, ldLogits, y, ldLogProbabilities);
+            var operation = new LogSoftmaxOperation<T>(rows, cols, EmptyAsScratch(z, &scratch), ldLogits,
+                EmptyAsScratch(y, &scratch), ldLogProbabilities);
             Execute<LogSoftmaxOperation<T>, T>(ref operation);
         }
     }

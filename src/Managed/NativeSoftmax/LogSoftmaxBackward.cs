@@ -32,11 +32,13 @@ public static partial class SoftmaxPrimitives
         RequireLength(gradOutput.Length, rows, cols, ldGradOutput, "grad_output");
         RequireLength(output.Length, rows, cols, ldOutput, "output");
         RequireLength(gradLogits.Length, rows, cols, ldGradLogits, "grad_logits");
+        T scratch = default;
         fixed (T* g = gradOutput)
         fixed (T* y = output)
         fixed (T* dz = gradLogits)
         {
-            var operation = new LogSoftmaxBackwardOperation<T>(rows, cols, g, ldGradOutput, y, ldOutput, dz, ldGradLogits);
+            var operation = new LogSoftmaxBackwardOperation<T>(rows, cols, EmptyAsScratch(g, &scratch), ldGradOutput,
+                EmptyAsScratch(y, &scratch), ldOutput, EmptyAsScratch(dz, &scratch), ldGradLogits);
             Execute<LogSoftmaxBackwardOperation<T>, T>(ref operation);
         }
     }

@@ -48,10 +48,12 @@ public static partial class SoftmaxPrimitives
         RequireFloatOrDouble<T>();
         RequireLength(logits.Length, rows, cols, ldLogits, "logits");
         RequireLength(probabilities.Length, rows, cols, ldProbabilities, "probabilities");
+        T scratch = default;
         fixed (T* z = logits)
         fixed (T* o = probabilities)
         {
-            var operation = new SoftmaxOperation<T>(rows, cols, z, ldLogits, o, ldProbabilities);
+            var operation = new SoftmaxOperation<T>(rows, cols, EmptyAsScratch(z, &scratch), ldLogits,
+                EmptyAsScratch(o, &scratch), ldProbabilities);
             Execute<SoftmaxOperation<T>, T>(ref operation);
         }
     }

@@ -32,11 +32,13 @@ public static partial class SoftmaxPrimitives
         RequireLength(gradOutput.Length, rows, cols, ldGradOutput, "grad_output");
         RequireLength(output.Length, rows, cols, ldOutput, "output");
         RequireLength(gradLogits.Length, rows, cols, ldGradLogits, "grad_logits");
+        T scratch = default;
         fixed (T* g = gradOutput)
         fixed (T* o = output)
         fixed (T* dz = gradLogits)
         {
-            var operation = new SoftmaxBackwardOperation<T>(rows, cols, g, ldGradOutput, o, ldOutput, dz, ldGradLogits);
+            var operation = new SoftmaxBackwardOperation<T>(rows, cols, EmptyAsScratch(g, &scratch), ldGradOutput,
+                EmptyAsScratch(o, &scratch), ldOutput, EmptyAsScratch(dz, &scratch), ldGradLogits);
             Execute<SoftmaxBackwardOperation<T>, T>(ref operation);
         }
     }

@@ -52,11 +52,25 @@ public static partial class SoftmaxPrimitives
 
     private static void RequireLength(int length, long rows, long cols, long ld, string name)
     {
-        if (Checks.Shape(rows, cols, out Failure? failure)
-            && (ld < cols || Checks.Length(length, rows, cols, ld, name, out failure)))
+        if (!Checks.Shape(rows, cols, out Failure? failure))
         {
-            return;
+            throw failure.Value.ToException();
         }
-        throw failure.Value.ToException();
+        long needed = Checks.Extent(rows, cols, ld);
+        if (ld >= cols && length < needed)
+        {
+            throw new ArgumentException(
+                $"{name} has {length} elements; a {rows} x {cols} matrix with leading dimension {ld} needs {needed}.", CamelCase(name));
+        }
     }
+
+    /// <summary>
+    /// <c>fixed</c> gives a null pointer for an empty span, which the operations reject (as the C ABI
+    /// does for NULL). In the managed API an empty span is a valid empty matrix (rows == 0), so it
+    /// points at a scratch element instead; its extent is 0, so nothing reads or writes it.
+    /// </summary>
+    private static unsafe TElement* EmptyAsScratch<TElement>(TElement* pinned, TElement* scratch)
+        where TElement : unmanaged => pinned != null ? pinned : scratch;
+
+    private static string CamelCase(string snake) => Failure.CamelCase(snake);
 }

@@ -34,7 +34,7 @@ internal readonly record struct Failure(Status Status, string Argument, string M
     }
 
     /// <summary>"ld_logits" → "ldLogits": the C# parameter that corresponds to a C argument.</summary>
-    private static string CamelCase(string snake)
+    internal static string CamelCase(string snake)
     {
         var parts = snake.Split('_');
         for (int i = 1; i < parts.Length; i++)

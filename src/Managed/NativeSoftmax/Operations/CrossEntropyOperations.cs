@@ -210,10 +210,24 @@ internal readonly unsafe struct SoftTargetCrossEntropyOperation<T>(long rows, lo
         for (long r = 0; r < rows; r++)
         {
             T* z = logits + r * ldLogits;
-            var targets = new SmoothedTargets<TVec, T>(target + r * ldTarget, keep, spread, weight);
+            T* p = target + r * ldTarget;
+            var targets = new SmoothedTargets<TVec, T>(p, keep, spread, weight);
+            double targetSum = double.CreateTruncating(RowLoop<TVec, T>.Sum(targets, n));
+            if (targetSum == 0 && AllTargetsZero(p, keep, spread))
+            {
+                // A row that asks for nothing contributes nothing, whatever its logits (even all −∞).
+                if (loss != null && options.Reduction == Reduction.None)
+                {
+                    loss[r] = T.Zero;
+                }
+                if (grad != null)
+                {
+                    NativeMemory.Clear(grad + r * ldGrad, (nuint)cols * (nuint)sizeof(T));
+                }
+                continue;
+            }
             T max = RowLoop<TVec, T>.Max(z, n);
             double sum = double.CreateTruncating(RowLoop<TVec, T>.Sum(new ExpShifted<TVec, T>(z, max), n));
-            double targetSum = double.CreateTruncating(RowLoop<TVec, T>.Sum(targets, n));
             double gaps = double.CreateTruncating(RowLoop<TVec, T>.Sum(new SoftTargetGaps<TVec, T>(z, max, targets), n));
             // Σ ŷ·(lse − z) = Σ ŷ·(max − z) + Σŷ·log Σexp; an all-zero target row contributes 0.
             double rowLoss = targetSum == 0 ? gaps : gaps + targetSum * Math.Log(sum);
@@ -230,5 +244,19 @@ internal readonly unsafe struct SoftTargetCrossEntropyOperation<T>(long rows, lo
             }
         }
         CrossEntropyValidation.StoreReduced(loss, options.Reduction, total, rows);
+    }
+
+    /// <summary>Whether every ŷ_j = ((1 − ε)·p_j + ε/C)·w_j of a row is 0 (rare: only checked when Σŷ = 0).</summary>
+    private readonly bool AllTargetsZero(T* p, T keep, T spread)
+    {
+        for (long j = 0; j < cols; j++)
+        {
+            T y = (keep * p[j] + spread) * (weight == null ? T.One : weight[j]);
+            if (y != T.Zero)
+            {
+                return false;
+            }
+        }
+        return true;
     }
 }

@@ -35,7 +35,7 @@ internal static class VecMath
     private const float ShifterSingle = 12582912f;          // 0x4B400000  1.5·2^23
     private const float Ln2HiSingle = 0.693359375f;         // 0x3F318000  ln2, upper 9 bits
     private const float Ln2LoSingle = -2.12194442e-4f;      // 0xB95E8083  ln2 − Ln2Hi
-    private const float MinInputSingle = -87.3365448f;      // ln(2^−126)
+    private const float MinInputSingle = -87.3365402f;      // 0xC2AEAC4F, the float just above ln(2^−126) = −87.33654475
     private const float MaxInputSingle = 88.3762626f;       // 127.5·ln2
 
     // 1/k! for k = 2…7 (C1 = C0 = 1).
