@@ -25,7 +25,7 @@
  *    overflows (logits up to ±3.4e38 in float32, ±1.8e308 in float64). The shift z − m is
  *    computed exactly (its rounding error is carried into exp), so the relative accuracy of a
  *    probability does not degrade with its distance below the row's maximum. exp is a vectorised
- *    approximation with a measured maximum error of 2 ulp; results below the smallest normal
+ *    approximation with a measured maximum error below 1.2 ulp; results below the smallest normal
  *    number (FLT_MIN, DBL_MIN) are flushed to 0. Sums are accumulated in the working precision
  *    with several independent partial sums. Reductions of the loss (sum, mean) accumulate in
  *    float64 for both dtypes.

