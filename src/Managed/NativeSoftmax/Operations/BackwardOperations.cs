@@ -15,8 +15,8 @@ internal readonly unsafe struct SoftmaxBackwardOperation<T>(long rows, long cols
 
     public bool Prepare([NotNullWhen(false)] out Failure? failure) =>
         ElementwiseValidation.Check(rows, cols, sizeof(T),
-            [new Region(gradOutput, 0, ldGradOutput, "grad_output"), new Region(output, 0, ldOutput, "output")],
-            new Region(gradLogits, 0, ldGradLogits, "grad_logits"), out failure);
+            [new MatrixArgument(gradOutput, ldGradOutput, "grad_output", "ld_grad_output"), new MatrixArgument(output, ldOutput, "output", "ld_output")],
+            new MatrixArgument(gradLogits, ldGradLogits, "grad_logits", "ld_grad_logits"), out failure);
 
     public void Run<TVec>() where TVec : struct, IVec<TVec, T>
     {
@@ -41,8 +41,8 @@ internal readonly unsafe struct LogSoftmaxBackwardOperation<T>(long rows, long c
 
     public bool Prepare([NotNullWhen(false)] out Failure? failure) =>
         ElementwiseValidation.Check(rows, cols, sizeof(T),
-            [new Region(gradOutput, 0, ldGradOutput, "grad_output"), new Region(output, 0, ldOutput, "output")],
-            new Region(gradLogits, 0, ldGradLogits, "grad_logits"), out failure);
+            [new MatrixArgument(gradOutput, ldGradOutput, "grad_output", "ld_grad_output"), new MatrixArgument(output, ldOutput, "output", "ld_output")],
+            new MatrixArgument(gradLogits, ldGradLogits, "grad_logits", "ld_grad_logits"), out failure);
 
     public void Run<TVec>() where TVec : struct, IVec<TVec, T>
     {

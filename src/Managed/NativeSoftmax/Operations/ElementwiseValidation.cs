@@ -10,26 +10,26 @@ internal static unsafe class ElementwiseValidation
     /// output is exactly each input (in place) or disjoint from it.
     /// </summary>
     public static bool Check(long rows, long cols, int elementSize,
-        ReadOnlySpan<Region> inputs, Region output, [NotNullWhen(false)] out Failure? failure)
+        ReadOnlySpan<MatrixArgument> inputs, MatrixArgument output, [NotNullWhen(false)] out Failure? failure)
     {
         if (!Checks.Shape(rows, cols, out failure))
         {
             return false;
         }
-        foreach (Region input in inputs)
+        foreach (MatrixArgument input in inputs)
         {
             if (!Checks.NotNull(input.Start, input.Name, out failure)
-                || !Checks.Matrix(rows, cols, input.Ld, "ld_" + input.Name, elementSize, out failure))
+                || !Checks.Matrix(rows, cols, input.Ld, input.LdName, elementSize, out failure))
             {
                 return false;
             }
         }
         if (!Checks.NotNull(output.Start, output.Name, out failure)
-            || !Checks.Matrix(rows, cols, output.Ld, "ld_" + output.Name, elementSize, out failure))
+            || !Checks.Matrix(rows, cols, output.Ld, output.LdName, elementSize, out failure))
         {
             return false;
         }
-        foreach (Region input in inputs)
+        foreach (MatrixArgument input in inputs)
         {
             Region spanned = Region.Matrix(input.Start, rows, cols, input.Ld, input.Name);
             Region written = Region.Matrix(output.Start, rows, cols, output.Ld, output.Name);
@@ -40,4 +40,14 @@ internal static unsafe class ElementwiseValidation
         }
         return true;
     }
+}
+
+/// <summary>A matrix argument of a row-to-row operation: where it starts, its leading dimension, and
+/// the C names of both for messages (constants, so validating allocates nothing).</summary>
+internal readonly unsafe struct MatrixArgument(void* start, long ld, string name, string ldName)
+{
+    public void* Start { get; } = start;
+    public long Ld { get; } = ld;
+    public string Name { get; } = name;
+    public string LdName { get; } = ldName;
 }

@@ -15,8 +15,8 @@ internal readonly unsafe struct SoftmaxOperation<T>(long rows, long cols, T* log
 
     public bool Prepare([NotNullWhen(false)] out Failure? failure) =>
         ElementwiseValidation.Check(rows, cols, sizeof(T),
-            [new Region(logits, 0, ldLogits, "logits")],
-            new Region(probabilities, 0, ldProbabilities, "probabilities"), out failure);
+            [new MatrixArgument(logits, ldLogits, "logits", "ld_logits")],
+            new MatrixArgument(probabilities, ldProbabilities, "probabilities", "ld_probabilities"), out failure);
 
     public void Run<TVec>() where TVec : struct, IVec<TVec, T>
     {
@@ -41,8 +41,8 @@ internal readonly unsafe struct LogSoftmaxOperation<T>(long rows, long cols, T* 
 
     public bool Prepare([NotNullWhen(false)] out Failure? failure) =>
         ElementwiseValidation.Check(rows, cols, sizeof(T),
-            [new Region(logits, 0, ldLogits, "logits")],
-            new Region(logProbabilities, 0, ldLogProbabilities, "log_probabilities"), out failure);
+            [new MatrixArgument(logits, ldLogits, "logits", "ld_logits")],
+            new MatrixArgument(logProbabilities, ldLogProbabilities, "log_probabilities", "ld_log_probabilities"), out failure);
 
     public void Run<TVec>() where TVec : struct, IVec<TVec, T>
     {
