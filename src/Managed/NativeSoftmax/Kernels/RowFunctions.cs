@@ -100,23 +100,21 @@ internal readonly unsafe struct WeightedGaps<TVec, T>(T* z, T max, T* weight) : 
     }
 }
 
-/// <summary>exp(z_i − max)·scale − offset·w_i (w = 1 without weights): the hard-label
-/// cross-entropy gradient before the label's own −(1 − ε)·w_t is added.</summary>
-internal readonly unsafe struct HardLabelGradient<TVec, T>(T* z, T max, T scale, T offset, T* weight)
+/// <summary>x_i·scale − offset·w_i (w = 1 without weights): turns the stored exp(z − max) of a row
+/// into the hard-label cross-entropy gradient, before the label's own −(1 − ε)·w_t is added.</summary>
+internal readonly unsafe struct ScaledMinusWeights<TVec, T>(T* x, T scale, T offset, T* weight)
     : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly TVec _max = TVec.Create(max);
     private readonly TVec _scale = TVec.Create(scale);
     private readonly TVec _negativeOffset = TVec.Create(-offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Apply(nuint i)
     {
-        TVec o = VecMath.ExpOfDifference<TVec, T>(TVec.Load(z + i), _max);
         TVec w = weight == null ? TVec.Create(T.One) : TVec.Load(weight + i);
-        return TVec.MultiplyAdd(_negativeOffset, w, o * _scale);
+        return TVec.MultiplyAdd(_negativeOffset, w, TVec.Load(x + i) * _scale);
     }
 }
 

@@ -32,6 +32,11 @@ internal static unsafe class RowLoop<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
+    // Each loop evaluates f at exactly two call sites, the tail and the loop body: every call site
+    // inlines the whole kernel (exp included), and more copies exhaust the JIT's inlining budget,
+    // which then leaves calls to the vector operators inside the loop (seen in the disassembly).
+    // Sums still keep four independent partial sums, rotated each step.
+
     /// <summary><c>destination[i] = f(i)</c> for every i in [0, n).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per loop, so each gets the full inlining budget for its kernel
     public static void Store<TFunction>(TFunction f, T* destination, nuint n)
@@ -40,13 +45,6 @@ internal static unsafe class RowLoop<TVec, T>
         nuint width = (nuint)TVec.Count;
         TVec last = f.Apply(n - width);
         nuint i = 0;
-        for (; i + 2 * width <= n; i += 2 * width)
-        {
-            TVec a = f.Apply(i);
-            TVec b = f.Apply(i + width);
-            TVec.Store(a, destination + i);
-            TVec.Store(b, destination + i + width);
-        }
         for (; i + width <= n; i += width)
         {
             TVec.Store(f.Apply(i), destination + i);
@@ -58,68 +56,50 @@ internal static unsafe class RowLoop<TVec, T>
     }
 
     /// <summary>Σ f(i) over [0, n), with four independent partial sums per lane.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per loop, so each gets the full inlining budget for its kernel
+    [MethodImpl(MethodImplOptions.NoInlining)]
     public static T Sum<TFunction>(TFunction f, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         nuint width = (nuint)TVec.Count;
         TVec zero = TVec.Create(T.Zero);
-        TVec s0 = zero, s1 = zero, s2 = zero, s3 = zero;
-        nuint i = 0;
-        for (; i + 4 * width <= n; i += 4 * width)
+        nuint full = n - n % width;
+        TVec s0 = full < n ? TVec.Select(TVec.LanesFrom((int)(full + width - n)), f.Apply(n - width), zero) : zero;
+        TVec s1 = zero, s2 = zero, s3 = zero;
+        for (nuint i = 0; i < full; i += width)
         {
-            s0 += f.Apply(i);
-            s1 += f.Apply(i + width);
-            s2 += f.Apply(i + 2 * width);
-            s3 += f.Apply(i + 3 * width);
-        }
-        for (; i + width <= n; i += width)
-        {
-            s0 += f.Apply(i);
-        }
-        if (i < n)
-        {
-            TVec fresh = TVec.LanesFrom((int)(width - (n - i)));
-            s1 += TVec.Select(fresh, f.Apply(n - width), zero);
+            TVec next = s0 + f.Apply(i);
+            s0 = s1;
+            s1 = s2;
+            s2 = s3;
+            s3 = next;
         }
         return TVec.SumLanes((s0 + s1) + (s2 + s3));
     }
 
     /// <summary><c>destination[i] = f(i)</c> and returns Σ f(i), in one pass.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per loop, so each gets the full inlining budget for its kernel
+    [MethodImpl(MethodImplOptions.NoInlining)]
     public static T StoreAndSum<TFunction>(TFunction f, T* destination, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         nuint width = (nuint)TVec.Count;
         TVec zero = TVec.Create(T.Zero);
         TVec last = f.Apply(n - width);
-        TVec s0 = zero, s1 = zero, s2 = zero, s3 = zero;
-        nuint i = 0;
-        for (; i + 4 * width <= n; i += 4 * width)
+        nuint full = n - n % width;
+        TVec s0 = full < n ? TVec.Select(TVec.LanesFrom((int)(full + width - n)), last, zero) : zero;
+        TVec s1 = zero, s2 = zero, s3 = zero;
+        for (nuint i = 0; i < full; i += width)
         {
-            TVec a = f.Apply(i);
-            TVec b = f.Apply(i + width);
-            TVec c = f.Apply(i + 2 * width);
-            TVec d = f.Apply(i + 3 * width);
-            TVec.Store(a, destination + i);
-            TVec.Store(b, destination + i + width);
-            TVec.Store(c, destination + i + 2 * width);
-            TVec.Store(d, destination + i + 3 * width);
-            s0 += a;
-            s1 += b;
-            s2 += c;
-            s3 += d;
+            TVec value = f.Apply(i);
+            TVec.Store(value, destination + i);
+            TVec next = s0 + value;
+            s0 = s1;
+            s1 = s2;
+            s2 = s3;
+            s3 = next;
         }
-        for (; i + width <= n; i += width)
-        {
-            TVec a = f.Apply(i);
-            TVec.Store(a, destination + i);
-            s0 += a;
-        }
-        if (i < n)
+        if (full < n)
         {
             TVec.Store(last, destination + (n - width));
-            s1 += TVec.Select(TVec.LanesFrom((int)(width - (n - i))), last, zero);
         }
         return TVec.SumLanes((s0 + s1) + (s2 + s3));
     }

@@ -151,15 +151,23 @@ internal unsafe struct HardLabelCrossEntropyOperation<T>(long rows, long cols, T
                 continue;
             }
 
+            // Everything that reads the logits comes before the pass that may overwrite them (grad
+            // exactly over logits): the row maximum, z_t and the smoothing term; then exp(z − max)
+            // goes into the gradient row while it is summed, and a last pass turns it into the
+            // gradient. One exponential per element.
             T max = RowLoop<TVec, T>.Max(z, n);
-            double sum = double.CreateTruncating(RowLoop<TVec, T>.Sum(new ExpShifted<TVec, T>(z, max), n));
+            double gapT = double.CreateTruncating(max - z[t]);
+            double gaps = epsilon > 0
+                ? double.CreateTruncating(RowLoop<TVec, T>.Sum(new WeightedGaps<TVec, T>(z, max, weight), n))
+                : 0.0;
+            var exps = new ExpShifted<TVec, T>(z, max);
+            double sum = double.CreateTruncating(g != null ? RowLoop<TVec, T>.StoreAndSum(exps, g, n) : RowLoop<TVec, T>.Sum(exps, n));
             double logSum = Math.Log(sum);
             double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
             // lse − z_t = (max − z_t) + log Σ exp(z − max).
-            double rowLoss = keep * wt * (double.CreateTruncating(max - z[t]) + logSum);
+            double rowLoss = keep * wt * (gapT + logSum);
             if (epsilon > 0)
             {
-                double gaps = double.CreateTruncating(RowLoop<TVec, T>.Sum(new WeightedGaps<TVec, T>(z, max, weight), n));
                 rowLoss += spread * (gaps + _weightSum * logSum);
             }
             total += rowLoss;
@@ -170,9 +178,10 @@ internal unsafe struct HardLabelCrossEntropyOperation<T>(long rows, long cols, T
 
             if (g != null)
             {
-                // s·(o_j·Σy − y_j) with Σy = (1 − ε)·w_t + (ε/C)·Σw and y_j = (ε/C)·w_j (+ (1 − ε)·w_t at t).
+                // s·(o_j·Σy − y_j) with Σy = (1 − ε)·w_t + (ε/C)·Σw and y_j = (ε/C)·w_j (+ (1 − ε)·w_t at t),
+                // from g_j = exp(z_j − max) and o_j = g_j / Σexp.
                 double targetSum = keep * wt + spread * _weightSum;
-                var gradient = new HardLabelGradient<TVec, T>(z, max,
+                var gradient = new ScaledMinusWeights<TVec, T>(g,
                     T.CreateTruncating(scale * targetSum / sum), T.CreateTruncating(scale * spread), weight);
                 RowLoop<TVec, T>.Store(gradient, g, n);
                 g[t] -= T.CreateTruncating(scale * keep * wt);
