@@ -6,6 +6,9 @@
 #   ./build.sh build    install what is missing and build everything
 #   ./build.sh test     build, then run all three suites (dotnet test, ctest x64 + arm64, pytest)
 #                       and print one final line "N passed, N failed[, N skipped]"
+#   ./build.sh bench    build, then compare speeds side by side: C++ against oneDNN and XNNPACK,
+#                       Python against PyTorch and scipy, .NET (BenchmarkDotNet) against
+#                       TensorPrimitives; installs Debian's libdnnl-dev and libxnnpack-dev
 #
 # What "everything" is:
 #   - the .NET solution (dotnet build NativeSoftmax.sln -c Release)
@@ -35,7 +38,7 @@ APT_PACKAGES=(
 OPTIONAL_APT_PACKAGES=(python3-torch) # the Python tests skip their torch comparisons without it
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 log() {
@@ -266,6 +269,31 @@ run_tests() {
     [[ $TOTAL_FAILED -eq 0 ]]
 }
 
+# ---- benchmarks ------------------------------------------------------------------------------
+
+BENCH_APT_PACKAGES=(libdnnl-dev libxnnpack-dev libpthreadpool-dev) # the alternatives measured against
+
+run_benchmarks() {
+    local missing=() package
+    for package in "${BENCH_APT_PACKAGES[@]}"; do
+        is_installed "$package" || missing+=("$package")
+    done
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        log "Installing ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+            { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"; }
+    fi
+    # Find the libraries again: a configure before they were installed cached "not found".
+    cmake -S "$ROOT/native" -B "$BUILD/native" -U 'NSM_DNNL_LIBRARY' -U 'NSM_XNNPACK_LIBRARY' >/dev/null
+    cmake --build "$BUILD/native" -j "$(nproc)" --target nsm_bench_compare
+    log "C++: NativeSoftmax vs oneDNN vs XNNPACK (one thread)"
+    OMP_NUM_THREADS=1 "$BUILD/bin/nsm_bench_compare"
+    log "Python: NativeSoftmax vs PyTorch vs scipy"
+    "$PYTHON" "$ROOT/bindings/python/benchmarks/compare.py"
+    log ".NET: BenchmarkDotNet (short job)"
+    dotnet run -c Release --project "$ROOT/src/Managed/NativeSoftmax.Benchmarks" -- --filter '*' --job short
+}
+
 # ---- main ------------------------------------------------------------------------------------
 
 main() {
@@ -276,6 +304,10 @@ main() {
         run_demo
         ;;
     build) build_all ;;
+    bench)
+        build_all
+        run_benchmarks
+        ;;
     test)
         # Built by a separate run so that a failed build still ends in the summary line.
         if ! "$ROOT/build.sh" build; then
