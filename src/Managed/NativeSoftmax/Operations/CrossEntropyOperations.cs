@@ -152,16 +152,25 @@ internal unsafe struct HardLabelCrossEntropyOperation<T>(long rows, long cols, T
             }
 
             // Everything that reads the logits comes before the pass that may overwrite them (grad
-            // exactly over logits): the row maximum, z_t and the smoothing term; then exp(z − max)
+            // exactly over logits): z_t, the row maximum and the smoothing term; then exp(z − max)
             // goes into the gradient row while it is summed, and a last pass turns it into the
             // gradient. One exponential per element.
-            T max = RowLoop<TVec, T>.Max(z, n);
-            double gapT = double.CreateTruncating(max - z[t]);
-            double gaps = epsilon > 0
-                ? double.CreateTruncating(RowLoop<TVec, T>.Sum(new WeightedGaps<TVec, T>(z, max, weight), n))
-                : 0.0;
-            var exps = new ExpShifted<TVec, T>(z, max);
-            double sum = double.CreateTruncating(g != null ? RowLoop<TVec, T>.StoreAndSum(exps, g, n) : RowLoop<TVec, T>.Sum(exps, n));
+            T zt = z[t];
+            T max, gapSum;
+            double sum;
+            if (ShortRow<TVec, T>.Fits(n))
+            {
+                sum = double.CreateTruncating(ShortRow<TVec, T>.CrossEntropyStatistics(z, weight, g, epsilon > 0, n, out max, out gapSum));
+            }
+            else
+            {
+                max = RowLoop<TVec, T>.Max(z, n);
+                gapSum = epsilon > 0 ? RowLoop<TVec, T>.Sum(new WeightedGaps<TVec, T>(z, max, weight), n) : T.Zero;
+                var exps = new ExpShifted<TVec, T>(z, max);
+                sum = double.CreateTruncating(g != null ? RowLoop<TVec, T>.StoreAndSum(exps, g, n) : RowLoop<TVec, T>.Sum(exps, n));
+            }
+            double gapT = double.CreateTruncating(max - zt);
+            double gaps = double.CreateTruncating(gapSum);
             double logSum = Math.Log(sum);
             double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
             // lse − z_t = (max − z_t) + log Σ exp(z − max).
@@ -183,7 +192,14 @@ internal unsafe struct HardLabelCrossEntropyOperation<T>(long rows, long cols, T
                 double targetSum = keep * wt + spread * _weightSum;
                 var gradient = new ScaledMinusWeights<TVec, T>(g,
                     T.CreateTruncating(scale * targetSum / sum), T.CreateTruncating(scale * spread), weight);
-                RowLoop<TVec, T>.Store(gradient, g, n);
+                if (ShortRow<TVec, T>.Fits(n))
+                {
+                    ShortRow<TVec, T>.Store(gradient, g, n);
+                }
+                else
+                {
+                    RowLoop<TVec, T>.Store(gradient, g, n);
+                }
                 g[t] -= T.CreateTruncating(scale * keep * wt);
             }
         }

@@ -21,6 +21,14 @@ internal readonly unsafe struct SoftmaxOperation<T>(long rows, long cols, T* log
     public void Run<TVec>() where TVec : struct, IVec<TVec, T>
     {
         nuint n = (nuint)cols;
+        if (ShortRow<TVec, T>.Fits(n))
+        {
+            for (long r = 0; r < rows; r++)
+            {
+                ShortRow<TVec, T>.Softmax(logits + r * ldLogits, probabilities + r * ldProbabilities, n);
+            }
+            return;
+        }
         for (long r = 0; r < rows; r++)
         {
             T* z = logits + r * ldLogits;
@@ -47,6 +55,14 @@ internal readonly unsafe struct LogSoftmaxOperation<T>(long rows, long cols, T* 
     public void Run<TVec>() where TVec : struct, IVec<TVec, T>
     {
         nuint n = (nuint)cols;
+        if (ShortRow<TVec, T>.Fits(n))
+        {
+            for (long r = 0; r < rows; r++)
+            {
+                ShortRow<TVec, T>.LogSoftmax(logits + r * ldLogits, logProbabilities + r * ldLogProbabilities, n);
+            }
+            return;
+        }
         for (long r = 0; r < rows; r++)
         {
             T* z = logits + r * ldLogits;
