@@ -26,8 +26,9 @@
  *    computed exactly (its rounding error is carried into exp), so the relative accuracy of a
  *    probability does not degrade with its distance below the row's maximum. exp is a vectorised
  *    approximation with a measured maximum error below 1.2 ulp; results below the smallest normal
- *    number (FLT_MIN, DBL_MIN) are flushed to 0. Sums are accumulated in the working precision
- *    with several independent partial sums. Reductions of the loss (sum, mean) accumulate in
+ *    number (FLT_MIN, DBL_MIN) are flushed to 0. Sums of a row are accumulated in the working
+ *    precision over blocks of 32 vectors (four partial sums per lane) and the blocks added in
+ *    float64, so the accuracy does not degrade with the row length. Reductions of the loss (sum, mean) accumulate in
  *    float64 for both dtypes.
  *  - Non-finite logits follow IEEE arithmetic on the formulas above, as PyTorch does:
  *      −inf in a row with a finite maximum → probability 0, log-probability −inf;
@@ -37,8 +38,9 @@
  *  - Thread safety: every function is reentrant and may be called from many threads at once on
  *    disjoint outputs. nsm_last_error() is per thread. The library starts no threads.
  *  - The CPU path (AVX-512, AVX2, SSE4.2, NEON) is chosen once, on the first call, by CPUID;
- *    the environment variable NATIVESOFTMAX_MAX_ISA ("avx512", "avx2", "sse4.2", "neon"; case is
- *    ignored, empty means unset; any other value makes every call fail) caps it.
+ *    the environment variable NATIVESOFTMAX_MAX_ISA caps it: "avx512", "avx2" or "sse4.2" on
+ *    x86-64, "neon" on AArch64 (case is ignored, empty means unset; any other value, or another
+ *    architecture's name, makes every call fail with a message saying so).
  *    nsm_isa() says which path is in use. Results agree across paths to the stated tolerances,
  *    not bit for bit.
  *
@@ -207,8 +209,9 @@ typedef struct nsm_cross_entropy_options {
  *   grad[r, i] = s·(o_i·Σ_j y_j − y_i),  y_j = (1 − ε)·w_t·δ_jt + (ε/cols)·w_j   (the seed's
  *   o·Σy − y with the weighted, smoothed target y; = o − y for ε = 0, w = 1),
  * where s = grad_scale for "none" and "sum", grad_scale / Σ_r w_{t_r} for "mean".
- * Rows whose label equals ignore_index get loss 0 and a zero gradient row and do not count in the
- * mean's divisor. This is PyTorch's normalisation exactly. With ε = 0 the smoothing term is absent
+ * Rows whose label equals ignore_index get loss 0 and a zero gradient row, whatever their logits,
+ * and do not count in the mean's divisor. This is PyTorch's normalisation exactly (PyTorch gives
+ * a NaN gradient for an ignored row whose logits are all −inf; we give 0). With ε = 0 the smoothing term is absent
  * (not 0·∞), so a −inf logit on another class leaves the loss finite; with ε > 0 it makes the
  * loss +inf, or NaN where its class weight is 0 (as PyTorch).
  *

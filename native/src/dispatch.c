@@ -176,18 +176,23 @@ static void append(char* buffer, size_t size, const char* format, ...)
     va_end(args);
 }
 
-/* The directory this dispatcher was loaded from, with a trailing '/', or "" if unknown. */
+/* The directory of the file this dispatcher was loaded from, with a trailing '/', or "" if
+ * unknown. Symbolic links are resolved first: a program linked against a link to the library
+ * (an install layout's lib/libnativesoftmax.so) finds the variants beside the real file. */
 static void own_directory(char* out, size_t size)
 {
     Dl_info info;
     out[0] = '\0';
     if (dladdr((void*)&own_directory, &info) == 0 || info.dli_fname == NULL) return;
-    const char* slash = strrchr(info.dli_fname, '/');
-    if (slash == NULL) return;
-    size_t length = (size_t)(slash - info.dli_fname) + 1;
-    if (length >= size) return;
-    memcpy(out, info.dli_fname, length);
-    out[length] = '\0';
+    char* resolved = realpath(info.dli_fname, NULL);
+    const char* path = resolved != NULL ? resolved : info.dli_fname;
+    const char* slash = strrchr(path, '/');
+    size_t length = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+    if (length > 0 && length < size) {
+        memcpy(out, path, length);
+        out[length] = '\0';
+    }
+    free(resolved);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -199,7 +204,11 @@ static void own_directory(char* out, size_t size)
 static int load_variant(const char* directory, const candidate* c)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s%s", directory, c->file);
+    int length = snprintf(path, sizeof path, "%s%s", directory, c->file);
+    if (length < 0 || (size_t)length >= sizeof path) {
+        append(g_why_none, sizeof g_why_none, " %s: the path of %s is too long;", c->isa, c->file);
+        return 0;
+    }
 
     void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (handle == NULL) {

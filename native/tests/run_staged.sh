@@ -5,6 +5,8 @@
 # written "broken:NAME" becomes a text file NAME that is not a library), then runs the copied
 # harness there. The harness finds the dispatcher through its RPATH $ORIGIN/../LIBDIR, so the
 # dispatcher sees only the variants staged beside it: this is how the fallback paths are tested.
+# A DISPATCHER written "link:PATH" is staged as a symbolic link to PATH instead of a copy (the
+# dispatcher must then find the variants beside PATH, the real file).
 set -euo pipefail
 
 emulator=()
@@ -22,7 +24,10 @@ shift 4
 rm -rf "$dest"
 mkdir -p "$dest/bin" "$dest/$libdir"
 cp "$harness" "$dest/bin/"
-cp "$dispatcher" "$dest/$libdir/"
+case $dispatcher in
+link:*) ln -s "${dispatcher#link:}" "$dest/$libdir/$(basename "${dispatcher#link:}")" ;;
+*) cp "$dispatcher" "$dest/$libdir/" ;;
+esac
 while [[ $# -gt 0 && $1 != -- ]]; do
     case $1 in
     broken:*) echo "not a shared library" >"$dest/$libdir/${1#broken:}" ;;

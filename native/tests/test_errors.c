@@ -122,6 +122,10 @@ static void errors_softmax(dtype t, int log)
     EXPECT("cols -3", NSM_ERR_INVALID_SHAPE, SM(R, -3, b.in.data, LD, b.out.data, LD));
     EXPECT("rows*ld overflows int64", NSM_ERR_INVALID_SHAPE,
            SM(INT64_MAX, 2, b.in.data, 2, b.out.data, 2));
+    EXPECT("one row of INT64_MAX classes", NSM_ERR_INVALID_SHAPE,
+           SM(1, INT64_MAX, b.in.data, INT64_MAX, b.out.data, INT64_MAX));
+    EXPECT("one row of INT64_MAX/8 classes (no byte-count wrap)", NSM_ERR_INVALID_SHAPE,
+           SM(1, INT64_MAX / 8, b.in.data, INT64_MAX / 8, b.out.data, INT64_MAX / 8));
     EXPECT("ld_logits < cols", NSM_ERR_INVALID_LEADING_DIM, SM(R, C, b.in.data, C - 1, b.out.data, LD));
     EXPECT("ld_out < cols", NSM_ERR_INVALID_LEADING_DIM, SM(R, C, b.in.data, LD, b.out.data, C - 1));
     EXPECT("ld_out 0", NSM_ERR_INVALID_LEADING_DIM, SM(R, C, b.in.data, LD, b.out.data, 0));
@@ -194,6 +198,8 @@ static void errors_cross_entropy(dtype t)
 #define CE_OPT(opt) CE(R, C, b.in.data, LD, b.labels, b.weight.data, opt, b.loss.data, b.out.data, LD)
     EXPECT("NULL logits", NSM_ERR_NULL_POINTER, CE(R, C, NULL, LD, b.labels, NULL, &d, b.loss.data, b.out.data, LD));
     EXPECT("NULL target", NSM_ERR_NULL_POINTER, CE(R, C, b.in.data, LD, NULL, NULL, &d, b.loss.data, b.out.data, LD));
+    EXPECT("one row of INT64_MAX classes, with weights", NSM_ERR_INVALID_SHAPE,
+           CE(1, INT64_MAX, b.in.data, INT64_MAX, b.labels, b.weight.data, &d, b.loss.data, NULL, 0));
     EXPECT("loss and grad NULL", NSM_ERR_NULL_POINTER, CE(R, C, b.in.data, LD, b.labels, NULL, &d, NULL, NULL, LD));
     EXPECT("NULL target, rows 0", NSM_ERR_NULL_POINTER, CE(0, C, b.in.data, LD, NULL, NULL, &d, b.loss.data, b.out.data, LD));
     EXPECT("rows -1", NSM_ERR_INVALID_SHAPE, CE(-1, C, b.in.data, LD, b.labels, NULL, &d, b.loss.data, b.out.data, LD));

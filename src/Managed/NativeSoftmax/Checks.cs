@@ -8,6 +8,13 @@ namespace NativeSoftmax;
 /// </summary>
 internal static unsafe class Checks
 {
+    /// <summary>
+    /// The largest extent a matrix may span, 2^57 bytes: the virtual address space of a Linux
+    /// process with five-level paging. Beyond it a shape cannot describe real memory, and the
+    /// extent arithmetic (and any access) would overflow.
+    /// </summary>
+    public const long MaxBytes = 1L << 57;
+
     /// <summary>rows ≥ 0 and cols ≥ 1.</summary>
     public static bool Shape(long rows, long cols, [NotNullWhen(false)] out Failure? failure)
     {
@@ -35,7 +42,8 @@ internal static unsafe class Checks
             failure = new(Status.InvalidLeadingDimension, ldName, $"{ldName} ({ld}) must be >= cols ({cols}).");
             return false;
         }
-        if (rows > 1 && (rows - 1) > (long.MaxValue / elementSize - cols) / ld)
+        long addressable = MaxBytes / elementSize;
+        if (cols > addressable || (rows > 1 && (rows - 1) > (addressable - cols) / ld))
         {
             failure = new(Status.InvalidShape, "rows", $"a {rows} x {cols} matrix with {ldName} = {ld} is too large to address.");
             return false;

@@ -35,7 +35,7 @@ internal static unsafe class RowLoop<TVec, T>
     // Each loop evaluates f at exactly two call sites, the tail and the loop body: every call site
     // inlines the whole kernel (exp included), and more copies exhaust the JIT's inlining budget,
     // which then leaves calls to the vector operators inside the loop (seen in the disassembly).
-    // Sums still keep four independent partial sums, rotated each step.
+    // Sums keep four independent partial sums, rotated each step, flushed to float64 by blocks.
 
     /// <summary><c>destination[i] = f(i)</c> for every i in [0, n).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per loop, so each gets the full inlining budget for its kernel
@@ -55,53 +55,75 @@ internal static unsafe class RowLoop<TVec, T>
         }
     }
 
-    /// <summary>Σ f(i) over [0, n), with four independent partial sums per lane.</summary>
+    /// <summary>Vectors summed in the working precision before their total moves to float64.</summary>
+    private const int BlockVectors = 32;
+
+    /// <summary>
+    /// Σ f(i) over [0, n). Within a block of 32 vectors four partial sums per lane take turns
+    /// (each adds 8 values); each block's total is then added in float64. So the rounding error
+    /// of a float32 sum stays a few ulp however long the row (one float accumulator per lane
+    /// would lose |n/lanes|·2^−24 relative: 1.6e-6 at 262144 classes on 128-bit vectors).
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static T Sum<TFunction>(TFunction f, nuint n)
+    public static double Sum<TFunction>(TFunction f, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         nuint width = (nuint)TVec.Count;
         TVec zero = TVec.Create(T.Zero);
         nuint full = n - n % width;
-        TVec s0 = full < n ? TVec.Select(TVec.LanesFrom((int)(full + width - n)), f.Apply(n - width), zero) : zero;
-        TVec s1 = zero, s2 = zero, s3 = zero;
-        for (nuint i = 0; i < full; i += width)
+        double total = full < n
+            ? double.CreateTruncating(TVec.SumLanes(TVec.Select(TVec.LanesFrom((int)(full + width - n)), f.Apply(n - width), zero)))
+            : 0.0;
+        for (nuint i = 0; i < full;)
         {
-            TVec next = s0 + f.Apply(i);
-            s0 = s1;
-            s1 = s2;
-            s2 = s3;
-            s3 = next;
+            nuint blockEnd = Math.Min(full, i + BlockVectors * width);
+            TVec s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+            for (; i < blockEnd; i += width)
+            {
+                TVec next = s0 + f.Apply(i);
+                s0 = s1;
+                s1 = s2;
+                s2 = s3;
+                s3 = next;
+            }
+            total += double.CreateTruncating(TVec.SumLanes((s0 + s1) + (s2 + s3)));
         }
-        return TVec.SumLanes((s0 + s1) + (s2 + s3));
+        return total;
     }
 
-    /// <summary><c>destination[i] = f(i)</c> and returns Σ f(i), in one pass.</summary>
+    /// <summary><c>destination[i] = f(i)</c> and returns Σ f(i) (summed as <see cref="Sum"/>), in one pass.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static T StoreAndSum<TFunction>(TFunction f, T* destination, nuint n)
+    public static double StoreAndSum<TFunction>(TFunction f, T* destination, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         nuint width = (nuint)TVec.Count;
         TVec zero = TVec.Create(T.Zero);
         TVec last = f.Apply(n - width);
         nuint full = n - n % width;
-        TVec s0 = full < n ? TVec.Select(TVec.LanesFrom((int)(full + width - n)), last, zero) : zero;
-        TVec s1 = zero, s2 = zero, s3 = zero;
-        for (nuint i = 0; i < full; i += width)
+        double total = full < n
+            ? double.CreateTruncating(TVec.SumLanes(TVec.Select(TVec.LanesFrom((int)(full + width - n)), last, zero)))
+            : 0.0;
+        for (nuint i = 0; i < full;)
         {
-            TVec value = f.Apply(i);
-            TVec.Store(value, destination + i);
-            TVec next = s0 + value;
-            s0 = s1;
-            s1 = s2;
-            s2 = s3;
-            s3 = next;
+            nuint blockEnd = Math.Min(full, i + BlockVectors * width);
+            TVec s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+            for (; i < blockEnd; i += width)
+            {
+                TVec value = f.Apply(i);
+                TVec.Store(value, destination + i);
+                TVec next = s0 + value;
+                s0 = s1;
+                s1 = s2;
+                s2 = s3;
+                s3 = next;
+            }
+            total += double.CreateTruncating(TVec.SumLanes((s0 + s1) + (s2 + s3)));
         }
         if (full < n)
         {
             TVec.Store(last, destination + (n - width));
         }
-        return TVec.SumLanes((s0 + s1) + (s2 + s3));
+        return total;
     }
 
     /// <summary>max over x[0 … n) (NaN handling: unspecified; a NaN still poisons the row's sum).</summary>

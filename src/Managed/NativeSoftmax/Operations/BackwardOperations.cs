@@ -25,7 +25,7 @@ internal readonly unsafe struct SoftmaxBackwardOperation<T>(long rows, long cols
         {
             T* g = gradOutput + r * ldGradOutput;
             T* o = output + r * ldOutput;
-            T dot = RowLoop<TVec, T>.Sum(new Products<TVec, T>(g, o), n);
+            T dot = T.CreateTruncating(RowLoop<TVec, T>.Sum(new Products<TVec, T>(g, o), n));
             RowLoop<TVec, T>.Store(new SoftmaxVjp<TVec, T>(o, g, dot), gradLogits + r * ldGradLogits, n);
         }
     }
@@ -50,7 +50,7 @@ internal readonly unsafe struct LogSoftmaxBackwardOperation<T>(long rows, long c
         for (long r = 0; r < rows; r++)
         {
             T* g = gradOutput + r * ldGradOutput;
-            T gradSum = RowLoop<TVec, T>.Sum(new Elements<TVec, T>(g), n);
+            T gradSum = T.CreateTruncating(RowLoop<TVec, T>.Sum(new Elements<TVec, T>(g), n));
             RowLoop<TVec, T>.Store(new LogSoftmaxVjp<TVec, T>(output + r * ldOutput, g, gradSum), gradLogits + r * ldGradLogits, n);
         }
     }

@@ -156,21 +156,21 @@ internal unsafe struct HardLabelCrossEntropyOperation<T>(long rows, long cols, T
             // goes into the gradient row while it is summed, and a last pass turns it into the
             // gradient. One exponential per element.
             T zt = z[t];
-            T max, gapSum;
-            double sum;
+            T max;
+            double sum, gaps;
             if (ShortRow<TVec, T>.Fits(n))
             {
-                sum = double.CreateTruncating(ShortRow<TVec, T>.CrossEntropyStatistics(z, weight, g, epsilon > 0, n, out max, out gapSum));
+                sum = double.CreateTruncating(ShortRow<TVec, T>.CrossEntropyStatistics(z, weight, g, epsilon > 0, n, out max, out T shortGaps));
+                gaps = double.CreateTruncating(shortGaps);
             }
             else
             {
                 max = RowLoop<TVec, T>.Max(z, n);
-                gapSum = epsilon > 0 ? RowLoop<TVec, T>.Sum(new WeightedGaps<TVec, T>(z, max, weight), n) : T.Zero;
+                gaps = epsilon > 0 ? RowLoop<TVec, T>.Sum(new WeightedGaps<TVec, T>(z, max, weight), n) : 0.0;
                 var exps = new ExpShifted<TVec, T>(z, max);
-                sum = double.CreateTruncating(g != null ? RowLoop<TVec, T>.StoreAndSum(exps, g, n) : RowLoop<TVec, T>.Sum(exps, n));
+                sum = g != null ? RowLoop<TVec, T>.StoreAndSum(exps, g, n) : RowLoop<TVec, T>.Sum(exps, n);
             }
-            double gapT = double.CreateTruncating(max - zt);
-            double gaps = double.CreateTruncating(gapSum);
+            double gapT = double.CreateTruncating(max) - double.CreateTruncating(zt); // in float64: float32 max − z_t can overflow
             double logSum = Math.Log(sum);
             double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
             // lse − z_t = (max − z_t) + log Σ exp(z − max).
@@ -237,7 +237,7 @@ internal readonly unsafe struct SoftTargetCrossEntropyOperation<T>(long rows, lo
             T* z = logits + r * ldLogits;
             T* p = target + r * ldTarget;
             var targets = new SmoothedTargets<TVec, T>(p, keep, spread, weight);
-            double targetSum = double.CreateTruncating(RowLoop<TVec, T>.Sum(targets, n));
+            double targetSum = RowLoop<TVec, T>.Sum(targets, n);
             if (targetSum == 0 && AllTargetsZero(p, keep, spread))
             {
                 // A row that asks for nothing contributes nothing, whatever its logits (even all −∞).
@@ -252,8 +252,8 @@ internal readonly unsafe struct SoftTargetCrossEntropyOperation<T>(long rows, lo
                 continue;
             }
             T max = RowLoop<TVec, T>.Max(z, n);
-            double sum = double.CreateTruncating(RowLoop<TVec, T>.Sum(new ExpShifted<TVec, T>(z, max), n));
-            double gaps = double.CreateTruncating(RowLoop<TVec, T>.Sum(new SoftTargetGaps<TVec, T>(z, max, targets), n));
+            double sum = RowLoop<TVec, T>.Sum(new ExpShifted<TVec, T>(z, max), n);
+            double gaps = RowLoop<TVec, T>.Sum(new SoftTargetGaps<TVec, T>(z, max, targets), n);
             // Σ ŷ·(lse − z) = Σ ŷ·(max − z) + Σŷ·log Σexp; an all-zero target row contributes 0.
             double rowLoss = targetSum == 0 ? gaps : gaps + targetSum * Math.Log(sum);
             total += rowLoss;

@@ -34,8 +34,8 @@ internal readonly unsafe struct SoftmaxOperation<T>(long rows, long cols, T* log
             T* z = logits + r * ldLogits;
             T* o = probabilities + r * ldProbabilities;
             T max = RowLoop<TVec, T>.Max(z, n);
-            T sum = RowLoop<TVec, T>.StoreAndSum(new ExpShifted<TVec, T>(z, max), o, n);
-            RowLoop<TVec, T>.Store(new Scaled<TVec, T>(o, T.One / sum), o, n);
+            double sum = RowLoop<TVec, T>.StoreAndSum(new ExpShifted<TVec, T>(z, max), o, n);
+            RowLoop<TVec, T>.Store(new Scaled<TVec, T>(o, T.CreateTruncating(1.0 / sum)), o, n);
         }
     }
 }
@@ -67,7 +67,7 @@ internal readonly unsafe struct LogSoftmaxOperation<T>(long rows, long cols, T* 
         {
             T* z = logits + r * ldLogits;
             T max = RowLoop<TVec, T>.Max(z, n);
-            T logSum = T.Log(RowLoop<TVec, T>.Sum(new ExpShifted<TVec, T>(z, max), n));
+            T logSum = T.CreateTruncating(Math.Log(RowLoop<TVec, T>.Sum(new ExpShifted<TVec, T>(z, max), n)));
             RowLoop<TVec, T>.Store(new LogSoftmaxOf<TVec, T>(z, max, logSum), logProbabilities + r * ldLogProbabilities, n);
         }
     }
