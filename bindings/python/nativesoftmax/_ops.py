@@ -313,6 +313,25 @@ def softmax_jacobian(logits):
 # Cross-entropy
 # ------------------------------------------------------------------------------------------------
 
+def _weight_in(w, dtype):
+    """The weights as a contiguous array of the working dtype. A weight that is finite in its own
+    dtype but overflows the working dtype (1e300 with float32 logits) is refused here, naming the
+    value the caller passed: the library would only see the inf the cast made of it. Weights
+    that are already NaN or ±inf are left to the library, which rejects them with its message."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(w, dtype=dtype)
+    if w.dtype.kind in "fc":
+        lost = np.isfinite(w) & ~np.isfinite(out)
+        if np.any(lost):
+            i = int(np.flatnonzero(lost)[0])
+            raise _binding_error(
+                NSM_ERR_INVALID_ARGUMENT,
+                "weight[%d] = %s (%s) does not fit the working dtype %s (it would become %s); "
+                "weights must be finite in the dtype the loss is computed in"
+                % (i, w[i], w.dtype.name, dtype.name, out[i]))
+    return out
+
+
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0, *, return_grad=False, grad_scale=1.0):
     """Fused softmax cross-entropy (``torch.nn.functional.cross_entropy``), optionally with the
@@ -330,7 +349,8 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
               the logits' working dtype. They need not sum to 1 (the gradient stays exact) and
               are not checked; a NaN target gives a NaN loss.
         weight: None or [C] per-class weights (converted to the working dtype). Any finite value
-            is accepted, negative included (as PyTorch); NaN or ±inf raises.
+            is accepted, negative included (as PyTorch); NaN or ±inf raises, and so does a value
+            that is finite in its own dtype but not in the working dtype (1e300 for float32).
         ignore_index: hard labels equal to it get loss 0 and a zero gradient row and do not count
             in the mean's divisor (default −100). Not used with soft targets.
         reduction: "none" (one loss per row), "sum", or "mean" (default). For hard labels the
@@ -363,7 +383,9 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
             weight or grad_scale; NSM_ERR_INVALID_SHAPE for C = 0. The binding itself raises
             NativeSoftmaxError (message prefixed "binding: ") for shapes that do not fit together
             (target or weight of the wrong shape, logits not 1-D or 2-D), an unknown reduction,
-            and an ignore_index outside int64.
+            an ignore_index outside int64, and a weight that is finite in its own dtype but
+            overflows the working dtype (NSM_ERR_INVALID_ARGUMENT, e.g. 1e300 with float32
+            logits).
         NativeSoftmaxTypeError (also a TypeError): unsupported dtypes (complex, bool targets...).
 
     Source: shared/seed/softmax-cross-entropy-gradient.md (∂E/∂z_i = o_i·Σ_j y*_j − y*_i, which is
@@ -414,7 +436,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
             raise _binding_error(NSM_ERR_INVALID_SHAPE,
                                  "weight must have shape (%d,) (one per class), got %s"
                                  % (cols, w.shape))
-        w = np.ascontiguousarray(w, dtype=dtype)
+        w = _weight_in(w, dtype)
 
     try:
         red = _REDUCTIONS[reduction]

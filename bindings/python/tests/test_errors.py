@@ -79,6 +79,35 @@ def test_non_finite_weight_or_grad_scale(bad):
                               return_grad=True, grad_scale=bad))
 
 
+def test_weight_that_overflows_the_working_dtype():
+    """1e300 is a finite float64 weight, but float32 logits are computed in float32, where it
+    would be inf: the binding refuses it, naming the value passed, before any cast warns."""
+    import warnings
+
+    z = np.zeros((2, 3), np.float32)
+    for big in (1e300, -1e300, 3.5e38):
+        w = np.array([1.0, big, 1.0])
+        for target in (np.array([0, 2]), np.full((2, 3), 1 / 3, np.float32)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # no numpy overflow warning on the way
+                exc = _raises("NSM_ERR_INVALID_ARGUMENT", nsm.cross_entropy, z, target,
+                              weight=w, return_grad=True)
+            assert exc.message.startswith(LIB_MESSAGE_MARK), exc.message
+            assert "weight[1]" in exc.message and repr(big) in exc.message, exc.message
+            assert "float32" in exc.message and "does not fit" in exc.message, exc.message
+    # the largest float32, given as float64, still fits (and so do huge integers)
+    fmax = float(np.finfo(np.float32).max)
+    assert np.isfinite(nsm.cross_entropy(z, np.array([0, 2]), weight=np.array([1.0, fmax, 1.0])))
+    assert np.isfinite(nsm.cross_entropy(z, np.array([0, 2]), weight=np.array([1, 2 ** 62, 1])))
+    # a long double beyond float64's range, with float64 logits (where long double is wider)
+    if np.finfo(np.longdouble).max > np.finfo(np.float64).max:
+        w = np.array([1, 1, 1], np.longdouble)
+        w[2] = np.longdouble(np.finfo(np.float64).max) * 16
+        exc = _raises("NSM_ERR_INVALID_ARGUMENT", nsm.cross_entropy, np.zeros((2, 3)),
+                      np.array([0, 1]), weight=w)
+        assert "weight[2]" in exc.message and "float64" in exc.message, exc.message
+
+
 def test_shape_mismatches_found_by_the_binding():
     z = np.zeros((3, 4))
     _raises("NSM_ERR_INVALID_SHAPE", nsm.cross_entropy, z, np.array([0, 1]))
