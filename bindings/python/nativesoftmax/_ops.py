@@ -12,6 +12,7 @@ import numpy as np
 from . import _native
 from ._native import (
     NSM_ERR_INVALID_ARGUMENT,
+    NSM_ERR_INVALID_LEADING_DIM,
     NSM_ERR_INVALID_SHAPE,
     NSM_ERR_LABEL_OUT_OF_RANGE,
     NativeSoftmaxError,
@@ -332,8 +333,44 @@ def _weight_in(w, dtype):
     return out
 
 
+def _grad_out_in(g, logits, shape, dtype):
+    """(matrix, ld) for a caller's gradient buffer, checked against the rules in cross_entropy's
+    docstring: an ndarray of the logits' shape and the working dtype, writeable, rows evenly
+    strided with unit column stride (the layout the binding passes without a copy)."""
+    if not isinstance(g, np.ndarray):
+        raise _binding_error(NSM_ERR_INVALID_ARGUMENT,
+                             "grad_out must be a numpy ndarray (it is written in place), got %s"
+                             % type(g).__name__)
+    if g.shape != shape:
+        raise _binding_error(NSM_ERR_INVALID_SHAPE,
+                             "grad_out must have the logits' shape %s, got %s" % (shape, g.shape))
+    if g.dtype != dtype:
+        if isinstance(logits, np.ndarray) and np.may_share_memory(g, logits):
+            raise _binding_error(
+                NSM_ERR_INVALID_ARGUMENT,
+                "grad_out is the logits array, but the logits (dtype %s) are computed in %s, so "
+                "they are read from a converted copy and the gradient cannot be written over "
+                "them in place; pass logits of dtype %s, or a separate grad_out of that dtype"
+                % (g.dtype, dtype.name, dtype.name))
+        raise _binding_error(NSM_ERR_INVALID_ARGUMENT,
+                             "grad_out has dtype %s, but these logits are computed in %s; "
+                             "grad_out must have the working dtype" % (g.dtype, dtype.name))
+    if not g.flags.writeable:
+        raise _binding_error(NSM_ERR_INVALID_ARGUMENT, "grad_out is read-only")
+    g2 = g[np.newaxis, :] if g.ndim == 1 else g
+    # no rows: nothing is written, whatever strides numpy gave the empty array
+    ld = _row_stride(g2) if g2.size else max(g2.shape[-1], 1)
+    if ld is None:
+        raise _binding_error(NSM_ERR_INVALID_LEADING_DIM,
+                             "grad_out (strides %s) must be aligned, with unit column stride and "
+                             "rows evenly spaced at a positive distance >= the number of classes "
+                             "(e.g. C-contiguous, or a column slice a[:, :C] of a wider array)"
+                             % (g.strides,))
+    return g2, ld
+
+
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0, *, return_grad=False, grad_scale=1.0):
+                  label_smoothing=0.0, *, return_grad=False, grad_scale=1.0, grad_out=None):
     """Fused softmax cross-entropy (``torch.nn.functional.cross_entropy``), optionally with the
     gradient with respect to the logits.
 
@@ -361,9 +398,21 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
         return_grad: also return ∂(grad_scale · loss)/∂logits.
         grad_scale: the upstream gradient of the returned loss (PyTorch's ``grad_output`` for a
             scalar loss, or the same value for every row with reduction "none"); must be finite.
+        grad_out: None, or an ndarray to write the gradient into (implies ``return_grad=True``;
+            it is returned as the gradient). It must have the logits' shape and the working
+            dtype, be writeable, and have the layout the binding passes without a copy: unit
+            column stride and rows evenly spaced at a positive distance >= C (C-contiguous, or a
+            column slice ``a[:, :C]`` of a wider array; elements between the rows are not
+            touched). It may be the logits array itself (the logits are then overwritten by their
+            gradient, exactly in place, with the same result bit for bit), and with soft targets
+            it may be the target array itself. In place over the logits needs logits that are
+            used without conversion: logits whose dtype differs from the working dtype (integers,
+            float16, non-native byte order) are read from a copy, and grad_out=logits is then
+            refused. Any partial overlap of grad_out with an input (e.g. the logits shifted by a
+            column) is refused by the library with NSM_ERR_OVERLAP; nothing is written then.
 
     Returns:
-        loss, or (loss, grad) with ``return_grad=True``. ``loss`` is a numpy scalar of the working
+        loss, or (loss, grad) with ``return_grad=True`` or ``grad_out``. ``loss`` is a numpy scalar of the working
         dtype for "sum" and "mean" (and for [C] logits), otherwise an [N] array. ``grad`` has the
         logits' shape and the working dtype: ``grad[r, i] = s·(o_i·Σ_j y_j − y_i)`` with y the
         weighted, smoothed target of row r and ``s = grad_scale`` ("none", "sum") or
@@ -380,12 +429,14 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
         NativeSoftmaxError (a ValueError) with the library's status and message:
             NSM_ERR_LABEL_OUT_OF_RANGE for a label outside [0, C) that is not ignore_index;
             NSM_ERR_INVALID_ARGUMENT for label_smoothing outside [0, 1] or NaN, a non-finite
-            weight or grad_scale; NSM_ERR_INVALID_SHAPE for C = 0. The binding itself raises
-            NativeSoftmaxError (message prefixed "binding: ") for shapes that do not fit together
-            (target or weight of the wrong shape, logits not 1-D or 2-D), an unknown reduction,
-            an ignore_index outside int64, and a weight that is finite in its own dtype but
-            overflows the working dtype (NSM_ERR_INVALID_ARGUMENT, e.g. 1e300 with float32
-            logits).
+            weight or grad_scale; NSM_ERR_INVALID_SHAPE for C = 0; NSM_ERR_OVERLAP for a grad_out
+            that partially overlaps an input. The binding itself raises NativeSoftmaxError
+            (message prefixed "binding: ") for shapes that do not fit together (target, weight or
+            grad_out of the wrong shape, logits not 1-D or 2-D), an unknown reduction, an
+            ignore_index outside int64, a weight that is finite in its own dtype but overflows
+            the working dtype (NSM_ERR_INVALID_ARGUMENT, e.g. 1e300 with float32 logits), a
+            grad_out of the wrong dtype or read-only (NSM_ERR_INVALID_ARGUMENT) or of a layout
+            that needs a copy (NSM_ERR_INVALID_LEADING_DIM).
         NativeSoftmaxTypeError (also a TypeError): unsupported dtypes (complex, bool targets...).
 
     Source: shared/seed/softmax-cross-entropy-gradient.md (∂E/∂z_i = o_i·Σ_j y*_j − y*_i, which is
@@ -457,21 +508,31 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     )
     zmat, _, _, ld_z = _as_rows(z2, dtype)
     loss = np.empty(rows if red == _native.NSM_REDUCTION_NONE else 1, dtype)
-    grad = np.empty((rows, cols), dtype) if return_grad else None
-    grad_ptr = _ptr(grad) if return_grad else None
+    if grad_out is not None:
+        return_grad = True
+        # When the logits were not copied and grad_out is the logits array, both pointers and
+        # leading dimensions are equal: the header's exact in place. A partial overlap with an
+        # input reaches the library, which answers NSM_ERR_OVERLAP.
+        grad, ld_g = _grad_out_in(grad_out, logits, z.shape, dtype)
+    elif return_grad:
+        grad, ld_g = np.empty((rows, cols), dtype), max(cols, 1)
+    else:
+        grad, ld_g = None, max(cols, 1)
+    grad_ptr = _ptr(grad) if grad is not None else None
     w_ptr = _ptr(w) if w is not None else None
     if soft:
         status = _fn("cross_entropy_soft", dtype)(rows, cols, _ptr(zmat), ld_z, _ptr(t2), ld_t,
                                                   w_ptr, ctypes.byref(opts), _ptr(loss),
-                                                  grad_ptr, max(cols, 1))
+                                                  grad_ptr, ld_g)
     else:
         status = _fn("cross_entropy", dtype)(rows, cols, _ptr(zmat), ld_z, _ptr(t2), w_ptr,
-                                             ctypes.byref(opts), _ptr(loss), grad_ptr,
-                                             max(cols, 1))
+                                             ctypes.byref(opts), _ptr(loss), grad_ptr, ld_g)
     _native.check(status)
 
     if red != _native.NSM_REDUCTION_NONE or one_row:
         loss = loss[0]
+    if grad_out is not None:
+        return loss, grad_out
     if not return_grad:
         return loss
     return loss, grad.reshape(z.shape)
