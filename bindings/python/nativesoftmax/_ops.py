@@ -168,7 +168,8 @@ def softmax(x, axis=-1):
     library without a copy; otherwise it is copied once into a contiguous buffer.
 
     Numerics: each row is shifted by its maximum before exponentiation, so no finite logit
-    overflows (up to ±3.4e38 in float32, ±1.8e308 in float64). float32 results are within 1e-6
+    overflows (up to ±3.4e38 in float32, ±1.8e308 in float64). exp is the library's vectorised
+    approximation (measured maximum error below 1.2 ulp). float32 results are within 1e-6
     relative of the exact value (z − m is computed exactly before exp, so this holds for the
     smallest probabilities too); results below the smallest normal number are flushed to 0.
     −inf in a row with a finite maximum gives probability 0; a row that is all −inf, or contains
@@ -268,8 +269,9 @@ def log_softmax_backward(grad_output, output, axis=-1):
 
     Args, returns, raises: as ``softmax_backward`` (``output`` holds log-probabilities).
 
-    Numerics: exp(output) uses the library's vectorised exp (2 ulp); Σ g is accumulated in the
-    working precision. A −inf log-probability contributes 0·Σg = 0 (exp(−inf) = 0).
+    Numerics: exp(output) uses the library's vectorised exp, whose measured maximum error is
+    below 1.2 ulp (0.93 ulp float32, 0.88 ulp float64 where the CPU has FMA); Σ g is accumulated
+    in the working precision. A −inf log-probability contributes 0·Σg = 0 (exp(−inf) = 0).
 
     Source: shared/seed/softmax-cross-entropy-gradient.md (∂ log o_j / ∂z_i = δ_ij − o_i);
     DESIGN.md §1.
@@ -420,10 +422,20 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
 
     Numerics: the row loss is ``lse_r − z[r, t]`` with ``lse_r = m_r + log Σ_k exp(z[r, k] − m_r)``
     (max-shifted, so no finite logit overflows). float32 row losses are within 2e-6·(1 + |exact|)
-    and gradients within 1e-6·s absolute; sum and mean are accumulated in float64 for both
-    dtypes. Rows with all-−inf logits, +inf or NaN give a NaN loss and NaN gradient (as PyTorch).
-    Deliberate difference from PyTorch: with soft targets a zero target on a −inf logit
-    contributes 0 (as ``xlogy``), where PyTorch gives NaN.
+    with unit weights (with weights, within 2e-6·Σ_j |y_j|·(1 + |lse − z_j|)), and gradients
+    within 1e-6·|s|·Σ_j |y_j| absolute, y the weighted, smoothed target of the row; sum and mean
+    are accumulated in float64 for both dtypes. Rows with all-−inf logits, +inf or NaN give a NaN
+    loss and NaN gradient (as PyTorch), except rows that ask for nothing (below).
+
+    Deliberate differences from PyTorch:
+        * A row whose label equals ``ignore_index`` gets loss 0 and gradient 0 whatever its
+          logits, even when they are all −inf, +inf or NaN (PyTorch gives a NaN gradient for an
+          ignored all-−inf row).
+        * With soft targets, a row whose weighted, smoothed targets are all zero (e.g. an
+          all-zero target row with ``label_smoothing=0``) gets loss 0 and gradient 0 whatever
+          its logits, NaN and infinities included.
+        * With soft targets, a zero target on a −inf logit contributes 0 (as ``xlogy``), where
+          PyTorch gives NaN.
 
     Raises:
         NativeSoftmaxError (a ValueError) with the library's status and message:

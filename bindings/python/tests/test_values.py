@@ -425,6 +425,77 @@ def test_soft_target_zero_on_minus_inf_logit_contributes_nothing(dtype):
     ref.assert_close(grad, rgrad, 1e-6, 1e-6, "soft xlogy grad %s" % np.dtype(dtype).name)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_ignored_rows_are_zero_whatever_their_logits(dtype):
+    """Documented difference from PyTorch (which gives a NaN gradient for an ignored all-−inf
+    row): a row whose label is ignore_index asks for nothing, so loss 0 and gradient 0, even when
+    its logits are all −inf, +inf or NaN; the other rows are unaffected."""
+    inf, nan = np.inf, np.nan
+    z = np.array([[-inf, -inf, -inf, -inf],
+                  [0.0, inf, 1.0, 2.0],
+                  [0.0, nan, 1.0, 2.0],
+                  [inf, inf, inf, inf],
+                  [1.0, -2.0, 0.5, 3.0]], dtype=dtype)
+    for ignore_index in (-100, 2):
+        t = np.array([ignore_index] * 4 + [0])
+        for w in (None, np.array([1.0, 2.0, 0.5, 1.5], dtype)):
+            for eps in (0.0, 0.25):
+                what = "%s ignore=%d weight=%s eps=%g" % (np.dtype(dtype).name, ignore_index,
+                                                          w is not None, eps)
+                loss, grad = nsm.cross_entropy(z, t, weight=w, ignore_index=ignore_index,
+                                               reduction="none", label_smoothing=eps,
+                                               return_grad=True)
+                assert np.array_equal(loss[:4], np.zeros(4, dtype)), "%s: %s" % (what, loss)
+                assert np.array_equal(grad[:4], np.zeros((4, 4), dtype)), "%s: %s" % (what, grad)
+                rloss, rgrad, _ = ref.cross_entropy(z[4:], t[4:], weight=w,
+                                                    ignore_index=ignore_index, reduction="none",
+                                                    label_smoothing=eps)
+                ref.assert_close(loss[4:], rloss, *_tol(dtype, "log"), "kept row " + what)
+                ref.assert_close(grad[4:], rgrad, *_tol(dtype, "grad"), "kept row grad " + what)
+                for reduction in ("sum", "mean"):
+                    loss, grad = nsm.cross_entropy(z, t, weight=w, ignore_index=ignore_index,
+                                                   reduction=reduction, label_smoothing=eps,
+                                                   return_grad=True)
+                    assert np.isfinite(loss) and np.all(np.isfinite(grad)), what + reduction
+                    assert np.array_equal(grad[:4], np.zeros((4, 4), dtype)), what + reduction
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_all_zero_soft_target_rows_are_zero_whatever_their_logits(dtype):
+    """Documented: soft-target rows whose weighted, smoothed targets are all zero ask for nothing:
+    loss 0 and gradient 0 whatever the logits (all −inf, +inf, NaN, or ordinary), without
+    label smoothing (which would make every target nonzero); also when zero weights zero them."""
+    inf, nan = np.inf, np.nan
+    z = np.array([[-inf, -inf, -inf],
+                  [0.0, inf, 1.0],
+                  [nan, 0.0, 1.0],
+                  [inf, inf, inf],
+                  [2.0, -1.0, 0.5],
+                  [0.5, 1.0, -1.0]], dtype=dtype)
+    p = np.zeros((6, 3), dtype)
+    p[5] = [0.2, 0.5, 0.3]
+    for w in (None, np.array([2.0, 0.5, 1.0], dtype)):
+        what = "%s weight=%s" % (np.dtype(dtype).name, w is not None)
+        loss, grad = nsm.cross_entropy(z, p, weight=w, reduction="none", return_grad=True)
+        assert np.array_equal(loss[:5], np.zeros(5, dtype)), "%s: %s" % (what, loss)
+        assert np.array_equal(grad[:5], np.zeros((5, 3), dtype)), "%s: %s" % (what, grad)
+        rloss, rgrad, _ = ref.cross_entropy(z[5:], p[5:], weight=w, reduction="none")
+        ref.assert_close(loss[5:], rloss, *_tol(dtype, "log"), "kept row " + what)
+        ref.assert_close(grad[5:], rgrad, *_tol(dtype, "grad"), "kept row grad " + what)
+        for reduction in ("sum", "mean"):
+            loss = nsm.cross_entropy(z, p, weight=w, reduction=reduction)
+            want = float(np.sum(rloss)) / (6 if reduction == "mean" else 1)
+            assert loss == pytest.approx(want, rel=2e-6), what + reduction
+    # targets nonzero only where the weight is zero: ŷ all zero again
+    loss, grad = nsm.cross_entropy(z[:1], np.array([[0.0, 1.0, 0.0]], dtype),
+                                   weight=np.array([1.0, 0.0, 1.0], dtype), reduction="none",
+                                   return_grad=True)
+    assert loss[0] == 0.0 and np.array_equal(grad, np.zeros((1, 3), dtype)), (loss, grad)
+    # with label smoothing every ŷ_j is ε/C·w_j > 0: the row asks for something, NaN as usual
+    loss = nsm.cross_entropy(z[:1], p[:1], reduction="none", label_smoothing=0.1)
+    assert np.isnan(loss[0]), loss
+
+
 def test_negative_weights_are_accepted():
     z = np.random.default_rng(14).standard_normal((6, 3))
     t = np.array([0, 1, 2, 0, 1, 2])
