@@ -17,18 +17,14 @@ public class CrossEntropyBenchmarks
     [Params("256x10", "64x1000", "8x32000")]
     public string Shape { get; set; } = "64x1000";
 
-    private int Rows => int.Parse(Shape.Split('x')[0]);
-    private int Cols => int.Parse(Shape.Split('x')[1]);
+    private int Rows => BenchmarkData.Parse(Shape).Rows;
+    private int Cols => BenchmarkData.Parse(Shape).Cols;
 
     [GlobalSetup]
     public void Setup()
     {
-        var random = new Random(20261129);
-        _logits = new float[Rows * Cols];
-        for (int i = 0; i < _logits.Length; i++)
-        {
-            _logits[i] = (float)(random.NextDouble() * 20 - 10);
-        }
+        var random = new Random(BenchmarkData.Seed);
+        _logits = BenchmarkData.Logits(random, Rows * Cols);
         _scratch = new float[_logits.Length];
         _grad = new float[_logits.Length];
         _target = new long[Rows];
