@@ -17,12 +17,14 @@ public class CrossEntropyBenchmarks
     [Params("256x10", "64x1000", "8x32000")]
     public string Shape { get; set; } = "64x1000";
 
-    private int Rows => BenchmarkData.Parse(Shape).Rows;
-    private int Cols => BenchmarkData.Parse(Shape).Cols;
+    // Parsed once in Setup: parsing inside a benchmark would be measured (and allocate).
+    private int Rows { get; set; }
+    private int Cols { get; set; }
 
     [GlobalSetup]
     public void Setup()
     {
+        (Rows, Cols) = BenchmarkData.Parse(Shape);
         var random = new Random(BenchmarkData.Seed);
         _logits = BenchmarkData.Logits(random, Rows * Cols);
         _scratch = new float[_logits.Length];
