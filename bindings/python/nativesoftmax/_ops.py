@@ -132,6 +132,16 @@ def _ptr(a):
     return a.ctypes.data_as(_PTR[a.dtype])
 
 
+def _to_last(a, axis):
+    """``a`` with ``axis`` moved last (no call, and no view, when it already is)."""
+    return a if axis == a.ndim - 1 else np.moveaxis(a, axis, -1)
+
+
+def _from_last(a, axis):
+    """Undoes :func:`_to_last`."""
+    return a if axis == a.ndim - 1 else np.moveaxis(a, -1, axis)
+
+
 def _fn(op, dtype):
     return getattr(_native.lib(), "nsm_%s_%s" % (op, _SUFFIX[dtype]))
 
@@ -144,11 +154,11 @@ def _forward(op, x, axis):
     x = np.asarray(x)
     dtype = _working_dtype(x.dtype)
     axis = _normalize_axis(axis, x.ndim)
-    xm = np.moveaxis(x, axis, -1)
+    xm = _to_last(x, axis)
     mat, rows, cols, ld = _as_rows(xm, dtype)
     out = np.empty(xm.shape, dtype)
     _native.check(_fn(op, dtype)(rows, cols, _ptr(mat), ld, _ptr(out), max(cols, 1)))
-    return np.moveaxis(out, -1, axis)
+    return _from_last(out, axis)
 
 
 def softmax(x, axis=-1):
@@ -220,14 +230,14 @@ def _backward(op, grad_output, output, axis):
                              "grad_output has shape %s but output has shape %s; they must be equal"
                              % (g.shape, o.shape))
     axis = _normalize_axis(axis, g.ndim)
-    gm = np.moveaxis(g, axis, -1)
-    om = np.moveaxis(o, axis, -1)
+    gm = _to_last(g, axis)
+    om = _to_last(o, axis)
     gmat, rows, cols, ldg = _as_rows(gm, dtype)
     omat, _, _, ldo = _as_rows(om, dtype)
     out = np.empty(gm.shape, dtype)
     _native.check(_fn(op, dtype)(rows, cols, _ptr(gmat), ldg, _ptr(omat), ldo,
                                  _ptr(out), max(cols, 1)))
-    return np.moveaxis(out, -1, axis)
+    return _from_last(out, axis)
 
 
 def softmax_backward(grad_output, output, axis=-1):
