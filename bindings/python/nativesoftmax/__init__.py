@@ -2,7 +2,8 @@
 products), the softmax Jacobian and the fused softmax cross-entropy with its gradient, computed by
 the vectorised native library libnativesoftmax.so through ctypes (no compiled extension). Names and
 defaults follow ``torch.nn.functional`` (``cross_entropy(logits, target, weight=None,
-ignore_index=-100, reduction="mean", label_smoothing=0.0)``) and ``scipy.special`` (``axis=-1``);
+ignore_index=-100, reduction="mean", label_smoothing=0.0)``) and ``scipy.special`` (an ``axis`` argument; its default here is the last axis, where scipy's is
+``None``, the whole array, which ``axis=None`` gives);
 arrays are numpy arrays of float32 or float64, passed to the library without copies when their
 rows are evenly strided. The library is found through the environment variable
 NATIVESOFTMAX_LIBRARY, else at build/lib/libnativesoftmax.so in the repository that holds this

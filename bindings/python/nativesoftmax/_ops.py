@@ -152,6 +152,8 @@ def _fn(op, dtype):
 
 def _forward(op, x, axis):
     x = np.asarray(x)
+    if axis is None:  # over the whole array, as scipy.special.softmax(x, axis=None)
+        return _forward(op, x.reshape(1, -1), -1).reshape(x.shape)
     dtype = _working_dtype(x.dtype)
     axis = _normalize_axis(axis, x.ndim)
     xm = _to_last(x, axis)
@@ -168,7 +170,9 @@ def softmax(x, axis=-1):
         x: array of any rank >= 1 (anything ``numpy.asarray`` accepts). float32 and float64 are
             computed in their own precision (either byte order); float16 in float32; integers,
             bool and long double in float64 (integers as ``scipy.special.softmax``).
-        axis: the axis along which the probabilities sum to 1 (default: the last).
+        axis: the axis along which the probabilities sum to 1: default the last (PyTorch's
+            usual ``dim=-1``); ``None`` normalises over the whole array, as
+            ``scipy.special.softmax``'s default does (this function's default differs from scipy's).
 
     Returns:
         ndarray of ``x``'s shape and the working dtype above. ``x`` is not modified.
@@ -229,6 +233,8 @@ def _backward(op, grad_output, output, axis):
         raise _binding_error(NSM_ERR_INVALID_SHAPE,
                              "grad_output has shape %s but output has shape %s; they must be equal"
                              % (g.shape, o.shape))
+    if axis is None:  # over the whole array, as the forward pass with axis=None
+        return _backward(op, g.reshape(1, -1), o.reshape(1, -1), -1).reshape(g.shape)
     axis = _normalize_axis(axis, g.ndim)
     gm = _to_last(g, axis)
     om = _to_last(o, axis)
@@ -250,7 +256,7 @@ def softmax_backward(grad_output, output, axis=-1):
     Args:
         grad_output: g, the upstream gradient, same shape as ``output``.
         output: o, the probabilities returned by ``softmax(z, axis)``.
-        axis: the softmax axis used in the forward pass (default: the last).
+        axis: the softmax axis used in the forward pass (default: the last; None: the whole array).
         Both are converted to a common working dtype as in ``softmax`` (float32 with float64 →
         float64); each is passed without a copy when its layout allows.
 

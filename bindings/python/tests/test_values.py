@@ -533,3 +533,21 @@ def test_concurrent_calls_from_threads():
     for th in threads:
         th.join()
     assert not problems, problems[:5]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_axis_none_normalises_over_the_whole_array_as_scipy(dtype):
+    """axis=None, scipy.special.softmax's default: one softmax over every element."""
+    rng = np.random.default_rng(77)
+    z = rng.uniform(-5, 5, size=(3, 4, 5)).astype(dtype)
+    flat = z.reshape(1, -1)
+    rtol, atol = _tol(dtype, "softmax")
+    ref.assert_close(nsm.softmax(z, axis=None), ref.softmax(flat).reshape(z.shape), rtol, atol, "softmax axis=None")
+    ref.assert_close(nsm.log_softmax(z, axis=None), ref.log_softmax(flat).reshape(z.shape), *_tol(dtype, "log"),
+                     "log_softmax axis=None")
+    assert float(np.sum(nsm.softmax(z, axis=None), dtype=np.float64)) == pytest.approx(1.0, rel=1e-5)
+    assert nsm.softmax(np.float64(3.0), axis=None) == 1.0  # a 0-d array, as scipy
+    g = rng.standard_normal(z.shape).astype(dtype)
+    o = nsm.softmax(z, axis=None)
+    want = nsm.softmax_backward(g.reshape(1, -1), o.reshape(1, -1)).reshape(z.shape)
+    np.testing.assert_array_equal(nsm.softmax_backward(g, o, axis=None), want)

@@ -42,7 +42,7 @@ public static partial class SoftmaxPrimitives
         options ??= CrossEntropyOptions.Default;
         RequireFloatOrDouble<T>();
         RequireLength(logits.Length, rows, cols, ldLogits, "logits");
-        RequireCounts(target.Length, rows, weight.Length, cols, loss.Length, options);
+        RequireCounts(target.Length, rows, weight.Length, cols, loss.Length, grad.Length, options);
         if (!grad.IsEmpty)
         {
             RequireLength(grad.Length, rows, cols, ldGrad, "grad");
@@ -68,7 +68,9 @@ public static partial class SoftmaxPrimitives
     /// gradient into <paramref name="grad"/> unless it is empty.
     /// See <see cref="CrossEntropy{T}(int, int, ReadOnlySpan{T}, int, ReadOnlySpan{long}, ReadOnlySpan{T}, Span{T}, Span{T}, int, CrossEntropyOptions?)"/>.
     /// </summary>
-    /// <exception cref="ArgumentException">options asks for <see cref="Reduction.None"/>: use the overload with a loss span.</exception>
+    /// <exception cref="ArgumentException">options asks for <see cref="Reduction.None"/> (use the
+    /// overload with a loss span), or <paramref name="logits"/> does not hold exactly
+    /// target.Length × <paramref name="cols"/> values.</exception>
     public static T CrossEntropy<T>(int cols, ReadOnlySpan<T> logits, ReadOnlySpan<long> target, Span<T> grad = default,
         CrossEntropyOptions? options = null)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
@@ -77,6 +79,11 @@ public static partial class SoftmaxPrimitives
         if (options.Reduction == Reduction.None)
         {
             throw new ArgumentException("Reduction.None gives one loss per row: use the overload with a loss span.", nameof(options));
+        }
+        if (cols > 0 && logits.Length != (long)target.Length * cols)
+        {
+            throw new ArgumentException(
+                $"logits has {logits.Length} values; {target.Length} labels with {cols} classes need {(long)target.Length * cols}.", nameof(logits));
         }
         T result = default;
         CrossEntropy(target.Length, cols, logits, cols, target, default, new Span<T>(ref result), grad, cols, options);
@@ -118,7 +125,7 @@ public static partial class SoftmaxPrimitives
         RequireFloatOrDouble<T>();
         RequireLength(logits.Length, rows, cols, ldLogits, "logits");
         RequireLength(target.Length, rows, cols, ldTarget, "target");
-        RequireCounts(rows, rows, weight.Length, cols, loss.Length, options);
+        RequireCounts(rows, rows, weight.Length, cols, loss.Length, grad.Length, options);
         if (!grad.IsEmpty)
         {
             RequireLength(grad.Length, rows, cols, ldGrad, "grad");
@@ -137,8 +144,13 @@ public static partial class SoftmaxPrimitives
         }
     }
 
-    private static void RequireCounts(int targetLength, int rows, int weightLength, int cols, int lossLength, CrossEntropyOptions options)
+    private static void RequireCounts(int targetLength, int rows, int weightLength, int cols, int lossLength, int gradLength,
+        CrossEntropyOptions options)
     {
+        if (rows > 0 && lossLength == 0 && gradLength == 0)
+        {
+            throw new ArgumentException("loss and grad are both empty: ask for at least one of them.", "loss");
+        }
         if (targetLength != rows)
         {
             throw new ArgumentException($"target has {targetLength} labels for {rows} rows.", "target");

@@ -10,19 +10,17 @@ public static partial class SoftmaxPrimitives
     /// </summary>
     /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
     /// <param name="logits">The row z, of length C ≥ 1.</param>
-    /// <param name="logProbabilities">Receives the C log-probabilities; may be exactly <paramref name="logits"/>.</param>
-    /// <exception cref="ArgumentException">The lengths differ, or the spans partially overlap.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">The row is empty.</exception>
+    /// <param name="logProbabilities">Receives the C log-probabilities in its first C elements (it
+    /// may be longer); may be exactly <paramref name="logits"/>.</param>
+    /// <exception cref="ArgumentException">The row is empty, <paramref name="logProbabilities"/> is
+    /// shorter than it, or the spans partially overlap.</exception>
     /// <remarks>Never computed as log(softmax), so it does not underflow to −∞ for unlikely
     /// classes; float32 results are within 2e-6·(1 + |exact|).</remarks>
     public static void LogSoftmax<T>(ReadOnlySpan<T> logits, Span<T> logProbabilities)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        if (logits.Length != logProbabilities.Length)
-        {
-            throw new ArgumentException($"logProbabilities has {logProbabilities.Length} elements, logits {logits.Length}.", nameof(logProbabilities));
-        }
-        LogSoftmax(1, logits.Length, logits, logits.Length, logProbabilities, logProbabilities.Length);
+        RequireRow(logits, logProbabilities.Length, nameof(logProbabilities));
+        LogSoftmax(1, logits.Length, logits, logits.Length, logProbabilities, logits.Length);
     }
 
     /// <summary>

@@ -10,19 +10,17 @@ public static partial class SoftmaxPrimitives
     /// </summary>
     /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
     /// <param name="logits">The row z, of length C ≥ 1.</param>
-    /// <param name="probabilities">Receives the C probabilities; may be exactly <paramref name="logits"/>.</param>
-    /// <exception cref="ArgumentException">The lengths differ, or the spans partially overlap.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">The row is empty.</exception>
+    /// <param name="probabilities">Receives the C probabilities in its first C elements (it may be
+    /// longer, as with TensorPrimitives); may be exactly <paramref name="logits"/>.</param>
+    /// <exception cref="ArgumentException">The row is empty, <paramref name="probabilities"/> is
+    /// shorter than it, or the spans partially overlap.</exception>
     /// <remarks>Float32 results are within 1e-6 relative of the exact value. Source: the seed
     /// derivation's definition of o_j; see <see cref="SoftmaxPrimitives"/> for NaN/±∞.</remarks>
     public static void Softmax<T>(ReadOnlySpan<T> logits, Span<T> probabilities)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        if (logits.Length != probabilities.Length)
-        {
-            throw new ArgumentException($"probabilities has {probabilities.Length} elements, logits {logits.Length}.", nameof(probabilities));
-        }
-        Softmax(1, logits.Length, logits, logits.Length, probabilities, probabilities.Length);
+        RequireRow(logits, probabilities.Length, nameof(probabilities));
+        Softmax(1, logits.Length, logits, logits.Length, probabilities, logits.Length);
     }
 
     /// <summary>

@@ -14,13 +14,15 @@ public static partial class SoftmaxPrimitives
     /// <param name="logits">The row z, of length C ≥ 1.</param>
     /// <param name="jacobian">Receives the C × C Jacobian, row i at <c>i·ldJacobian</c>; must not overlap <paramref name="logits"/>.</param>
     /// <param name="ldJacobian">Leading dimension of <paramref name="jacobian"/>, ≥ C.</param>
-    /// <exception cref="ArgumentOutOfRangeException">The row is empty, or ldJacobian &lt; C.</exception>
-    /// <exception cref="ArgumentException"><paramref name="jacobian"/> is too short or overlaps <paramref name="logits"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">ldJacobian &lt; C.</exception>
+    /// <exception cref="ArgumentException">The row is empty, or <paramref name="jacobian"/> is too
+    /// short or overlaps <paramref name="logits"/>.</exception>
     /// <exception cref="NotSupportedException"><typeparamref name="T"/> is neither float nor double.</exception>
     public static unsafe void SoftmaxJacobian<T>(ReadOnlySpan<T> logits, Span<T> jacobian, int ldJacobian)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         RequireFloatOrDouble<T>();
+        RequireRow(logits, int.MaxValue, nameof(jacobian));
         RequireLength(jacobian.Length, logits.Length, logits.Length, ldJacobian, "jacobian");
         fixed (T* z = logits)
         fixed (T* j = jacobian)

@@ -64,6 +64,19 @@ public static partial class SoftmaxPrimitives
         }
     }
 
+    /// <summary>The single-row overloads: a non-empty row, and a destination at least as long.</summary>
+    private static void RequireRow<T>(ReadOnlySpan<T> logits, int destinationLength, string destinationName)
+    {
+        if (logits.IsEmpty)
+        {
+            throw new ArgumentException("logits is empty: a row needs at least one class.", nameof(logits));
+        }
+        if (destinationLength < logits.Length)
+        {
+            throw new ArgumentException($"{destinationName} has {destinationLength} elements for a row of {logits.Length}.", destinationName);
+        }
+    }
+
     /// <summary>
     /// <c>fixed</c> gives a null pointer for an empty span, which the operations reject (as the C ABI
     /// does for NULL). In the managed API an empty span is a valid empty matrix (rows == 0), so it

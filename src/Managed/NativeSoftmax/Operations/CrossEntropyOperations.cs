@@ -75,13 +75,18 @@ internal static unsafe class CrossEntropyValidation
             && Checks.Disjoint(lossRegion, gradRegion, sizeof(T), exactAllowed: false, out failure);
     }
 
+    private static readonly double PositiveNaN = BitConverter.Int64BitsToDouble(0x7FF8_0000_0000_0000);
+
     /// <summary>Writes the reduced loss (sum or mean) from the float64 total.</summary>
     public static void StoreReduced<T>(T* loss, Reduction reduction, double total, double divisor)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         if (loss != null && reduction != Reduction.None)
         {
-            *loss = T.CreateTruncating(reduction == Reduction.Sum ? total : total / divisor);
+            double reduced = reduction == Reduction.Sum ? total : total / divisor;
+            // 0/0 (a mean over no rows) is the x86 "default NaN", whose sign bit is set (so is
+            // double.NaN's): give the positive quiet NaN, which C prints as "nan", not "-nan".
+            *loss = T.CreateTruncating(double.IsNaN(reduced) ? PositiveNaN : reduced);
         }
     }
 }
