@@ -138,6 +138,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T>(long rows, long cols, T
         double keep = 1.0 - epsilon, spread = epsilon / cols;
         double scale = options.Reduction == Reduction.Mean ? options.GradScale / _divisor : options.GradScale;
         double total = 0;
+        bool shortRow = ShortRow<TVec, T>.Fits(n); // the same for every row: decided once
         for (long r = 0; r < rows; r++)
         {
             T* z = logits + r * ldLogits;
@@ -163,7 +164,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T>(long rows, long cols, T
             T zt = z[t];
             T max;
             double sum, gaps;
-            if (ShortRow<TVec, T>.Fits(n))
+            if (shortRow)
             {
                 sum = double.CreateTruncating(ShortRow<TVec, T>.CrossEntropyStatistics(z, weight, g, epsilon > 0, n, out max, out T shortGaps));
                 gaps = double.CreateTruncating(shortGaps);
@@ -197,7 +198,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T>(long rows, long cols, T
                 double targetSum = keep * wt + spread * _weightSum;
                 var gradient = new ScaledMinusWeights<TVec, T>(g,
                     T.CreateTruncating(scale * targetSum / sum), T.CreateTruncating(scale * spread), weight);
-                if (ShortRow<TVec, T>.Fits(n))
+                if (shortRow)
                 {
                     ShortRow<TVec, T>.Store(gradient, g, n);
                 }
