@@ -30,13 +30,3 @@ internal static unsafe class LastError
 
     public static int Set(Failure failure) => Set(failure.Status, failure.Message);
 }
-
-/// <summary>Static NUL-terminated strings: u8 literals live in the image's read-only data, so
-/// their addresses never move.</summary>
-internal static unsafe class Text
-{
-    public static byte* Of(ReadOnlySpan<byte> nulTerminated) =>
-        (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(nulTerminated));
-
-    public static byte* Empty => Of(""u8);
-}
