@@ -88,12 +88,13 @@ build_solution() {
     dotnet build "$ROOT/$SOLUTION" -c Release -nologo -v:q
 }
 
-# True when $1 is missing or older than any file of the managed sources.
+# True when $1 is missing or older than any file of the managed sources, or than the header (the
+# variants' version comes from it).
 is_stale() {
     local output=$1
     [[ ! -f $output ]] && return 0
     [[ -n $(find "$ROOT/src/Managed/NativeSoftmax" "$ROOT/src/Managed/NativeSoftmax.Native" \
-        "$ROOT/Directory.Build.props" \( -name bin -o -name obj \) -prune -o \
+        "$ROOT/Directory.Build.props" "$ROOT/native/include/nativesoftmax.h" \( -name bin -o -name obj \) -prune -o \
         -type f -newer "$output" -print -quit 2>/dev/null) ]]
 }
 

@@ -8,7 +8,7 @@ arrays are numpy arrays of float32 or float64, passed to the library without cop
 rows are evenly strided. The library is found through the environment variable
 NATIVESOFTMAX_LIBRARY, else at build/lib/libnativesoftmax.so in the repository that holds this
 package; it is loaded on first use, and a library whose NSM_VERSION_NUMBER differs from the header
-this binding was written for (0.2.0) is refused. Failed calls raise NativeSoftmaxError (a
+this binding was written for (HEADER_VERSION_NUMBER) is refused. Failed calls raise NativeSoftmaxError (a
 ValueError) with the library's status and message. The mathematics, including the cross-entropy
 gradient ∂E/∂z_i = o_i·Σ_j y_j − y_i, is derived in shared/seed/softmax-cross-entropy-gradient.md.
 """

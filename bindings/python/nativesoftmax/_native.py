@@ -11,9 +11,11 @@ import os
 import threading
 from pathlib import Path
 
-# The header this binding was written against: NSM_VERSION_NUMBER = MAJOR*10000 + MINOR*100 + PATCH.
-HEADER_VERSION_NUMBER = 200
-HEADER_VERSION_STRING = "0.2.0"
+# The header this binding was written against: its NSM_VERSION_MAJOR, _MINOR, _PATCH (checked against
+# the header by tests/test_abi_conformance.py). NSM_VERSION_NUMBER = MAJOR*10000 + MINOR*100 + PATCH.
+_HEADER_VERSION = (0, 2, 0)
+HEADER_VERSION_NUMBER = _HEADER_VERSION[0] * 10000 + _HEADER_VERSION[1] * 100 + _HEADER_VERSION[2]
+HEADER_VERSION_STRING = "%d.%d.%d" % _HEADER_VERSION
 
 # Status codes, pinned by the header (never renumbered or reused).
 NSM_OK = 0

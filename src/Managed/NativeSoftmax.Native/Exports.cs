@@ -12,8 +12,6 @@ namespace NativeSoftmax.Native;
 /// </summary>
 internal static unsafe class Exports
 {
-    private const int VersionNumber = 200;
-
     private static int Invoke<TOperation, T>(TOperation operation)
         where TOperation : struct, IRowOperation<T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
@@ -54,10 +52,10 @@ internal static unsafe class Exports
     public static byte* LastErrorMessage() => LastError.Message;
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_version_number")]
-    public static int Version() => VersionNumber;
+    public static int Version() => HeaderVersion.Number;
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_version_string")]
-    public static byte* VersionString() => Text.Of("0.2.0\0"u8);
+    public static byte* VersionString() => Text.Of(HeaderVersion.Utf8);
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_isa")]
     public static byte* Isa() => Dispatch.Isa switch
