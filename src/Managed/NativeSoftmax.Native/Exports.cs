@@ -33,20 +33,8 @@ internal static unsafe class Exports
 
     // ---- library information -----------------------------------------------------------------
 
-    [UnmanagedCallersOnly(EntryPoint = "nsm_status_string")]
-    public static byte* StatusString(int status) => status switch
-    {
-        (int)Status.Ok => Text.Of("ok\0"u8),
-        (int)Status.NullPointer => Text.Of("a required pointer is NULL\0"u8),
-        (int)Status.InvalidShape => Text.Of("invalid shape\0"u8),
-        (int)Status.InvalidLeadingDimension => Text.Of("leading dimension smaller than cols\0"u8),
-        (int)Status.LabelOutOfRange => Text.Of("class label out of range\0"u8),
-        (int)Status.InvalidArgument => Text.Of("invalid argument\0"u8),
-        (int)Status.Overlap => Text.Of("output partially overlaps an input or another output\0"u8),
-        (int)Status.UnsupportedCpu => Text.Of("no build of the library can run on this CPU\0"u8),
-        (int)Status.Internal => Text.Of("internal error\0"u8),
-        _ => Text.Of("unknown status\0"u8),
-    };
+    // nsm_status_string is not exported here: the dispatcher answers it (native/src/dispatch.c),
+    // so there is one table of status texts (native/tests/dispatcher_only_functions.txt lists it).
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_last_error")]
     public static byte* LastErrorMessage() => LastError.Message;
