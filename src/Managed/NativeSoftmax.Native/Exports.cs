@@ -46,14 +46,12 @@ internal static unsafe class Exports
     public static byte* VersionString() => Text.Of(HeaderVersion.Utf8);
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_isa")]
-    public static byte* Isa() => Dispatch.Isa switch
-    {
-        "avx512" => Text.Of("avx512\0"u8),
-        "avx2" => Text.Of("avx2\0"u8),
-        "sse4.2" => Text.Of("sse4.2\0"u8),
-        "neon" => Text.Of("neon\0"u8),
-        _ => Text.Of("scalar\0"u8),
-    };
+    public static byte* Isa() => Text.Of(IsaUtf8);
+
+    /// <summary>Dispatch.Isa, computed once. A variant is compiled for its instruction set's
+    /// baseline (and the dispatcher loads it only on a CPU that has it), so a path is always
+    /// accelerated here; "none" is the header's word for no path, kept for completeness.</summary>
+    private static readonly byte[] IsaUtf8 = Text.Pinned(Dispatch.Isa ?? "none");
 
     // ---- softmax and log_softmax --------------------------------------------------------------
 

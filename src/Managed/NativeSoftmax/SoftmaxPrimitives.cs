@@ -28,8 +28,13 @@ namespace NativeSoftmax;
 /// </remarks>
 public static partial class SoftmaxPrimitives
 {
-    /// <summary>The instruction-set path the kernels run on: "avx512", "avx2", "sse4.2", "neon" or "scalar".</summary>
-    public static string InstructionSet => Dispatch.Isa;
+    /// <summary>
+    /// The instruction-set path the kernels run on: "avx512", "avx2", "sse4.2" or "neon" (the
+    /// names of the C ABI's nsm_isa()), or "scalar" when the runtime accelerates no vector width.
+    /// "scalar" is this managed API's name only: the native library never runs without a vector
+    /// path.
+    /// </summary>
+    public static string InstructionSet => Dispatch.Isa ?? "scalar";
 
     private static void Execute<TOperation, T>(ref TOperation operation)
         where TOperation : struct, IRowOperation<T>

@@ -74,11 +74,15 @@ internal static class Dispatch
         }
     }
 
-    /// <summary>The instruction-set path the widest accelerated width runs on.</summary>
-    public static string Isa =>
+    /// <summary>
+    /// The instruction-set path the widest accelerated width runs on, named as nsm_isa() names it
+    /// (native/include/nativesoftmax.h): "avx512", "avx2", "sse4.2" or "neon"; null when no
+    /// vector width is accelerated (only a JIT without SIMD, never a NativeAOT variant).
+    /// </summary>
+    public static string? Isa =>
         Vector512.IsHardwareAccelerated ? "avx512"
         : Vector256.IsHardwareAccelerated && Avx2.IsSupported ? "avx2"
         : AdvSimd.IsSupported ? "neon"
         : Sse42.IsSupported ? "sse4.2"
-        : "scalar";
+        : null;
 }
