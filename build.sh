@@ -34,6 +34,7 @@ APT_PACKAGES=(
     libc6-dev-arm64-cross binutils-aarch64-linux-gnu
     qemu-user-static                                  # runs the arm64 tests
     python3-numpy python3-pytest python3-scipy python3-sklearn  # the Python binding and demo
+    python3-clang-14 libclang1-14                     # the ABI conformance tests read the header
 )
 OPTIONAL_APT_PACKAGES=(python3-torch) # the Python tests skip their torch comparisons without it
 

@@ -17,7 +17,9 @@ _HEADER_VERSION = (0, 2, 0)
 HEADER_VERSION_NUMBER = _HEADER_VERSION[0] * 10000 + _HEADER_VERSION[1] * 100 + _HEADER_VERSION[2]
 HEADER_VERSION_STRING = "%d.%d.%d" % _HEADER_VERSION
 
-# Status codes, pinned by the header (never renumbered or reused).
+# Status codes, pinned by the header (never renumbered or reused). These constants, the reductions
+# below, the structure and the prototypes are checked against the header by
+# tests/test_abi_conformance.py (libclang).
 NSM_OK = 0
 NSM_ERR_NULL_POINTER = 1
 NSM_ERR_INVALID_SHAPE = 2
@@ -28,17 +30,9 @@ NSM_ERR_OVERLAP = 6
 NSM_ERR_UNSUPPORTED_CPU = 7
 NSM_ERR_INTERNAL = 8
 
-STATUS_NAMES = {
-    NSM_OK: "NSM_OK",
-    NSM_ERR_NULL_POINTER: "NSM_ERR_NULL_POINTER",
-    NSM_ERR_INVALID_SHAPE: "NSM_ERR_INVALID_SHAPE",
-    NSM_ERR_INVALID_LEADING_DIM: "NSM_ERR_INVALID_LEADING_DIM",
-    NSM_ERR_LABEL_OUT_OF_RANGE: "NSM_ERR_LABEL_OUT_OF_RANGE",
-    NSM_ERR_INVALID_ARGUMENT: "NSM_ERR_INVALID_ARGUMENT",
-    NSM_ERR_OVERLAP: "NSM_ERR_OVERLAP",
-    NSM_ERR_UNSUPPORTED_CPU: "NSM_ERR_UNSUPPORTED_CPU",
-    NSM_ERR_INTERNAL: "NSM_ERR_INTERNAL",
-}
+# Each status code's macro name, e.g. STATUS_NAMES[4] == "NSM_ERR_LABEL_OUT_OF_RANGE".
+STATUS_NAMES = {value: name for name, value in list(globals().items())
+                if name == "NSM_OK" or name.startswith("NSM_ERR_")}
 
 NSM_REDUCTION_NONE = 0
 NSM_REDUCTION_SUM = 1
