@@ -11,8 +11,9 @@ import os
 import threading
 from pathlib import Path
 
-# The header this binding was written against: its NSM_VERSION_MAJOR, _MINOR, _PATCH (checked against
-# the header by tests/test_abi_conformance.py). NSM_VERSION_NUMBER = MAJOR*10000 + MINOR*100 + PATCH.
+# The header this binding was written against: its NSM_VERSION_MAJOR, _MINOR and _PATCH (checked
+# against the header by tests/test_abi_conformance.py). NSM_VERSION_NUMBER is
+# MAJOR*10000 + MINOR*100 + PATCH.
 _HEADER_VERSION = (0, 2, 0)
 HEADER_VERSION_NUMBER = _HEADER_VERSION[0] * 10000 + _HEADER_VERSION[1] * 100 + _HEADER_VERSION[2]
 HEADER_VERSION_STRING = "%d.%d.%d" % _HEADER_VERSION

@@ -132,7 +132,8 @@ def read_header(path=HEADER):
         if cursor.kind == cindex.CursorKind.FUNCTION_DECL:
             functions[cursor.spelling] = _function(cursor)
         elif cursor.kind == cindex.CursorKind.STRUCT_DECL and cursor.spelling:
-            fields = [Field(f.spelling, _ctype(f.type), f.get_field_offsetof() // 8, f.type.get_size())
+            fields = [Field(f.spelling, _ctype(f.type), f.get_field_offsetof() // 8,
+                            f.type.get_size())
                       for f in cursor.get_children() if f.kind == cindex.CursorKind.FIELD_DECL]
             structs[cursor.spelling] = Struct(cursor.spelling, cursor.type.get_size(), fields)
         elif cursor.kind == cindex.CursorKind.MACRO_DEFINITION:
@@ -146,9 +147,11 @@ def read_header(path=HEADER):
     # variable of struct nsm_x per NSM_X_INIT.
     probe = ['#include "%s"' % path.name]
     probe += ["static const __auto_type probe_%s = %s;" % (n, n) for n in constants]
-    probe += ["static const %s probe_%s = %s;" % (n[:-len("_INIT")].lower(), n, n) for n in initializers]
+    probe += ["static const %s probe_%s = %s;" % (n[:-len("_INIT")].lower(), n, n)
+              for n in initializers]
     probe_path = path.parent / "nsm_abi_probe.c"
-    unit = _parse(probe_path, ["-x", "c", "-std=gnu99", "-I", str(path.parent)], "\n".join(probe) + "\n")
+    unit = _parse(probe_path, ["-x", "c", "-std=gnu99", "-I", str(path.parent)],
+                  "\n".join(probe) + "\n")
     values, inits = {}, {}
     for cursor in unit.cursor.get_children():
         if cursor.kind != cindex.CursorKind.VAR_DECL or not _in_main_file(cursor, probe_path):
@@ -156,7 +159,8 @@ def read_header(path=HEADER):
         name = cursor.spelling[len("probe_"):]
         if name in initializers:
             struct = structs[name[:-len("_INIT")].lower()]
-            (init_list,) = [c for c in cursor.get_children() if c.kind == cindex.CursorKind.INIT_LIST_EXPR]
+            (init_list,) = [c for c in cursor.get_children()
+                            if c.kind == cindex.CursorKind.INIT_LIST_EXPR]
             items = list(init_list.get_children())
             assert len(items) == len(struct.fields), "%s: %d values for %d fields" % (
                 name, len(items), len(struct.fields))
@@ -243,9 +247,11 @@ def test_prototypes_are_the_headers(header):
             continue
         for i, ((pname, ptype), argtype) in enumerate(zip(f.parameters, argtypes)):
             if argtype is not ctypes_of(ptype):
-                problems.append("%s parameter %d (%s): the header's %s is %s; the binding says %s" % (
-                    name, i + 1, pname, ptype.spelling, describe(ctypes_of(ptype)), describe(argtype)))
-    assert not problems, "_native._prototypes() differs from %s:\n%s" % (HEADER, "\n".join(problems))
+                problems.append("%s parameter %d (%s): the header's %s is %s; the binding says %s"
+                                % (name, i + 1, pname, ptype.spelling, describe(ctypes_of(ptype)),
+                                   describe(argtype)))
+    assert not problems, "_native._prototypes() differs from %s:\n%s" % (
+        HEADER, "\n".join(problems))
 
 
 @pytest.mark.parametrize("c_name", sorted(STRUCTS))
@@ -410,7 +416,8 @@ def test_dispatcher_asks_variants_only_for_what_they_export(header, dispatcher):
     exported_by_variants = set(header.functions) - only
     assert set(dispatcher["forwarded"]) <= dispatcher["dlsym"]
     assert dispatcher["dlsym"] <= exported_by_variants, (
-        "dispatch.c looks up %s, which the variants do not export" % (dispatcher["dlsym"] - exported_by_variants))
+        "dispatch.c looks up %s, which the variants do not export"
+        % (dispatcher["dlsym"] - exported_by_variants))
     assert not only & set(dispatcher["forwarded"])
 
 
