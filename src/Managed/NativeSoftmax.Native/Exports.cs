@@ -12,7 +12,7 @@ namespace NativeSoftmax.Native;
 /// </summary>
 internal static unsafe class Exports
 {
-    private const int VersionNumber = 200;
+    internal const int VersionNumber = 200;
 
     private static int Invoke<TOperation, T>(TOperation operation)
         where TOperation : struct, IRowOperation<T>
