@@ -42,7 +42,13 @@
  *    x86-64, "neon" on AArch64 (case is ignored, empty means unset; any other value, or another
  *    architecture's name, makes every call fail with a message saying so).
  *    nsm_isa() says which path is in use. Results agree across paths to the stated tolerances,
- *    not bit for bit.
+ *    not bit for bit. Each path is a separate library file beside the real file of this library
+ *    (a directory fixed when it is loaded, so a later chdir() changes nothing). A file that is cut
+ *    short, built for another machine or ELF class, a link to or copy of this library, or a build
+ *    of another version is refused without running any of its code, and the next lower path is
+ *    tried; when none is left, every call fails with NSM_ERR_UNSUPPORTED_CPU and nsm_last_error()
+ *    names each path tried and why it was refused. The first call may be made on a thread with a
+ *    16 KiB stack (PTHREAD_STACK_MIN on x86-64).
  *
  * The header compiles as C99 and as C++.
  */
@@ -87,7 +93,8 @@ typedef int32_t nsm_status;
                                             weight, grad_scale, options->struct_size). */
 #define NSM_ERR_OVERLAP             6  /**< An output partially overlaps an input or another output. */
 #define NSM_ERR_UNSUPPORTED_CPU     7  /**< No build of the library can run on this CPU, a build is
-                                            missing, or NATIVESOFTMAX_MAX_ISA is not understood. */
+                                            missing or refused (see "The CPU path" above), or
+                                            NATIVESOFTMAX_MAX_ISA is not understood. */
 #define NSM_ERR_INTERNAL            8  /**< An unexpected failure inside the library (a bug: please report). */
 
 /** Static, never-NULL English text for a status code ("unknown status" for unknown codes). */

@@ -9,28 +9,57 @@
  *               libnativesoftmax_sse42.so   (x86-64-v2)
  *     aarch64:  libnativesoftmax_neon.so
  *
- * On the first call (pthread_once) we ask the CPU which levels it supports, cap the choice with
- * NATIVESOFTMAX_MAX_ISA, and dlopen() the best variant that loads, trying the next lower one when
- * a file is missing or broken. A variant is never loaded on a CPU that lacks its instruction set:
- * an x86-64-v4 NativeAOT build aborts the process there.
+ * When this library is loaded, a constructor records the absolute directory of its own file
+ * (symbolic links resolved), so a program that loads it by a relative path and then changes
+ * directory still finds the variants beside it. On the first call (pthread_once) we ask the CPU
+ * which levels it supports, cap the choice with NATIVESOFTMAX_MAX_ISA, and load the best variant
+ * that passes every check below, trying the next lower one when a file is missing or refused.
+ * A variant is never loaded on a CPU that lacks its instruction set: an x86-64-v4 NativeAOT build
+ * aborts the process there.
+ *
+ * A candidate file is read before dlopen() sees it, because dlopen() cannot survive every broken
+ * file: a file cut short dies with SIGBUS when the loader touches a segment past its end (or, cut
+ * inside its last page, runs with zeros where its data should be). We refuse, with the reason in
+ * the message, a file that
+ *   - is this dispatcher itself (a link to it; calling it as a variant would deadlock in g_once),
+ *   - is not a 64-bit little-endian ELF shared library for this machine,
+ *   - is shorter than a loadable segment (p_offset + p_filesz of every PT_LOAD must lie in it),
+ *   - does not name the variant marker of our version among its dynamic symbols:
+ *     nsm_variant_v<NSM_VERSION_NUMBER>, exported only by the variants (VariantMarker.cs). A file
+ *     with another version's marker is a variant of another release; a file with none (a copy of
+ *     the dispatcher, any other library) is no variant at all.
+ * After dlopen() the marker must also be found by dlsym(). Nothing in a candidate is called before
+ * it is accepted: its version is read from the marker's name, so a refused variant never starts its
+ * NativeAOT runtime. And nothing is ever dlclose()d: a variant whose runtime has started must stay
+ * mapped while its threads run (the variants are also linked with -z nodelete).
+ *
+ * Stack and thread-local storage are kept small, so the first call may come from a thread with a
+ * small stack: paths and file contents live on the heap or in static storage, and the only
+ * per-thread datum is one byte.
  *
  * Every function of nativesoftmax.h is defined here and nothing else is exported (the build uses
  * -fvisibility=hidden; NSM_API marks the header's functions "default"). The operations forward to
  * the variant. nsm_status_string and the version functions are answered here, so they work even
  * when no variant can run; a variant whose version differs from ours is refused, so the answer is
- * also the loaded library's. nsm_last_error forwards to the variant, or gives our own per-thread
- * message when no variant is loaded.
+ * also the loaded library's. nsm_last_error forwards to the variant, or gives the reason no
+ * variant loaded (after a failed call on the calling thread) when none is loaded.
  */
-#define _GNU_SOURCE /* dladdr */
+#define _GNU_SOURCE /* dladdr, memmem */
 #include "nativesoftmax.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #if defined(__aarch64__)
 #include <asm/hwcap.h>
@@ -98,13 +127,12 @@
        double* loss, double* grad, int64_t ld_grad),                                                \
       (rows, cols, logits, ld_logits, target, ld_target, weight, options, loss, grad, ld_grad))
 
-/* The loaded variant: its handle and one pointer per function, typed from the header. */
+/* The accepted variant: one pointer per function it answers, typed from the header. */
 typedef struct variant_functions {
 #define NSM_DECLARE_POINTER(name, params, args) __typeof__(&name) name;
     NSM_FORWARDED_OPERATIONS(NSM_DECLARE_POINTER)
 #undef NSM_DECLARE_POINTER
     __typeof__(&nsm_last_error) nsm_last_error;
-    __typeof__(&nsm_version_number) nsm_version_number;
     __typeof__(&nsm_isa) nsm_isa;
 } variant_functions;
 
@@ -112,10 +140,21 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_loaded;              /* 1 when g_variant is usable; written once, inside g_once. */
 static variant_functions g_variant;
 static char g_isa[16] = "none";   /* The variant's nsm_isa(), copied once it is loaded. */
-static char g_why_none[4096];     /* Why no variant is loaded (the message of every failed call). */
+static char g_why_none[4096];     /* Why no variant is loaded; written once, inside g_once. */
 
-/* Our own per-thread message, used only while no variant is loaded. */
-static _Thread_local char t_last_error[4096];
+/* This dispatcher's own file, found by the constructor when the library is loaded. */
+static char g_directory[PATH_MAX];      /* Absolute, with a trailing '/'; "" when unknown. */
+static char g_directory_problem[512];   /* Why g_directory is unknown. */
+static dev_t g_own_device;              /* The real file's identity, to refuse it as a variant. */
+static ino_t g_own_inode;
+static int g_own_identity_known;
+
+/* Set on a thread once one of its calls failed for want of a variant; nsm_last_error() then
+ * gives g_why_none, which no longer changes. One byte of thread-local storage per thread. */
+static _Thread_local unsigned char t_failed_without_variant;
+
+/* The export that marks a variant, followed by its NSM_VERSION_NUMBER (VariantMarker.cs). */
+#define NSM_VARIANT_MARKER_PREFIX "nsm_variant_v"
 
 /* ---------------------------------------------------------------------------------------------
  * The candidates, best first, and which of them this CPU can run.
@@ -127,6 +166,7 @@ typedef struct candidate {
 
 #if defined(__x86_64__)
 #define NSM_ARCHITECTURE "x86-64"
+#define NSM_ELF_MACHINE EM_X86_64
 static const candidate k_candidates[] = {
     {"avx512", "libnativesoftmax_avx512.so"},
     {"avx2", "libnativesoftmax_avx2.so"},
@@ -145,6 +185,7 @@ static int cpu_can_run(const candidate* c)
 }
 #elif defined(__aarch64__)
 #define NSM_ARCHITECTURE "aarch64"
+#define NSM_ELF_MACHINE EM_AARCH64
 static const candidate k_candidates[] = {
     {"neon", "libnativesoftmax_neon.so"},
 };
@@ -176,47 +217,303 @@ static void append(char* buffer, size_t size, const char* format, ...)
     va_end(args);
 }
 
-/* The directory of the file this dispatcher was loaded from, with a trailing '/', or "" if
- * unknown. Symbolic links are resolved first: a program linked against a link to the library
- * (an install layout's lib/libnativesoftmax.so) finds the variants beside the real file. */
-static void own_directory(char* out, size_t size)
+/* Appends " isa: file REASON;" to g_why_none: why candidate c was not loaded. */
+static void refuse(const candidate* c, const char* format, ...) __attribute__((format(printf, 2, 3)));
+
+static void refuse(const candidate* c, const char* format, ...)
+{
+    append(g_why_none, sizeof g_why_none, " %s: %s ", c->isa, c->file);
+    size_t used = strlen(g_why_none);
+    if (used + 1 < sizeof g_why_none) {
+        va_list args;
+        va_start(args, format);
+        vsnprintf(g_why_none + used, sizeof g_why_none - used, format, args);
+        va_end(args);
+    }
+    append(g_why_none, sizeof g_why_none, ";");
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Where this dispatcher is: found once, when the library is loaded. At that moment a relative
+ * path (dlopen("lib/libnativesoftmax.so"), LD_LIBRARY_PATH=lib) still means what the loader
+ * meant; after the program changes directory it would name another file, or none.
+ * ------------------------------------------------------------------------------------------- */
+__attribute__((constructor)) static void find_own_file(void)
 {
     Dl_info info;
-    out[0] = '\0';
-    if (dladdr((void*)&own_directory, &info) == 0 || info.dli_fname == NULL) return;
+    if (dladdr((void*)&find_own_file, &info) == 0 || info.dli_fname == NULL || info.dli_fname[0] == '\0') {
+        snprintf(g_directory_problem, sizeof g_directory_problem,
+                 "the dynamic loader does not say which file the dispatcher was loaded from");
+        return;
+    }
+    /* Symbolic links are resolved: a program linked against a link to the library (an install
+     * layout's lib/libnativesoftmax.so) finds the variants beside the real file. */
     char* resolved = realpath(info.dli_fname, NULL);
-    const char* path = resolved != NULL ? resolved : info.dli_fname;
-    const char* slash = strrchr(path, '/');
-    size_t length = slash != NULL ? (size_t)(slash - path) + 1 : 0;
-    if (length > 0 && length < size) {
-        memcpy(out, path, length);
-        out[length] = '\0';
+    if (resolved == NULL) {
+        snprintf(g_directory_problem, sizeof g_directory_problem,
+                 "the dispatcher's path '%.256s' cannot be resolved: %s", info.dli_fname, strerror(errno));
+        return;
+    }
+    struct stat own;
+    if (stat(resolved, &own) == 0) {
+        g_own_device = own.st_dev;
+        g_own_inode = own.st_ino;
+        g_own_identity_known = 1;
+    }
+    size_t length = (size_t)(strrchr(resolved, '/') - resolved) + 1; /* realpath is absolute */
+    if (length < sizeof g_directory) {
+        memcpy(g_directory, resolved, length);
+        g_directory[length] = '\0';
+    } else {
+        snprintf(g_directory_problem, sizeof g_directory_problem, "the dispatcher's directory is too long");
     }
     free(resolved);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Examining a candidate file before dlopen()
+ * ------------------------------------------------------------------------------------------- */
+static int read_at(int fd, void* buffer, size_t size, uint64_t offset)
+{
+    unsigned char* bytes = buffer;
+    while (size > 0) {
+        ssize_t got = pread(fd, bytes, size, (off_t)offset);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return 0;
+        bytes += got;
+        size -= (size_t)got;
+        offset += (uint64_t)got;
+    }
+    return 1;
+}
+
+/* Whether [offset, offset + size) lies within a file of file_size bytes, without overflow. */
+static int within(uint64_t offset, uint64_t size, uint64_t file_size)
+{
+    return offset <= file_size && size <= file_size - offset;
+}
+
+static const char* machine_name(unsigned machine)
+{
+    switch (machine) {
+    case EM_X86_64: return "x86-64";
+    case EM_AARCH64: return "aarch64";
+    case EM_386: return "i386";
+    case EM_ARM: return "32-bit arm";
+    case EM_RISCV: return "risc-v";
+    case EM_PPC64: return "ppc64";
+    case EM_S390: return "s390x";
+    default: return "another machine";
+    }
+}
+
+/* Finds NSM_VARIANT_MARKER_PREFIX<digits> in the file's dynamic string table (the names of its
+ * dynamic symbols). Returns 1 and sets *version to ours when our marker is there, else to the
+ * first other version seen; 0 when no marker is there; -1 (with c refused) when the table cannot
+ * be read. A name may share its tail with a longer one, so the whole table is searched. */
+static int find_marker(const candidate* c, int fd, uint64_t file_size, const Elf64_Phdr* headers,
+                       int count, long* version)
+{
+    const Elf64_Phdr* dynamic_header = NULL;
+    for (int i = 0; i < count; ++i)
+        if (headers[i].p_type == PT_DYNAMIC) dynamic_header = &headers[i];
+    if (dynamic_header == NULL || !within(dynamic_header->p_offset, dynamic_header->p_filesz, file_size)) {
+        refuse(c, "has no readable dynamic section (PT_DYNAMIC), so it is not a shared library");
+        return -1;
+    }
+
+    int found = -1;
+    size_t entries = dynamic_header->p_filesz / sizeof(Elf64_Dyn);
+    Elf64_Dyn* dynamic = malloc(entries * sizeof(Elf64_Dyn) + 1);
+    char* strings = NULL;
+    uint64_t table_address = 0, table_size = 0;
+    int have_address = 0, have_size = 0;
+    if (dynamic == NULL || !read_at(fd, dynamic, entries * sizeof(Elf64_Dyn), dynamic_header->p_offset)) {
+        refuse(c, "has a dynamic section that cannot be read");
+        goto done;
+    }
+    for (size_t i = 0; i < entries && dynamic[i].d_tag != DT_NULL; ++i) {
+        if (dynamic[i].d_tag == DT_STRTAB) table_address = dynamic[i].d_un.d_ptr, have_address = 1;
+        if (dynamic[i].d_tag == DT_STRSZ) table_size = dynamic[i].d_un.d_val, have_size = 1;
+    }
+    /* The table's file offset: through the loadable segment that holds its address. */
+    uint64_t table_offset = 0;
+    int mapped = 0;
+    for (int i = 0; i < count && have_address && have_size; ++i) {
+        const Elf64_Phdr* h = &headers[i];
+        if (h->p_type == PT_LOAD && table_address >= h->p_vaddr &&
+            within(table_address - h->p_vaddr, table_size, h->p_filesz)) {
+            table_offset = h->p_offset + (table_address - h->p_vaddr);
+            mapped = 1;
+            break;
+        }
+    }
+    if (!mapped || !within(table_offset, table_size, file_size) || (strings = malloc(table_size + 1)) == NULL ||
+        !read_at(fd, strings, table_size, table_offset)) {
+        refuse(c, "has no readable dynamic string table");
+        goto done;
+    }
+    strings[table_size] = '\0';
+
+    found = 0;
+    const size_t prefix = sizeof NSM_VARIANT_MARKER_PREFIX - 1;
+    for (const char* at = strings; (at = memmem(at, table_size - (size_t)(at - strings),
+                                                NSM_VARIANT_MARKER_PREFIX, prefix)) != NULL;
+         at += prefix) {
+        const char* digits = at + prefix;
+        size_t n = strspn(digits, "0123456789");
+        if (n == 0 || n > 9 || digits[n] != '\0') continue;
+        long seen = strtol(digits, NULL, 10);
+        if (!found || seen == NSM_VERSION_NUMBER) *version = seen;
+        found = 1;
+        if (seen == NSM_VERSION_NUMBER) break;
+    }
+done:
+    free(strings);
+    free(dynamic);
+    return found;
+}
+
+/* Reads the file at path and decides, without loading it, whether it may be dlopen()ed as
+ * candidate c (the checks are listed at the top of this file). Returns 1 if so; otherwise refuses
+ * c with the reason and returns 0. */
+static int inspect_file(const candidate* c, const char* path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
+    if (fd < 0) {
+        refuse(c, "cannot be opened: %s", strerror(errno));
+        return 0;
+    }
+    int ok = 0;
+    Elf64_Phdr* headers = NULL;
+    struct stat st;
+    Elf64_Ehdr header;
+    if (fstat(fd, &st) != 0) {
+        refuse(c, "cannot be examined: %s", strerror(errno));
+        goto done;
+    }
+    if (g_own_identity_known && st.st_dev == g_own_device && st.st_ino == g_own_inode) {
+        refuse(c, "is this dispatcher itself (a link to it), not a variant");
+        goto done;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (!S_ISREG(st.st_mode) || size < EI_NIDENT || !read_at(fd, header.e_ident, EI_NIDENT, 0) ||
+        memcmp(header.e_ident, ELFMAG, SELFMAG) != 0) {
+        refuse(c, "is not an ELF shared library");
+        goto done;
+    }
+    if (header.e_ident[EI_DATA] != ELFDATA2LSB) {
+        refuse(c, "is a big-endian ELF file; this " NSM_ARCHITECTURE " dispatcher needs a little-endian one");
+        goto done;
+    }
+    if (header.e_ident[EI_CLASS] != ELFCLASS64) {
+        /* e_machine has the same offset in both classes. */
+        uint16_t machine = 0;
+        int known = size >= 20 && read_at(fd, &machine, sizeof machine, 18);
+        refuse(c, "is a %s ELF file%s%s%s; this " NSM_ARCHITECTURE " dispatcher needs a 64-bit one",
+               header.e_ident[EI_CLASS] == ELFCLASS32 ? "32-bit" : "damaged (unknown class)",
+               known ? " (for " : "", known ? machine_name(machine) : "", known ? ")" : "");
+        goto done;
+    }
+    if (size < sizeof header || !read_at(fd, &header, sizeof header, 0)) {
+        refuse(c, "is truncated: %llu bytes, shorter than an ELF header", (unsigned long long)size);
+        goto done;
+    }
+    if (header.e_machine != NSM_ELF_MACHINE) {
+        refuse(c, "is built for %s (ELF machine %u), not for " NSM_ARCHITECTURE,
+               machine_name(header.e_machine), (unsigned)header.e_machine);
+        goto done;
+    }
+    if (header.e_type != ET_DYN) {
+        refuse(c, "is an ELF file but not a shared library (type %u)", (unsigned)header.e_type);
+        goto done;
+    }
+    if (header.e_phentsize != sizeof(Elf64_Phdr) || header.e_phnum == 0 || header.e_phnum == PN_XNUM) {
+        refuse(c, "has a damaged program header table");
+        goto done;
+    }
+    size_t table_bytes = (size_t)header.e_phnum * sizeof(Elf64_Phdr);
+    if (!within(header.e_phoff, table_bytes, size)) {
+        refuse(c, "is truncated: %llu bytes, but its program headers end at byte %llu",
+               (unsigned long long)size, (unsigned long long)header.e_phoff + table_bytes);
+        goto done;
+    }
+    headers = malloc(table_bytes);
+    if (headers == NULL || !read_at(fd, headers, table_bytes, header.e_phoff)) {
+        refuse(c, "has program headers that cannot be read");
+        goto done;
+    }
+    int loads = 0;
+    for (int i = 0; i < header.e_phnum; ++i) {
+        const Elf64_Phdr* h = &headers[i];
+        if (h->p_type != PT_LOAD) continue;
+        ++loads;
+        if (!within(h->p_offset, h->p_filesz, size)) {
+            refuse(c, "is truncated: %llu bytes, but its loadable segment %d covers bytes %llu to %llu",
+                   (unsigned long long)size, loads, (unsigned long long)h->p_offset,
+                   (unsigned long long)h->p_offset + (unsigned long long)h->p_filesz);
+            goto done;
+        }
+    }
+    if (loads == 0) {
+        refuse(c, "has no loadable segment");
+        goto done;
+    }
+
+    long version = 0;
+    switch (find_marker(c, fd, size, headers, header.e_phnum, &version)) {
+    case 1:
+        if (version == NSM_VERSION_NUMBER) {
+            ok = 1;
+        } else {
+            refuse(c, "is a variant of version %ld (it exports " NSM_VARIANT_MARKER_PREFIX "%ld), "
+                      "but this dispatcher is version %d; install the variants of the same release",
+                   version, version, NSM_VERSION_NUMBER);
+        }
+        break;
+    case 0:
+        refuse(c, "is not a NativeSoftmax variant: it exports no " NSM_VARIANT_MARKER_PREFIX
+                  "<version> marker (a copy of the dispatcher, or a build from before the marker?)");
+        break;
+    default: break; /* find_marker refused it */
+    }
+done:
+    free(headers);
+    close(fd);
+    return ok;
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Loading
  * ------------------------------------------------------------------------------------------- */
 
-/* dlopen one variant and look up every function. On failure returns 0, appends the reason to
- * g_why_none, and leaves nothing loaded. */
-static int load_variant(const char* directory, const candidate* c)
+/* Examines, dlopen()s and accepts one variant. On failure returns 0 and appends the reason to
+ * g_why_none. A file once dlopen()ed is never dlclose()d, whether it is accepted or not. */
+static int load_variant(const candidate* c)
 {
-    char path[4096];
-    int length = snprintf(path, sizeof path, "%s%s", directory, c->file);
-    if (length < 0 || (size_t)length >= sizeof path) {
-        append(g_why_none, sizeof g_why_none, " %s: the path of %s is too long;", c->isa, c->file);
+    size_t length = strlen(g_directory) + strlen(c->file) + 1;
+    char* path = malloc(length);
+    if (path == NULL) {
+        refuse(c, "cannot be examined: out of memory");
         return 0;
     }
+    snprintf(path, length, "%s%s", g_directory, c->file);
+    int loaded = 0;
+    if (!inspect_file(c, path)) goto done;
 
     void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (handle == NULL) {
         const char* reason = dlerror();
         append(g_why_none, sizeof g_why_none, " %s: %s;", c->isa, reason ? reason : "dlopen failed");
-        return 0;
+        goto done;
     }
 
+    char marker[32];
+    snprintf(marker, sizeof marker, NSM_VARIANT_MARKER_PREFIX "%d", NSM_VERSION_NUMBER);
+    if (dlsym(handle, marker) == NULL) {
+        refuse(c, "names %s but does not define it", marker);
+        goto done;
+    }
     variant_functions found;
     memset(&found, 0, sizeof found);
     const char* missing = NULL;
@@ -225,28 +522,22 @@ static int load_variant(const char* directory, const candidate* c)
     if (found.name == NULL && missing == NULL) missing = #name;
     NSM_FORWARDED_OPERATIONS(NSM_LOOK_UP)
     NSM_LOOK_UP(nsm_last_error, , )
-    NSM_LOOK_UP(nsm_version_number, , )
     NSM_LOOK_UP(nsm_isa, , )
 #undef NSM_LOOK_UP
     if (missing != NULL) {
-        append(g_why_none, sizeof g_why_none, " %s: %s does not export %s;", c->isa, path, missing);
-        dlclose(handle);
-        return 0;
+        refuse(c, "does not export %s", missing);
+        goto done;
     }
 
-    int32_t version = found.nsm_version_number();
-    if (version != NSM_VERSION_NUMBER) {
-        append(g_why_none, sizeof g_why_none, " %s: %s is version %d, the dispatcher is %d;", c->isa,
-               path, (int)version, NSM_VERSION_NUMBER);
-        dlclose(handle);
-        return 0;
-    }
-
+    /* Accepted: the first call into the variant (which starts its runtime). */
     const char* isa = found.nsm_isa();
     snprintf(g_isa, sizeof g_isa, "%s", isa ? isa : "?");
     g_variant = found;
     g_loaded = 1;
-    return 1;
+    loaded = 1;
+done:
+    free(path);
+    return loaded;
 }
 
 /* Index of the first candidate allowed by NATIVESOFTMAX_MAX_ISA, or -1 (and g_why_none set) when
@@ -272,29 +563,31 @@ static void choose_variant(void)
 {
     int first = first_allowed_candidate();
     if (first < 0) return;
+    if (g_directory[0] == '\0') {
+        snprintf(g_why_none, sizeof g_why_none,
+                 "no NativeSoftmax build can be loaded: %s", g_directory_problem);
+        return;
+    }
 
-    char directory[4096];
-    own_directory(directory, sizeof directory);
     snprintf(g_why_none, sizeof g_why_none,
-             "no NativeSoftmax build could be loaded from '%.1024s' for this CPU:", directory);
-
+             "no NativeSoftmax build could be loaded from '%.1024s' for this CPU:", g_directory);
     for (int i = first; i < NSM_CANDIDATE_COUNT; ++i) {
         if (!cpu_can_run(&k_candidates[i])) {
             append(g_why_none, sizeof g_why_none, " %s: not supported by this CPU;",
                    k_candidates[i].isa);
             continue;
         }
-        if (load_variant(directory, &k_candidates[i])) return;
+        if (load_variant(&k_candidates[i])) return;
     }
 }
 
-/* Loads the variant on the first call; returns 1 when one is loaded, else sets our per-thread
- * message and returns 0. */
+/* Loads the variant on the first call; returns 1 when one is loaded, else marks the calling
+ * thread's failure (nsm_last_error() then gives g_why_none) and returns 0. */
 static int ensure_variant(void)
 {
     pthread_once(&g_once, choose_variant);
     if (g_loaded) return 1;
-    snprintf(t_last_error, sizeof t_last_error, "%s", g_why_none);
+    t_failed_without_variant = 1;
     return 0;
 }
 
@@ -337,7 +630,7 @@ NSM_API const char* nsm_last_error(void)
 {
     pthread_once(&g_once, choose_variant);
     if (g_loaded) return g_variant.nsm_last_error();
-    return t_last_error;
+    return t_failed_without_variant ? g_why_none : "";
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -5,8 +5,10 @@
 # functions declared in nativesoftmax.h.
 #   exactly   the library exports the header's functions and nothing else (the dispatcher)
 #   at-least  the library exports every header function except those the dispatcher answers itself
-#             (dispatcher_only_functions.txt, beside this script), no other nsm_* name, and the
-#             NativeAOT runtime's DotNetRuntimeDebugHeader (a variant)
+#             (dispatcher_only_functions.txt, beside this script), the variant marker of the
+#             header's version (nsm_variant_v<NSM_VERSION_NUMBER>, which the dispatcher looks up and
+#             never calls), no other nsm_* name, and the NativeAOT runtime's
+#             DotNetRuntimeDebugHeader (a variant)
 set -euo pipefail
 
 if [[ $# -ne 4 ]]; then
@@ -27,6 +29,15 @@ declared=$(grep -E '^NSM_API ' "$header" | sed -E 's/^.*[ *](nsm_[a-z0-9_]+)[[:s
 exported=$("$nm" -D --defined-only "$library" | awk 'NF >= 3 && $2 != "A" { sub(/@.*/, "", $3); print $3 }' | sort -u)
 
 declared_count=$(wc -l <<<"$declared")
+
+# NSM_VERSION_NUMBER is MAJOR·10000 + MINOR·100 + PATCH.
+version_part() { sed -nE "s/^#define NSM_VERSION_$1[[:space:]]+([0-9]+).*/\1/p" "$header"; }
+major=$(version_part MAJOR) minor=$(version_part MINOR) patch=$(version_part PATCH)
+if [[ -z $major || -z $minor || -z $patch ]]; then
+    echo "FAIL: cannot read NSM_VERSION_MAJOR/MINOR/PATCH from $header" >&2
+    exit 1
+fi
+marker=nsm_variant_v$((major * 10000 + minor * 100 + patch))
 if [[ $declared_count -lt 10 ]]; then
     echo "FAIL: found only $declared_count NSM_API functions in $header; the parser is wrong" >&2
     exit 1
@@ -63,7 +74,11 @@ exactly)
     fi
     ;;
 at-least)
-    extra_nsm=$(comm -13 <(echo "$expected") <(echo "$exported") | grep -E '^nsm_' || true)
+    if ! grep -qx "$marker" <<<"$exported"; then
+        echo "FAIL: $library does not export the variant marker $marker (VariantMarker.cs)" >&2
+        status=1
+    fi
+    extra_nsm=$(comm -13 <(echo "$expected") <(echo "$exported") | grep -E '^nsm_' | grep -vx "$marker" || true)
     if [[ -n $extra_nsm ]]; then
         echo "FAIL: $library exports nsm_ functions that are not in the header or that only the" \
             "dispatcher may export (dispatcher_only_functions.txt):" $extra_nsm >&2
@@ -84,5 +99,6 @@ esac
 
 if [[ $status -eq 0 ]]; then
     echo "ok: $library exports the $expected_count functions of $(basename "$header") it must ($mode)"
+    [[ $mode == at-least ]] && echo "ok: and the variant marker $marker"
 fi
 exit $status

@@ -151,6 +151,13 @@ public class AbiConformanceTests
         int exported = HeaderVersion.Number;
         Assert.Equal((long)Header.Constants["NSM_VERSION_NUMBER"], exported);
         Assert.Equal(Header.Constants["NSM_VERSION_STRING"] + "\0", Encoding.UTF8.GetString(HeaderVersion.Utf8));
+        // The variant marker the dispatcher looks for: one export, named for the header's version.
+        string[] markers = [.. typeof(Exports).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
+            .Select(m => m.GetCustomAttribute<UnmanagedCallersOnlyAttribute>()?.EntryPoint)
+            .OfType<string>()
+            .Where(name => name.StartsWith("nsm_variant_v"))];
+        Assert.Equal([$"nsm_variant_v{Header.Constants["NSM_VERSION_NUMBER"]}"], markers);
         // The assemblies' version (Directory.Build.props reads the header).
         var version = new Version((int)major, (int)minor, (int)patch, 0);
         Assert.Equal(version, typeof(SoftmaxPrimitives).Assembly.GetName().Version);
@@ -177,7 +184,7 @@ public class AbiConformanceTests
         typeof(Exports).Assembly.GetTypes()
             .SelectMany(t => t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
             .Select(m => (EntryPoint: m.GetCustomAttribute<UnmanagedCallersOnlyAttribute>()?.EntryPoint, Method: m))
-            .Where(e => e.EntryPoint?.StartsWith("nsm_") == true)
+            .Where(e => e.EntryPoint?.StartsWith("nsm_") == true && e.EntryPoint != HeaderVersion.VariantMarker)
             .ToDictionary(e => e.EntryPoint!, e => e.Method);
 
     /// <summary>native/tests/dispatcher_only_functions.txt: one name per line, '#' comments.</summary>
