@@ -6,9 +6,9 @@
 #   ./build.sh build    install what is missing and build everything
 #   ./build.sh test     build, then run all three suites (dotnet test, ctest x64 + arm64, pytest)
 #                       and print one final line "N passed, N failed[, N skipped]"
-#   ./build.sh bench    build, then compare speeds side by side: C++ against oneDNN and XNNPACK,
-#                       Python against PyTorch and scipy, .NET (BenchmarkDotNet) against
-#                       TensorPrimitives; installs Debian's libdnnl-dev and libxnnpack-dev
+#   ./build.sh bench    build, then measure NativeSoftmax side by side with oneDNN, XNNPACK, memcpy,
+#                       PyTorch, scipy and .NET's TensorPrimitives, and write docs/benchmarks.md and
+#                       its plots (~10 min; `bench --quick`: a smoke run into build/bench-quick/)
 #
 # What "everything" is:
 #   - the .NET solution (dotnet build NativeSoftmax.sln -c Release)
@@ -273,8 +273,10 @@ run_tests() {
 
 # ---- benchmarks ------------------------------------------------------------------------------
 
-BENCH_APT_PACKAGES=(libdnnl-dev libxnnpack-dev libpthreadpool-dev) # the alternatives measured against
+# The alternatives measured against, and the plots.
+BENCH_APT_PACKAGES=(libdnnl-dev libxnnpack-dev libpthreadpool-dev python3-matplotlib)
 
+# run_benchmarks [options of tools/benchmarks/run_benchmarks.py, e.g. --quick]
 run_benchmarks() {
     local missing=() package
     for package in "${BENCH_APT_PACKAGES[@]}"; do
@@ -286,14 +288,11 @@ run_benchmarks() {
             { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"; }
     fi
     # Find the libraries again: a configure before they were installed cached "not found".
-    cmake -S "$ROOT/native" -B "$BUILD/native" -U 'NSM_DNNL_LIBRARY' -U 'NSM_XNNPACK_LIBRARY' >/dev/null
+    cmake -S "$ROOT/native" -B "$BUILD/native" \
+        -U 'NSM_DNNL_LIBRARY' -U 'NSM_XNNPACK_LIBRARY' -U 'NSM_PTHREADPOOL_LIBRARY' >/dev/null
     cmake --build "$BUILD/native" -j "$(nproc)" --target nsm_bench_compare
-    log "C++: NativeSoftmax vs oneDNN vs XNNPACK (one thread)"
-    OMP_NUM_THREADS=1 "$BUILD/bin/nsm_bench_compare"
-    log "Python: NativeSoftmax vs PyTorch vs scipy"
-    "$PYTHON" "$ROOT/bindings/python/benchmarks/compare.py"
-    log ".NET: BenchmarkDotNet (short job)"
-    dotnet run -c Release --project "$ROOT/src/Managed/NativeSoftmax.Benchmarks" -- --filter '*' --job short
+    log "benchmarks: tools/benchmarks/run_benchmarks.py $*"
+    "$PYTHON" "$ROOT/tools/benchmarks/run_benchmarks.py" "$@"
 }
 
 # ---- main ------------------------------------------------------------------------------------
@@ -308,7 +307,7 @@ main() {
     build) build_all ;;
     bench)
         build_all
-        run_benchmarks
+        run_benchmarks "${@:2}"
         ;;
     test)
         # Built by a separate run so that a failed build still ends in the summary line.

@@ -1,74 +1,235 @@
 #!/usr/bin/python3
-"""Side-by-side timings, in one run, of NativeSoftmax and the alternatives a Python user would
-pick: PyTorch (torch.softmax / F.cross_entropy with autograd) and scipy.special.softmax.
+"""NativeSoftmax from Python beside the alternatives a Python user would pick, side by side in one
+process on the same inputs: PyTorch (torch.softmax, torch.log_softmax, F.cross_entropy with its
+backward through autograd) and scipy.special (softmax, log_softmax).
 
-    /usr/bin/python3 bindings/python/benchmarks/compare.py [--repeat N]
+    /usr/bin/python3 bindings/python/benchmarks/compare.py --threads N [--shapes 1x10,4096x1000]
+        [--rounds 5] [--min-time 0.03] [--tolerance 1e-3] [--libraries nativesoftmax,torch,scipy]
+        [--out results.jsonl]
 
-Shapes are the ones the .NET benchmarks use (rows x classes, float32). Prints the median time
-per call and the ratio to NativeSoftmax; nothing here asserts on time.
+Every call is made as a user makes it: each returns new arrays (nsm.softmax(z) and
+torch.softmax(t, -1) alike), cross-entropy returns the mean loss and the gradient of the logits
+(nsm.cross_entropy(..., return_grad=True); for torch, a leaf tensor whose .grad is reset to None
+before F.cross_entropy(x, target).backward()).
+
+One process measures one thread count: NativeSoftmax reads NATIVESOFTMAX_NUM_THREADS at its first
+call, so the caller sets it (tools/benchmarks/run_benchmarks.py runs one process per count);
+--threads is passed to torch.set_num_threads and recorded. scipy is single-threaded.
+
+Every result is checked against a float64 numpy reference before it is timed; one off by more than
+--tolerance is recorded with "correct": false and marked WRONG in the table. Timing: each round
+runs every contender once, in turn (round-robin), for at least --min-time seconds, with the
+garbage collector off; the per-call time of every round is written out. Nothing asserts on time.
 """
 import argparse
+import gc
+import json
 import os
 import sys
-import timeit
+import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import nativesoftmax as nsm  # noqa: E402
 
-SHAPES = [(256, 10), (64, 1000), (8, 32000), (2, 128256), (4096, 1000)]
+DEFAULT_SHAPES = "1x10,65536x10,4096x1000,256x32000,64x128256,16x262144"
+LIBRARIES = ("nativesoftmax", "torch", "scipy")
+OURS = "NativeSoftmax (Python)"
 
 
-def median_seconds(fn, repeat):
-    number = max(1, int(0.02 / max(min(timeit.repeat(fn, number=1, repeat=3)), 1e-7)))
-    return float(np.median(timeit.repeat(fn, number=number, repeat=repeat))) / number
+def parse_shapes(text):
+    shapes = []
+    for item in text.split(","):
+        rows, sep, cols = item.strip().partition("x")
+        if not sep or not rows.isdigit() or not cols.isdigit() or int(rows) < 1 or int(cols) < 1:
+            raise argparse.ArgumentTypeError("bad shape %r (expected ROWSxCOLS, both at least 1)" % item)
+        shapes.append((int(rows), int(cols)))
+    return shapes
 
 
-def candidates(z, labels):
-    out = {"nativesoftmax": (lambda: nsm.softmax(z),
-                             lambda: nsm.cross_entropy(z, labels, return_grad=True))}
-    try:
-        import scipy.special
-        out["scipy"] = (lambda: scipy.special.softmax(z, axis=-1), None)
-    except ImportError:
-        pass
-    try:
+class Reference:
+    """The float64 values of every output, from the same float32 logits."""
+
+    def __init__(self, z, target):
+        z64 = z.astype(np.float64)
+        m = z64.max(axis=1, keepdims=True)
+        self.log_probabilities = (z64 - m) - np.log(np.exp(z64 - m).sum(axis=1, keepdims=True))
+        self.probabilities = np.exp(self.log_probabilities)
+        rows = z.shape[0]
+        self.loss = -self.log_probabilities[np.arange(rows), target].mean()
+        self.rows, self.target = rows, target
+
+    def softmax_error(self, o):
+        """max |o − p| / max(p, FLT_MIN): relative, as the header's softmax accuracy."""
+        p = self.probabilities
+        return _worst(np.abs(np.asarray(o, np.float64) - p) / np.maximum(p, np.finfo(np.float32).tiny))
+
+    def log_softmax_error(self, o):
+        """max |o − log p| / (1 + |log p|), as the header's log_softmax accuracy."""
+        lp = self.log_probabilities
+        return _worst(np.abs(np.asarray(o, np.float64) - lp) / (1 + np.abs(lp)))
+
+    def cross_entropy_error(self, loss, grad):
+        """The worse of the mean loss's error relative to 1 + |loss| and the gradient's absolute
+        error in units of its scale 1/rows (the header's gradient bound is 1e-6 in those units)."""
+        g = self.probabilities.copy()
+        g[np.arange(self.rows), self.target] -= 1
+        grad_error = _worst(np.abs(np.asarray(grad, np.float64) * self.rows - g))
+        loss_error = abs(float(loss) - self.loss) / (1 + abs(self.loss))
+        return max(grad_error, loss_error if np.isfinite(loss_error) else np.inf)
+
+
+def _worst(errors):
+    return np.inf if np.isnan(errors).any() else float(errors.max())
+
+
+def contenders(z, target, reference, libraries, threads):
+    """(library, op, call, error) tuples; error(result) is the result's max error."""
+    out = []
+    if "nativesoftmax" in libraries:
+        out += [
+            (OURS, "softmax", lambda: nsm.softmax(z), reference.softmax_error),
+            (OURS, "log_softmax", lambda: nsm.log_softmax(z), reference.log_softmax_error),
+            (OURS, "cross_entropy", lambda: nsm.cross_entropy(z, target, return_grad=True),
+             lambda r: reference.cross_entropy_error(*r)),
+        ]
+    if "torch" in libraries:
         import torch
-        torch.set_num_threads(1)
-        zt, lt = torch.from_numpy(z), torch.from_numpy(labels)
 
-        def torch_ce():
-            x = zt.clone().requires_grad_(True)
-            torch.nn.functional.cross_entropy(x, lt).backward()
-            return x.grad
+        torch.set_num_threads(threads)
+        zt, tt = torch.from_numpy(z), torch.from_numpy(target)
+        leaf = zt.clone().requires_grad_(True)
 
-        out["torch (1 thread)"] = (lambda: torch.softmax(zt, dim=-1), torch_ce)
-    except ImportError:
-        pass
+        def torch_cross_entropy():
+            leaf.grad = None
+            loss = torch.nn.functional.cross_entropy(leaf, tt)
+            loss.backward()
+            return loss, leaf.grad
+
+        out += [
+            ("PyTorch", "softmax", lambda: torch.softmax(zt, -1), lambda r: reference.softmax_error(r.numpy())),
+            ("PyTorch", "log_softmax", lambda: torch.log_softmax(zt, -1),
+             lambda r: reference.log_softmax_error(r.numpy())),
+            ("PyTorch", "cross_entropy", torch_cross_entropy,
+             lambda r: reference.cross_entropy_error(r[0].item(), r[1].numpy())),
+        ]
+    if "scipy" in libraries:
+        import scipy.special
+
+        out += [
+            ("scipy", "softmax", lambda: scipy.special.softmax(z, axis=-1), reference.softmax_error),
+            ("scipy", "log_softmax", lambda: scipy.special.log_softmax(z, axis=-1), reference.log_softmax_error),
+        ]
     return out
 
 
-def main():
+def seconds_of(calls, fn):
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return time.perf_counter() - start
+
+
+def measure(entries, rounds, min_time):
+    """entries: dicts with "call"; adds "calls_per_round" and "seconds_per_call"."""
+    for e in entries:
+        e["call"]()
+        once = seconds_of(1, e["call"])
+        e["calls_per_round"] = max(1, int(np.ceil(min_time / max(once, 1e-9))))
+        e["seconds_per_call"] = []
+    gc.disable()
+    try:
+        for r in range(rounds):
+            for k in range(len(entries)):
+                e = entries[(k + r) % len(entries)]
+                e["seconds_per_call"].append(seconds_of(e["calls_per_round"], e["call"]) / e["calls_per_round"])
+    finally:
+        gc.enable()
+
+
+def library_versions(libraries):
+    versions = {"nativesoftmax": nsm.library_version(), "numpy": np.__version__,
+                "python": sys.version.split()[0]}
+    if "torch" in libraries:
+        import torch
+        versions["torch"] = torch.__version__
+        backend = [line for line in torch.__config__.parallel_info().splitlines() if "parallel backend" in line]
+        versions["torch_parallel_backend"] = backend[0].split(":", 1)[1].strip() if backend else ""
+    if "scipy" in libraries:
+        import scipy
+        versions["scipy"] = scipy.__version__
+    return versions
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7)
-    args = parser.parse_args()
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--shapes", type=parse_shapes, default=parse_shapes(DEFAULT_SHAPES))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--min-time", type=float, default=0.03)
+    parser.add_argument("--tolerance", type=float, default=1e-3)
+    parser.add_argument("--libraries", default=",".join(LIBRARIES),
+                        help="comma-separated subset of " + ",".join(LIBRARIES))
+    parser.add_argument("--out", help="append JSON lines here")
+    args = parser.parse_args(argv)
+    libraries = [name for name in args.libraries.split(",") if name]
+    unknown = set(libraries) - set(LIBRARIES)
+    if unknown or args.threads < 1 or args.rounds < 1:
+        parser.error("unknown libraries %s, or --threads/--rounds below 1" % sorted(unknown))
+
+    out = open(args.out, "a") if args.out else None
+    meta = {"type": "meta", "producer": "python", "threads": args.threads, "isa": nsm.isa(),
+            "library_path": str(nsm.library_path()),
+            "NATIVESOFTMAX_NUM_THREADS": os.environ.get("NATIVESOFTMAX_NUM_THREADS", ""),
+            "versions": library_versions(libraries)}
+    if "torch" in libraries:
+        import torch
+        torch.set_num_threads(args.threads)
+        meta["torch_threads"] = torch.get_num_threads()
+    if out:
+        out.write(json.dumps(meta) + "\n")
+    print("nativesoftmax %s (%s) from Python; float32, %d thread(s); median per call over %d rounds; "
+          "ratio = time / NativeSoftmax's; error vs float64" % (nsm.__version__, nsm.isa(), args.threads, args.rounds))
+
     rng = np.random.default_rng(20261129)
-    print("nativesoftmax %s on %s; float32; median of %d; ratio = time / nativesoftmax's"
-          % (nsm.__version__, nsm.isa(), args.repeat))
-    print("%-12s %-18s %14s %8s %18s %8s" % ("shape", "library", "softmax", "ratio", "cross_entropy+grad", "ratio"))
-    for rows, cols in SHAPES:
+    wrong_ours = 0
+    for rows, cols in args.shapes:
         z = rng.uniform(-10, 10, size=(rows, cols)).astype(np.float32)
-        labels = rng.integers(0, cols, size=rows).astype(np.int64)
-        base = None
-        for name, (softmax, ce) in candidates(z, labels).items():
-            t_sm = median_seconds(softmax, args.repeat)
-            t_ce = median_seconds(ce, args.repeat) if ce else float("nan")
-            if base is None:
-                base = (t_sm, t_ce)
-            print("%-12s %-18s %11.1f us %7.2fx %15.1f us %7.2fx"
-                  % ("%dx%d" % (rows, cols), name, t_sm * 1e6, t_sm / base[0], t_ce * 1e6, t_ce / base[1]))
+        target = rng.integers(0, cols, size=rows).astype(np.int64)
+        reference = Reference(z, target)
+        entries = []
+        for library, op, call, error in contenders(z, target, reference, libraries, args.threads):
+            max_error = error(call())
+            entries.append({"library": library, "op": op, "call": call, "max_error": max_error,
+                            "correct": bool(max_error <= args.tolerance)})
+        measure(entries, args.rounds, args.min_time)
+        ours = {e["op"]: np.median(e["seconds_per_call"]) for e in entries if e["library"] == OURS}
+        for e in entries:
+            t = float(np.median(e["seconds_per_call"]))
+            if not e["correct"] and e["library"] == OURS:
+                wrong_ours += 1
+            ratio = "%.2fx" % (t / ours[e["op"]]) if e["op"] in ours else ""
+            print("%7dx%-7d %-13s %-23s %11.1f us %8.3f ns/elem %7s   error %.1e%s"
+                  % (rows, cols, e["op"], e["library"], t * 1e6, t * 1e9 / (rows * cols), ratio,
+                     e["max_error"], "" if e["correct"] else "  WRONG"))
+            if out:
+                record = {"type": "result", "producer": "python", "library": e["library"], "op": e["op"],
+                          "dtype": "float32", "rows": rows, "cols": cols, "threads": args.threads,
+                          "max_error": e["max_error"], "correct": e["correct"],
+                          "calls_per_round": e["calls_per_round"], "seconds_per_call": e["seconds_per_call"]}
+                out.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
+        if out:
+            out.flush()
+    if out:
+        out.close()
+    if wrong_ours:
+        print("NativeSoftmax gave %d result(s) outside the tolerance %g" % (wrong_ours, args.tolerance),
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
