@@ -2,7 +2,7 @@
  * dispatch.c — libnativesoftmax.so, the one library that C programs and the Python binding link.
  *
  * The computing code lives in per-instruction-set builds of the NativeAOT library that sit next
- * to this file (DESIGN.md §3):
+ * to this file (docs/design.md §4):
  *
  *     x86-64:   libnativesoftmax_avx512.so  (x86-64-v4)
  *               libnativesoftmax_avx2.so    (x86-64-v3)
