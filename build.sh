@@ -4,8 +4,9 @@
 #   ./build.sh          install what is missing, build everything, run the demo
 #                       (bindings/python/examples/train_digits.py)
 #   ./build.sh build    install what is missing and build everything
-#   ./build.sh test     build, then run all three suites (dotnet test, ctest x64 + arm64, pytest)
-#                       and print one final line "N passed, N failed[, N skipped]"
+#   ./build.sh test     build, then run all the suites (dotnet test, ctest x64 + arm64, pytest, the
+#                       NuGet package and its sample) and print one final line
+#                       "N passed, N failed[, N skipped]"
 #   ./build.sh bench    build, then measure NativeSoftmax side by side with oneDNN, XNNPACK, memcpy,
 #                       PyTorch, scipy and .NET's TensorPrimitives, and write docs/benchmarks.md and
 #                       its plots (~10 min; `bench --quick`: a smoke run into build/bench-quick/)
@@ -15,8 +16,10 @@
 #   - the NativeAOT variants of the C ABI, one per instruction set, into build/lib/:
 #       libnativesoftmax_sse42.so (x86-64-v2), _avx2.so (x86-64-v3), _avx512.so (x86-64-v4),
 #     and build/lib-arm64/libnativesoftmax_neon.so (linux-arm64, cross-compiled)
-#   - the dispatcher build/lib/libnativesoftmax.so (and build/lib-arm64/ for aarch64) and the C
-#     test harness (native/, CMake)
+#   - the dispatcher build/lib/libnativesoftmax.so.0 with its link libnativesoftmax.so (and
+#     build/lib-arm64/ for aarch64) and the C test harness (native/, CMake); CTest also installs
+#     it to a prefix and builds consumers against it (native/tests/consumers)
+#   - the NuGet package build/nupkg/NativeSoftmax.<version>.nupkg and .snupkg (dotnet pack)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +33,7 @@ APT_PACKAGES=(
     clang-14                                          # NativeAOT's compiler and linker driver
     zlib1g-dev                                        # linked by NativeAOT
     cmake make gcc g++                                # the dispatcher and the C harness
+    pkgconf                                           # the install test's pkg-config consumers
     gcc-aarch64-linux-gnu g++-aarch64-linux-gnu       # linux-arm64 cross build
     libc6-dev-arm64-cross binutils-aarch64-linux-gnu
     qemu-user-static                                  # runs the arm64 tests
@@ -39,7 +43,7 @@ APT_PACKAGES=(
 OPTIONAL_APT_PACKAGES=(python3-torch) # the Python tests skip their torch comparisons without it
 
 usage() {
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 log() {
@@ -95,7 +99,7 @@ is_stale() {
     local output=$1
     [[ ! -f $output ]] && return 0
     [[ -n $(find "$ROOT/src/Managed/NativeSoftmax" "$ROOT/src/Managed/NativeSoftmax.Native" \
-        "$ROOT/Directory.Build.props" "$ROOT/native/include/nativesoftmax.h" \( -name bin -o -name obj \) -prune -o \
+        "$ROOT/Directory.Build.props" "$ROOT/Version.props" "$ROOT/native/include/nativesoftmax.h" \( -name bin -o -name obj \) -prune -o \
         -type f -newer "$output" -print -quit 2>/dev/null) ]]
 }
 
@@ -156,10 +160,21 @@ build_native() {
     cmake_build "$BUILD/native-arm64" -DCMAKE_TOOLCHAIN_FILE="$ROOT/native/cmake/aarch64-linux-gnu.cmake"
 }
 
+# The NuGet package of src/Managed/NativeSoftmax, from the solution's Release build, into
+# build/nupkg (emptied first, so that it holds this build's package only).
+NUPKG_DIR=$BUILD/nupkg
+pack_dotnet() {
+    log "dotnet pack src/Managed/NativeSoftmax -> build/nupkg"
+    rm -rf "$NUPKG_DIR"
+    dotnet pack "$ROOT/src/Managed/NativeSoftmax/NativeSoftmax.csproj" -c Release --no-build -nologo -v:q \
+        -o "$NUPKG_DIR"
+}
+
 build_all() {
     install_prerequisites
     build_variants
     build_solution
+    pack_dotnet
     build_native
 }
 
@@ -258,12 +273,23 @@ test_pytest() {
     record "pytest" "$code" junit "$RESULTS/pytest.xml"
 }
 
+# The package's metadata, and samples/ConsumePackage restored from build/nupkg and run (JIT and
+# NativeAOT): samples/check_package.sh.
+test_package() {
+    log "NuGet package: samples/ConsumePackage from build/nupkg"
+    local code=0
+    rm -f "$RESULTS/package.xml"
+    "$ROOT/samples/check_package.sh" "$NUPKG_DIR" "$RESULTS/package.xml" || code=$?
+    record "package" "$code" junit "$RESULTS/package.xml"
+}
+
 run_tests() {
     mkdir -p "$RESULTS"
     test_dotnet
     test_ctest x64 "$BUILD/native"
     test_ctest arm64 "$BUILD/native-arm64"
     test_pytest
+    test_package
     local summary="$TOTAL_PASSED passed, $TOTAL_FAILED failed"
     [[ $TOTAL_SKIPPED -gt 0 ]] && summary+=", $TOTAL_SKIPPED skipped"
     echo

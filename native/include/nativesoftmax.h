@@ -4,9 +4,9 @@
  * Softmax, log-softmax, their backward passes (vector–Jacobian products) and the fused softmax
  * cross-entropy loss with its gradient, over batches of rows: row-major [rows × cols] matrices of
  * float32 or float64, one softmax per row. The gradient of the cross-entropy with respect to the
- * logits is  dE/dz_i = o_i · Σ_j y_j − y_i  (= o_i − y_i for one-hot or normalised targets); the
- * derivation is shared/seed/softmax-cross-entropy-gradient.md ("Gradient of the Softmax Function
- * with Cross-Entropy Loss"), which every function below cites as its source.
+ * logits is  dE/dz_i = o_i · Σ_j y_j − y_i  (= o_i − y_i for one-hot or normalised targets). Every
+ * formula below is derived in docs/derivation.md, whose sections the functions cite; the design
+ * decisions are in docs/design.md.
  *
  * Conventions that hold for every function (stated once here, not repeated per function):
  *
@@ -123,7 +123,7 @@ NSM_API const char* nsm_isa(void);
  * Accuracy (float32): softmax within 1e-6 relative of the exact value; log_softmax within
  * 2e-6·(1 + |exact|). log_softmax is never computed as log(softmax), so it does not underflow.
  * Errors: NSM_ERR_NULL_POINTER, NSM_ERR_INVALID_SHAPE, NSM_ERR_INVALID_LEADING_DIM, NSM_ERR_OVERLAP.
- * Source: DESIGN.md §1; the seed derivation defines o_j.
+ * Source: docs/derivation.md §1.
  * ------------------------------------------------------------------------------------------- */
 NSM_API nsm_status nsm_softmax_f32(int64_t rows, int64_t cols,
                                    const float* logits, int64_t ld_logits,
@@ -140,7 +140,7 @@ NSM_API nsm_status nsm_log_softmax_f64(int64_t rows, int64_t cols,
 
 /* ---------------------------------------------------------------------------------------------
  * softmax_backward:      grad_logits = o ⊙ (g − ⟨g, o⟩)         (the vector–Jacobian product with
- *                        J = diag(o) − o oᵀ, the seed's two partial derivatives)
+ *                        J = diag(o) − o oᵀ; docs/derivation.md §3)
  * log_softmax_backward:  grad_logits = g − exp(log_o) · Σ_j g_j
  *
  * As PyTorch's _softmax_backward_data / _log_softmax_backward_data: the inputs are the upstream
@@ -168,7 +168,7 @@ NSM_API nsm_status nsm_log_softmax_backward_f64(int64_t rows, int64_t cols,
 
 /* ---------------------------------------------------------------------------------------------
  * The softmax Jacobian of one row: jacobian[i, j] = ∂o_i/∂z_j = o_i·(δ_ij − o_j), i.e.
- * J = diag(o) − o oᵀ with o = softmax(logits) (the seed's ∂o_i/∂z_i = o_i − o_i² and
+ * J = diag(o) − o oᵀ with o = softmax(logits) (docs/derivation.md §2: ∂o_i/∂z_i = o_i − o_i² and
  * ∂o_j/∂z_i = −o_j·o_i). For verification and small problems: the result is cols × cols.
  * Shapes: logits [cols]; jacobian [cols × cols] with leading dimension ld_jacobian >= cols.
  * Errors: NSM_ERR_NULL_POINTER, NSM_ERR_INVALID_SHAPE, NSM_ERR_INVALID_LEADING_DIM, NSM_ERR_OVERLAP.
@@ -213,8 +213,9 @@ typedef struct nsm_cross_entropy_options {
  * For row r with label t = target[r], weight w (all ones when weight == NULL), ε = label_smoothing:
  *   lse_r = m_r + log Σ_k exp(z[r, k] − m_r)
  *   loss_r = (1 − ε)·w_t·(lse_r − z[r, t]) + (ε/cols)·Σ_j w_j·(lse_r − z[r, j])
- *   grad[r, i] = s·(o_i·Σ_j y_j − y_i),  y_j = (1 − ε)·w_t·δ_jt + (ε/cols)·w_j   (the seed's
- *   o·Σy − y with the weighted, smoothed target y; = o − y for ε = 0, w = 1),
+ *   grad[r, i] = s·(o_i·Σ_j y_j − y_i),  y_j = (1 − ε)·w_t·δ_jt + (ε/cols)·w_j
+ *   (docs/derivation.md §4–§5: o·Σy − y with the weighted, smoothed target y; = o − y for ε = 0,
+ *   w = 1),
  * where s = grad_scale for "none" and "sum", grad_scale / Σ_r w_{t_r} for "mean".
  * Rows whose label equals ignore_index get loss 0 and a zero gradient row, whatever their logits,
  * and do not count in the mean's divisor. This is PyTorch's normalisation exactly (PyTorch gives
@@ -259,8 +260,8 @@ NSM_API nsm_status nsm_cross_entropy_f64(int64_t rows, int64_t cols,
  *   loss_r = Σ_j ŷ_j·(lse_r − z[r, j])        (terms with ŷ_j == 0 contribute 0, as xlogy: this is
  *                                              where we differ from PyTorch, which gives NaN for a
  *                                              zero target on a −inf logit)
- *   grad[r, i] = s·(o_i·Σ_j ŷ_j − ŷ_i)         (the seed's general form: exact even when the
- *                                              targets do not sum to 1)
+ *   grad[r, i] = s·(o_i·Σ_j ŷ_j − ŷ_i)         (docs/derivation.md §4, the general form: exact
+ *                                              even when the targets do not sum to 1)
  * s = grad_scale for "none" and "sum", grad_scale / rows for "mean" (PyTorch divides soft-target
  * means by the number of rows, weighted or not). A row whose ŷ are all zero gives loss 0 and a
  * zero gradient whatever its logits (this wins over the NaN-row rule: an all −inf row with an

@@ -2,7 +2,7 @@
  * dispatch.c — libnativesoftmax.so, the one library that C programs and the Python binding link.
  *
  * The computing code lives in per-instruction-set builds of the NativeAOT library that sit next
- * to this file (DESIGN.md §3):
+ * to this file (docs/design.md §4):
  *
  *     x86-64:   libnativesoftmax_avx512.so  (x86-64-v4)
  *               libnativesoftmax_avx2.so    (x86-64-v3)
@@ -61,6 +61,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#if defined(__x86_64__) && defined(__clang__)
+#include <cpuid.h>
+#endif
 #if defined(__aarch64__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -173,6 +176,7 @@ static const candidate k_candidates[] = {
     {"sse4.2", "libnativesoftmax_sse42.so"},
 };
 
+#if !defined(__clang__)
 /* GCC 12's microarchitecture levels also check that the OS saves the AVX / AVX-512 registers
  * (XGETBV), not only the CPUID bits. */
 static int cpu_can_run(const candidate* c)
@@ -183,6 +187,85 @@ static int cpu_can_run(const candidate* c)
     if (strcmp(c->isa, "sse4.2") == 0) return __builtin_cpu_supports("x86-64-v2");
     return 0;
 }
+#else
+/* Clang before 16 does not know the level names, so with clang the levels are checked here as the
+ * x86-64 psABI defines them: every CPUID feature bit of the level and, from x86-64-v3 on, that the
+ * OS saves the registers the level uses (OSXSAVE, then XCR0 read by XGETBV). The GCC branch above
+ * and this one must agree: CTest builds the dispatcher with clang and runs it on this CPU and on
+ * emulated older ones (dispatcher_clang). */
+
+/* One CPUID bit: leaf, sub-leaf, register (0 EAX … 3 EDX) and bit number. */
+typedef struct cpuid_bit {
+    unsigned leaf, subleaf, reg, bit;
+} cpuid_bit;
+
+enum { NSM_EAX, NSM_EBX, NSM_ECX, NSM_EDX };
+
+static const cpuid_bit k_level2[] = {
+    {1, 0, NSM_ECX, 0},           /* SSE3 */
+    {1, 0, NSM_ECX, 9},           /* SSSE3 */
+    {1, 0, NSM_ECX, 13},          /* CMPXCHG16B */
+    {1, 0, NSM_ECX, 19},          /* SSE4.1 */
+    {1, 0, NSM_ECX, 20},          /* SSE4.2 */
+    {1, 0, NSM_ECX, 23},          /* POPCNT */
+    {0x80000001u, 0, NSM_ECX, 0}, /* LAHF/SAHF */
+};
+static const cpuid_bit k_level3[] = {
+    {1, 0, NSM_ECX, 12},          /* FMA */
+    {1, 0, NSM_ECX, 22},          /* MOVBE */
+    {1, 0, NSM_ECX, 27},          /* OSXSAVE: XGETBV may be used */
+    {1, 0, NSM_ECX, 28},          /* AVX */
+    {1, 0, NSM_ECX, 29},          /* F16C */
+    {7, 0, NSM_EBX, 3},           /* BMI1 */
+    {7, 0, NSM_EBX, 5},           /* AVX2 */
+    {7, 0, NSM_EBX, 8},           /* BMI2 */
+    {0x80000001u, 0, NSM_ECX, 5}, /* LZCNT */
+};
+static const cpuid_bit k_level4[] = {
+    {7, 0, NSM_EBX, 16},          /* AVX512F */
+    {7, 0, NSM_EBX, 17},          /* AVX512DQ */
+    {7, 0, NSM_EBX, 28},          /* AVX512CD */
+    {7, 0, NSM_EBX, 30},          /* AVX512BW */
+    {7, 0, NSM_EBX, 31},          /* AVX512VL */
+};
+
+static int has_bits(const cpuid_bit* bits, size_t count)
+{
+    for (size_t i = 0; i < count; ++i) {
+        unsigned r[4];
+        /* 0 when the leaf is beyond the CPU's highest: the feature is absent. */
+        if (!__get_cpuid_count(bits[i].leaf, bits[i].subleaf, &r[NSM_EAX], &r[NSM_EBX], &r[NSM_ECX],
+                               &r[NSM_EDX]))
+            return 0;
+        if ((r[bits[i].reg] >> bits[i].bit & 1u) == 0) return 0;
+    }
+    return 1;
+}
+
+/* XCR0 & mask == mask: the OS saves the register state the mask names. Only after OSXSAVE. */
+static int os_saves(unsigned mask)
+{
+    unsigned low, high;
+    __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+    (void)high;
+    return (low & mask) == mask;
+}
+
+#define NSM_XCR0_AVX 0x06u    /* SSE and AVX (YMM upper halves) state */
+#define NSM_XCR0_AVX512 0xE6u /* and the opmask, ZMM upper halves and ZMM16-31 state */
+#define NSM_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static int cpu_can_run(const candidate* c)
+{
+    int v2 = has_bits(k_level2, NSM_COUNT(k_level2));
+    int v3 = v2 && has_bits(k_level3, NSM_COUNT(k_level3)) && os_saves(NSM_XCR0_AVX);
+    int v4 = v3 && has_bits(k_level4, NSM_COUNT(k_level4)) && os_saves(NSM_XCR0_AVX512);
+    if (strcmp(c->isa, "avx512") == 0) return v4;
+    if (strcmp(c->isa, "avx2") == 0) return v3;
+    if (strcmp(c->isa, "sse4.2") == 0) return v2;
+    return 0;
+}
+#endif
 #elif defined(__aarch64__)
 #define NSM_ARCHITECTURE "aarch64"
 #define NSM_ELF_MACHINE EM_AARCH64

@@ -1,9 +1,9 @@
 /*
  * test_cross_entropy.c — the fused softmax cross-entropy, hard labels and soft targets, against a
- * float64 reference of the header's formulas (the seed's dE/dz_i = o_i·Σy − y_i with the weighted,
- * smoothed target y): reductions none / sum / mean, class weights (negative ones included),
- * ignore_index (the default −100 and a class index), label smoothing, grad_scale, loss-only,
- * gradient-only and in-place gradients, every row length 1…49, 1000, 1001.
+ * float64 reference of the header's formulas (docs/derivation.md §4–§5: dE/dz_i = o_i·Σy − y_i
+ * with the weighted, smoothed target y): reductions none / sum / mean, class weights (negative
+ * ones included), ignore_index (the default −100 and a class index), label smoothing, grad_scale,
+ * loss-only, gradient-only and in-place gradients, every row length 1…49, 1000, 1001.
  */
 #include "harness_support.h"
 #include "test_groups.h"
@@ -58,7 +58,7 @@ typedef struct expectation {
     double reduced, reduced_tol;
 } expectation;
 
-/* y_j for row r: the target the seed's formula sees (already weighted and smoothed). The loss and
+/* y_j for row r: the target of docs/derivation.md §4 (already weighted and smoothed). The loss and
  * gradient of one row follow from it:  loss = Σ_{y_j ≠ 0} y_j·(lse − z_j),  g_i = o_i·Σy − y_i. */
 static void expect_row(dtype t, const double* z, int64_t cols, const double* y, double s, int row,
                        expectation* e)

@@ -2,7 +2,7 @@ namespace NativeSoftmax.Tests;
 
 /// <summary>
 /// An independent float64 reference: plain loops over one row, Math.Exp / Math.Log, and
-/// Neumaier-compensated sums. Written from the formulas in DESIGN.md §1 and nativesoftmax.h,
+/// Neumaier-compensated sums. Written from the formulas in docs/derivation.md and nativesoftmax.h,
 /// sharing no code with the library.
 /// </summary>
 internal static class Reference
