@@ -400,7 +400,12 @@ def _tensor_out(torch, t, name, result_dtype, bfloat16):
             _tensor_as_array(torch, t, name)  # raises
 
         def writeback(result):
-            t.copy_(torch.from_numpy(np.asarray(result)))
+            result = np.asarray(result)
+            if tuple(t.shape) != result.shape:
+                raise _binding_error(NSM_ERR_INVALID_SHAPE,
+                                     "%s must have the result's shape %s, got %s"
+                                     % (name, result.shape, tuple(t.shape)))
+            t.copy_(torch.from_numpy(result))
             return t
 
         return None, writeback
@@ -597,8 +602,8 @@ def _backward(op, grad_output, output, axis, dim, out):
 def _backward_fast(table, g, o, axis):
     """The fast path of the backward passes, or None when the arguments are not its case."""
     fn = table.get(g.dtype)
-    if (fn is not None and o.dtype == g.dtype and g.flags.num & _C_ALIGNED == _C_ALIGNED
-            and o.flags.num & _C_ALIGNED == _C_ALIGNED):
+    if (fn is not None and o.dtype == g.dtype
+            and g.flags.num & o.flags.num & _C_ALIGNED == _C_ALIGNED):
         shape = g.shape
         if shape and o.shape == shape and (axis is _LAST or axis == -1
                                            or axis == len(shape) - 1):
@@ -981,8 +986,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
         fns = _CROSS_ENTROPY_FAST.get(logits.dtype)
         red = _REDUCTIONS.get(reduction)
         if (fns is not None and red is not None and logits.ndim == 2
-                and logits.flags.num & _C_ALIGNED == _C_ALIGNED
-                and target.flags.num & _C_ALIGNED == _C_ALIGNED):
+                and logits.flags.num & target.flags.num & _C_ALIGNED == _C_ALIGNED):
             rows, cols = logits.shape
             dtype = logits.dtype
             soft = target.dtype == dtype

@@ -335,6 +335,10 @@ def test_tensors_share_memory_with_the_arrays(torch):
     outb = torch.empty(2, 6, dtype=torch.bfloat16)
     assert nsm.softmax(xb, out=outb) is outb
     assert torch.equal(outb, nsm.softmax(xb))
+    wrong = torch.zeros(1, 6, dtype=torch.bfloat16)  # broadcastable, but not the result's shape
+    with pytest.raises(nsm.NativeSoftmaxError, match="shape"):
+        nsm.softmax(xb, out=wrong)
+    assert torch.equal(wrong, torch.zeros(1, 6, dtype=torch.bfloat16))
     with pytest.raises(nsm.NativeSoftmaxError, match="requires grad"):
         nsm.softmax(x, out=torch.empty(3, 5, dtype=torch.float64, requires_grad=True))
     with pytest.raises(nsm.NativeSoftmaxError, match="dtype"):
