@@ -20,6 +20,8 @@
 #     build/lib-arm64/ for aarch64) and the C test harness (native/, CMake); CTest also installs
 #     it to a prefix and builds consumers against it (native/tests/consumers)
 #   - the NuGet package build/nupkg/NativeSoftmax.<version>.nupkg and .snupkg (dotnet pack)
+#   - the Python wheel build/dist/nativesoftmax-<version>-py3-none-<platform>.whl, carrying the
+#     dispatcher and the x86-64 variants (bindings/python/pyproject.toml)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -39,6 +41,7 @@ APT_PACKAGES=(
     qemu-user-static                                  # runs the arm64 tests
     python3-numpy python3-pytest python3-scipy python3-sklearn  # the Python binding and demo
     python3-clang-14 libclang1-14                     # the ABI conformance tests read the header
+    python3-pip python3-setuptools python3-wheel python3-venv  # the Python wheel and its test
 )
 OPTIONAL_APT_PACKAGES=(python3-torch) # the Python tests skip their torch comparisons without it
 
@@ -170,12 +173,26 @@ pack_dotnet() {
         -o "$NUPKG_DIR"
 }
 
+# The wheel, built offline from a staged copy of bindings/python with build/lib's libraries in
+# the package folder (the source tree stays free of binaries).
+build_wheel() {
+    log "Python wheel into build/dist"
+    local stage=$BUILD/python-wheel
+    rm -rf "$stage" "$BUILD"/dist/nativesoftmax-*.whl
+    mkdir -p "$stage" "$BUILD/dist"
+    cp -r "$ROOT"/bindings/python/{nativesoftmax,pyproject.toml,setup.py,README.md} "$stage"/
+    find "$stage" -name __pycache__ -prune -exec rm -rf {} +
+    cp "$BUILD"/lib/libnativesoftmax*.so "$stage/nativesoftmax/"
+    "$PYTHON" -m pip wheel -q --no-build-isolation --no-deps --no-index -w "$BUILD/dist" "$stage"
+}
+
 build_all() {
     install_prerequisites
     build_variants
     build_solution
     pack_dotnet
     build_native
+    build_wheel
 }
 
 # ---- demo ------------------------------------------------------------------------------------
@@ -265,6 +282,27 @@ test_ctest() {
     record "ctest $name" "$code" junit "$RESULTS/ctest-$name.xml"
 }
 
+# The wheel installed into a fresh venv (which sees Debian's numpy, torch and pytest) and tested
+# from a folder outside the checkout: bindings/python/tests/installed_wheel.py and the torch
+# autograd tests, against the installed package.
+test_wheel() {
+    log "pytest against the wheel installed into a fresh venv"
+    local venv=$BUILD/wheel-venv work code=0
+    rm -rf "$venv" "$RESULTS/pytest-wheel.xml"
+    work=$(mktemp -d)
+    cp "$ROOT"/bindings/python/tests/{installed_wheel.py,test_torch_autograd.py,reference.py} "$work"/
+    if "$PYTHON" -m venv --system-site-packages "$venv" &&
+        "$venv/bin/python" -m pip install -q --no-index --no-deps "$BUILD"/dist/nativesoftmax-*.whl; then
+        (cd "$work" && env -u PYTHONPATH -u NATIVESOFTMAX_LIBRARY "$venv/bin/python" -m pytest -q \
+            -p no:cacheprovider --junitxml="$RESULTS/pytest-wheel.xml" \
+            installed_wheel.py test_torch_autograd.py) || code=$?
+    else
+        code=$?
+    fi
+    rm -rf "$work"
+    record "pytest (installed wheel)" "$code" junit "$RESULTS/pytest-wheel.xml"
+}
+
 test_pytest() {
     log "pytest bindings/python/tests"
     local code=0
@@ -290,6 +328,7 @@ run_tests() {
     test_ctest arm64 "$BUILD/native-arm64"
     test_pytest
     test_package
+    test_wheel
     local summary="$TOTAL_PASSED passed, $TOTAL_FAILED failed"
     [[ $TOTAL_SKIPPED -gt 0 ]] && summary+=", $TOTAL_SKIPPED skipped"
     echo

@@ -4,7 +4,7 @@ the gradient from nativesoftmax.cross_entropy.
 
 The model is logits = X·W + b. nativesoftmax.cross_entropy(logits, labels, return_grad=True)
 returns the mean loss and its gradient with respect to the logits, o − y per row divided by the
-batch size (shared/seed/softmax-cross-entropy-gradient.md); the chain rule through the linear layer
+batch size (docs/derivation.md); the chain rule through the linear layer
 is then plain numpy: dW = Xᵀ·grad, db = Σ_rows grad. Mini-batch gradient descent with momentum and
 a small L2 penalty on W.
 

@@ -1,16 +1,25 @@
 """NativeSoftmax for Python: softmax, log-softmax, their backward passes (vector–Jacobian
 products), the softmax Jacobian and the fused softmax cross-entropy with its gradient, computed by
-the vectorised native library libnativesoftmax.so through ctypes (no compiled extension). Names and
-defaults follow ``torch.nn.functional`` (``cross_entropy(logits, target, weight=None,
-ignore_index=-100, reduction="mean", label_smoothing=0.0)``) and ``scipy.special`` (an ``axis`` argument; its default here is the last axis, where scipy's is
-``None``, the whole array, which ``axis=None`` gives);
-arrays are numpy arrays of float32 or float64, passed to the library without copies when their
-rows are evenly strided. The library is found through the environment variable
-NATIVESOFTMAX_LIBRARY, else at build/lib/libnativesoftmax.so in the repository that holds this
-package; it is loaded on first use, and a library whose NSM_VERSION_NUMBER differs from the header
-this binding was written for (HEADER_VERSION_NUMBER) is refused. Failed calls raise NativeSoftmaxError (a
-ValueError) with the library's status and message. The mathematics, including the cross-entropy
-gradient ∂E/∂z_i = o_i·Σ_j y_j − y_i, is derived in shared/seed/softmax-cross-entropy-gradient.md.
+the vectorised native library libnativesoftmax.so through ctypes (no compiled extension).
+
+Names and defaults follow ``torch.nn.functional`` (``dim=``, ``cross_entropy(logits, target,
+weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0)`` with [N, C] or
+[N, C, d1, …] logits) and ``scipy.special`` (``axis=``, an int, a tuple of axes, or None for the
+whole array; the default here is the last axis, where scipy's is None). Arrays are numpy arrays
+(float32 and float64 computed in their own precision, float16 in float32 and returned as
+float16, integers in float64), passed to the library without copies when their rows are evenly
+strided; torch tensors in give torch tensors out (torch is imported only by the caller; the
+autograd versions are in ``nativesoftmax.torch``).
+
+The library is looked for in this order: $NATIVESOFTMAX_LIBRARY (a file, or a folder holding
+libnativesoftmax.so), the package's own folder (an installed wheel carries it there), the
+repository's build/lib (for the package in a checkout), the system loader path. It is loaded on
+first use, and a library whose NSM_VERSION_NUMBER differs from the header this binding was
+written for (HEADER_VERSION_NUMBER) is refused with LibraryLoadError. Failed calls raise
+NativeSoftmaxError (a ValueError) with the library's status and message.
+
+``python -m nativesoftmax`` prints the version, the instruction-set path, the thread count and
+the library path, and checks the results against a float64 numpy reference.
 """
 
 from ._native import (
@@ -27,6 +36,7 @@ from ._ops import (
     library_version,
     log_softmax,
     log_softmax_backward,
+    num_threads,
     softmax,
     softmax_backward,
     softmax_jacobian,
@@ -44,6 +54,7 @@ __all__ = [
     "isa",
     "library_version",
     "library_path",
+    "num_threads",
     "NativeSoftmaxError",
     "NativeSoftmaxTypeError",
     "LibraryLoadError",

@@ -1,13 +1,20 @@
-"""Loading libnativesoftmax.so and declaring its C ABI for ctypes.
+"""Finding and loading libnativesoftmax.so and declaring its C ABI for ctypes.
 
 Everything here mirrors native/include/nativesoftmax.h (the single source of truth for the ABI);
-nothing else in the package touches ctypes prototypes. The library is loaded lazily, on the first
+nothing else in the package declares ctypes prototypes. The library is loaded lazily, on the first
 call that needs it, so that ``import nativesoftmax`` works (and says where it looked) even before
 the native build exists.
+
+Each function is bound twice, once, at load time: ``lib()`` has the header's typed prototypes
+(``float*`` is ``POINTER(c_float)``), for callers that build ctypes pointers; ``functions()`` has
+the same symbols with every data pointer declared ``c_void_p``, so that the operations pass plain
+integer addresses, the cheapest argument ctypes converts.
 """
 
 import ctypes
+import ctypes.util
 import os
+import struct
 import threading
 from pathlib import Path
 
@@ -40,6 +47,7 @@ NSM_REDUCTION_SUM = 1
 NSM_REDUCTION_MEAN = 2
 
 LIBRARY_ENV = "NATIVESOFTMAX_LIBRARY"
+LIBRARY_FILE = "libnativesoftmax.so"
 
 
 class NativeSoftmaxError(ValueError):
@@ -84,6 +92,15 @@ class CrossEntropyOptions(ctypes.Structure):
     ]
 
 
+# The same structure as a struct format (native sizes and alignment, from the ctypes fields
+# above): packing gives the bytes of a CrossEntropyOptions, and the operations pass those bytes
+# as the read-only options pointer, which costs one pack instead of building a Structure.
+OPTIONS_FORMAT = struct.Struct("@" + "".join(t._type_ for _, t in CrossEntropyOptions._fields_))
+if OPTIONS_FORMAT.size != ctypes.sizeof(CrossEntropyOptions):  # pragma: no cover - a new field
+    raise ImportError("OPTIONS_FORMAT does not describe CrossEntropyOptions")
+OPTIONS_SIZE = ctypes.sizeof(CrossEntropyOptions)
+
+
 _i64 = ctypes.c_int64
 _f32p = ctypes.POINTER(ctypes.c_float)
 _f64p = ctypes.POINTER(ctypes.c_double)
@@ -115,17 +132,54 @@ def _prototypes():
     return protos
 
 
-def default_library_path():
-    """The repository's build output, found relative to this package:
-    <repo>/build/lib/libnativesoftmax.so (the package lives in <repo>/bindings/python)."""
-    return Path(__file__).resolve().parents[3] / "build" / "lib" / "libnativesoftmax.so"
+def address_argtypes(argtypes):
+    """``argtypes`` with every data pointer type (``POINTER(T)``) replaced by ``c_void_p``; other
+    types, ``c_char_p`` included, unchanged."""
+    return [ctypes.c_void_p if isinstance(t, type) and issubclass(t, ctypes._Pointer) else t
+            for t in argtypes]
 
 
-def library_path():
-    """The path that will be loaded: $NATIVESOFTMAX_LIBRARY if set and non-empty, else
-    default_library_path()."""
+# ------------------------------------------------------------------------------------------------
+# Finding the library
+# ------------------------------------------------------------------------------------------------
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def repository_library_path():
+    """<repo>/build/lib/libnativesoftmax.so when this package is the one in <repo>/bindings/python
+    (a repository checkout), else None."""
+    python_dir = PACKAGE_DIR.parent
+    if python_dir.name == "python" and python_dir.parent.name == "bindings":
+        return python_dir.parent.parent / "build" / "lib" / LIBRARY_FILE
+    return None
+
+
+def lookup_order():
+    """The places looked at, in order, as (description, path); the path is None for the system
+    loader, which is asked by name."""
     env = os.environ.get(LIBRARY_ENV)
-    return Path(env) if env else default_library_path()
+    if env:
+        path = Path(env)
+        return [("$%s" % LIBRARY_ENV, path / LIBRARY_FILE if path.is_dir() else path)]
+    places = [("the package's folder", PACKAGE_DIR / LIBRARY_FILE)]
+    repo = repository_library_path()
+    if repo is not None:
+        places.append(("the repository build", repo))
+    places.append(("the system loader path", None))
+    return places
+
+
+def find_library():
+    """What ``load`` will open: the first file of ``lookup_order`` that exists, the path named by
+    $NATIVESOFTMAX_LIBRARY whether or not it exists, or None for the system loader."""
+    places = lookup_order()
+    if places[0][0].startswith("$"):
+        return places[0][1]
+    for _, path in places:
+        if path is not None and path.is_file():
+            return path
+    return None
 
 
 def check_version(library_number):
@@ -137,41 +191,133 @@ def check_version(library_number):
             "matching binding" % (library_number, HEADER_VERSION_NUMBER, HEADER_VERSION_STRING))
 
 
+def _open_from_system():
+    """ctypes.CDLL of the library found by the system loader (LD_LIBRARY_PATH, the loader's
+    cache, the default directories)."""
+    names = [LIBRARY_FILE]
+    found = ctypes.util.find_library("nativesoftmax")
+    if found and found not in names:
+        names.append(found)
+    reasons = []
+    for name in names:
+        try:
+            return ctypes.CDLL(name)
+        except OSError as exc:
+            reasons.append(str(exc))
+    places = ", ".join("%s (%s)" % (what, path) for what, path in lookup_order() if path)
+    raise LibraryLoadError(
+        "libnativesoftmax.so not found: looked in %s and the system loader path (%s); set %s to "
+        "the library or its folder, install the nativesoftmax wheel, or build the repository so "
+        "that build/lib/libnativesoftmax.so exists" % (places, "; ".join(reasons), LIBRARY_ENV))
+
+
 def load(path):
-    """Load the library at ``path``, declare every prototype and check its version."""
-    path = Path(path)
-    if not path.exists():
-        raise LibraryLoadError(
-            "libnativesoftmax.so not found at %s (set %s to the library's path, or build the "
-            "repository so that build/lib/libnativesoftmax.so exists)" % (path, LIBRARY_ENV))
-    try:
-        # An absolute path, so the dispatcher's per-ISA variants are looked up beside it.
-        handle = ctypes.CDLL(str(path.resolve()))
-    except OSError as exc:
-        raise LibraryLoadError("cannot load %s: %s" % (path, exc)) from exc
+    """Load the library at ``path`` (None: ask the system loader), declare every prototype and
+    check its version. Returns (typed handle, address-typed functions by name)."""
+    if path is None:
+        handle = _open_from_system()
+    else:
+        path = Path(path)
+        if not path.exists():
+            raise LibraryLoadError(
+                "libnativesoftmax.so not found at %s (set %s to the library or its folder, or "
+                "build the repository so that build/lib/libnativesoftmax.so exists)"
+                % (path, LIBRARY_ENV))
+        try:
+            # An absolute path, so the dispatcher's per-ISA variants are looked up beside it.
+            handle = ctypes.CDLL(str(path.resolve()))
+        except OSError as exc:
+            raise LibraryLoadError("cannot load %s: %s" % (path, exc)) from exc
+    functions = {}
     for name, restype, argtypes in _prototypes():
         try:
             fn = getattr(handle, name)
         except AttributeError as exc:
-            raise LibraryLoadError("%s does not export %s" % (path, name)) from exc
+            raise LibraryLoadError("%s does not export %s" % (path or handle._name, name)) from exc
         fn.restype = restype
         fn.argtypes = argtypes
+        # A second function object for the same symbol (indexing creates one; attribute access
+        # returns the cached first), with addresses for pointers.
+        fast = handle[name]
+        fast.restype = restype
+        fast.argtypes = address_argtypes(argtypes)
+        functions[name] = fast
     check_version(int(handle.nsm_version_number()))
-    return handle
+    return handle, functions
 
 
 _lock = threading.Lock()
 _lib = None
+_functions = None
+_loaded_from = None
+
+
+def _load_once():
+    global _lib, _functions, _loaded_from
+    with _lock:
+        if _lib is None:
+            path = find_library()
+            handle, functions = load(path)
+            _loaded_from = str(path) if path is not None else _file_of(handle)
+            _functions = functions
+            _lib = handle
 
 
 def lib():
-    """The loaded library (loaded and checked on the first call, then cached)."""
-    global _lib
+    """The loaded library with the header's typed prototypes (loaded and checked on the first
+    call, then cached)."""
     if _lib is None:
-        with _lock:
-            if _lib is None:
-                _lib = load(library_path())
+        _load_once()
     return _lib
+
+
+def functions():
+    """The library's functions by name, with data pointers declared ``c_void_p`` (loads the
+    library on the first call)."""
+    if _functions is None:
+        _load_once()
+    return _functions
+
+
+def optional_function(name, restype, argtypes):
+    """A function that newer builds of the library export, or None when the loaded one does not."""
+    try:
+        fn = lib()[name]
+    except AttributeError:
+        return None
+    fn.restype = restype
+    fn.argtypes = argtypes
+    return fn
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+
+def _file_of(handle):
+    """The file the loader opened for ``handle`` (dladdr of one of its functions), or its name."""
+    try:
+        dladdr = ctypes.CDLL(None).dladdr
+    except (AttributeError, OSError):  # pragma: no cover - not glibc
+        return handle._name
+    dladdr.restype = ctypes.c_int
+    dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+    info = _DlInfo()
+    address = ctypes.cast(handle.nsm_version_number, ctypes.c_void_p)
+    if dladdr(address, ctypes.byref(info)) and info.dli_fname:
+        return os.path.realpath(os.fsdecode(info.dli_fname))
+    return handle._name  # pragma: no cover - dladdr knows every loaded library
+
+
+def library_path():
+    """The library file in use: once loaded, the file that was loaded; before, the file the
+    lookup order finds (without loading it), or the bare name the system loader will be asked
+    for."""
+    if _loaded_from is not None:
+        return _loaded_from
+    path = find_library()
+    return str(path) if path is not None else LIBRARY_FILE
 
 
 def _text(raw):

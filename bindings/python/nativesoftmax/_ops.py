@@ -1,11 +1,16 @@
-"""The public operations: numpy arrays in, numpy arrays out, one ctypes call each.
+"""The public operations: one library call each; numpy arrays (or torch tensors) in, the same out.
 
-Source of the mathematics: shared/seed/softmax-cross-entropy-gradient.md ("Gradient of the Softmax
-Function with Cross-Entropy Loss"), as implemented by the C ABI in native/include/nativesoftmax.h.
+Every operation has a fast path for its common case (a C-contiguous, aligned float32 or float64
+ndarray, the last axis, no ``out``): its checks cannot fail for such input, so it goes straight
+to the library through a function bound once, passing data addresses read from the arrays. Any
+other input takes the general path, which gives the same result bit for bit (same library call,
+same arguments) and does every conversion and check.
 """
 
 import ctypes
 import operator
+import struct
+import sys
 
 import numpy as np
 
@@ -33,16 +38,115 @@ _REDUCTIONS = {
     "mean": _native.NSM_REDUCTION_MEAN,
 }
 
-_PTR = {
-    np.dtype(np.float32): ctypes.POINTER(ctypes.c_float),
-    np.dtype(np.float64): ctypes.POINTER(ctypes.c_double),
-    np.dtype(np.int64): ctypes.POINTER(ctypes.c_int64),
-}
-_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+_ndarray = np.ndarray
+_empty = np.empty
+_F16 = np.dtype(np.float16)
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_I64 = np.dtype(np.int64)
+_SUFFIX = {_F32: "f32", _F64: "f64"}
+_pack_options = _native.OPTIONS_FORMAT.pack
+_OPTIONS_SIZE = _native.OPTIONS_SIZE
+
+
+class _LastAxis(int):
+    """The default ``axis``: -1, and distinguishable from an ``axis`` the caller passed (so that
+    passing both ``axis`` and ``dim`` is an error)."""
+
+    def __repr__(self):
+        return "-1"
+
+
+_LAST = _LastAxis(-1)
 
 
 # ------------------------------------------------------------------------------------------------
-# Helpers: dtype rule, row layout, pointers
+# Data addresses
+# ------------------------------------------------------------------------------------------------
+
+_at = ctypes.c_void_p.from_address
+
+# numpy's flags word: NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED (checked by _probe below).
+_C_ALIGNED = 0x0001 | 0x0100
+
+
+def _probe_data_offset():
+    """The byte offset of the data pointer inside a numpy array object, or None.
+
+    numpy's array object is the Python object header followed by the data pointer
+    (PyArrayObject_fields.data, which compiled numpy extensions read directly, so its place is
+    part of numpy's binary interface); on CPython ``id()`` is the object's address. Reading the
+    pointer there costs far less than ``a.ctypes.data``, which builds a helper object per call.
+    Both facts, and the meaning of the flags bits in _C_ALIGNED, are checked here on probe arrays;
+    where any does not hold the fast paths stay off and every call uses ``a.ctypes.data``."""
+    if sys.implementation.name != "cpython":
+        return None
+    offset = object.__basicsize__  # the object header; the data pointer follows it
+    base = np.arange(24, dtype=np.float64)
+    probes = [base, base[5:].reshape(1, 19), np.empty((3, 4), np.float32),
+              np.asfortranarray(np.empty((3, 4))), base.view(np.uint8)[4:-4].view(np.float64)]
+    for p in probes:
+        if _at(id(p) + offset).value != p.ctypes.data:
+            return None
+        if bool(p.flags.num & _C_ALIGNED == _C_ALIGNED) != (p.flags.c_contiguous
+                                                             and p.flags.aligned):
+            return None
+    return offset
+
+
+_DATA = _probe_data_offset()
+
+# Passed for an array with no data (numpy never gives one a NULL pointer, but the header asks for
+# valid pointers even when rows == 0, so this guards it): nothing is read or written through it.
+_EMPTY = np.zeros(1, np.float64)
+
+
+def _address(a):
+    """The address of ``a``'s first element, never 0."""
+    address = a.ctypes.data if _DATA is None else _at(id(a) + _DATA).value
+    return address if address else _EMPTY.ctypes.data
+
+
+# ------------------------------------------------------------------------------------------------
+# Library functions, bound once
+# ------------------------------------------------------------------------------------------------
+
+_OPS = ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "softmax_jacobian",
+        "cross_entropy", "cross_entropy_soft")
+_TABLES = {op: {} for op in _OPS}  # op → {dtype: address-typed function}; filled by _bind()
+
+# The fast paths' tables: the same functions, filled only where _DATA is known.
+_SOFTMAX_FAST = {}
+_LOG_SOFTMAX_FAST = {}
+_SOFTMAX_BACKWARD_FAST = {}
+_LOG_SOFTMAX_BACKWARD_FAST = {}
+_CROSS_ENTROPY_FAST = {}  # dtype → (hard-label function, soft-target function)
+
+
+def _bind():
+    functions = _native.functions()  # loads the library (LibraryLoadError if it cannot)
+    for op, table in _TABLES.items():
+        for dtype, suffix in _SUFFIX.items():
+            table[dtype] = functions["nsm_%s_%s" % (op, suffix)]
+    if _DATA is not None:
+        for fast, op in ((_SOFTMAX_FAST, "softmax"), (_LOG_SOFTMAX_FAST, "log_softmax"),
+                         (_SOFTMAX_BACKWARD_FAST, "softmax_backward"),
+                         (_LOG_SOFTMAX_BACKWARD_FAST, "log_softmax_backward")):
+            fast.update(_TABLES[op])
+        for dtype in _SUFFIX:
+            _CROSS_ENTROPY_FAST[dtype] = (_TABLES["cross_entropy"][dtype],
+                                          _TABLES["cross_entropy_soft"][dtype])
+
+
+def _fn(op, dtype):
+    table = _TABLES[op]
+    if dtype not in table:
+        _bind()
+    return table[dtype]
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers: dtype rule, axes, row layout
 # ------------------------------------------------------------------------------------------------
 
 def _binding_error(status, message):
@@ -62,14 +166,21 @@ def _working_dtype(*dtypes):
     if dt.kind == "f":
         dt = dt.newbyteorder("=")
         if dt == np.float32 or dt == np.float16:
-            return np.dtype(np.float32)
-        return np.dtype(np.float64)
+            return _F32
+        return _F64
     if dt.kind in "biu":
-        return np.dtype(np.float64)
+        return _F64
     raise NativeSoftmaxTypeError(
         NSM_ERR_INVALID_ARGUMENT,
         "binding: unsupported dtype %s (NativeSoftmax computes in float32 or float64; "
         "integers and bool are converted to float64, float16 to float32)" % dt)
+
+
+def _result_dtype(working, *dtypes):
+    """The dtype results are returned in: float16 when the inputs promote to float16 (computed
+    in float32, rounded once at the end), else the working dtype."""
+    promoted = np.result_type(*dtypes)
+    return _F16 if promoted.kind == "f" and promoted.itemsize == 2 else working
 
 
 def _normalize_axis(axis, ndim):
@@ -77,6 +188,63 @@ def _normalize_axis(axis, ndim):
     if not -ndim <= axis < ndim:
         raise _AxisError(axis, ndim)
     return axis % ndim
+
+
+def _axis_argument(axis, dim):
+    """``dim`` (PyTorch's name) or ``axis``; both given is a TypeError, as a repeated argument."""
+    if dim is None:
+        return axis
+    if axis is not _LAST:
+        raise TypeError("got both axis=%r and dim=%r: dim is PyTorch's name for axis, pass one of "
+                        "them" % (axis, dim))
+    return dim
+
+
+def _axes(axis, ndim):
+    """The softmax axes as a sorted tuple: ``None`` is every axis, a tuple its axes (scipy's
+    convention), anything else one axis. Raises numpy's AxisError for an axis out of range and
+    ValueError for a repeated one."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, tuple):
+        axes = tuple(sorted(_normalize_axis(a, ndim) for a in axis))
+        if len(set(axes)) != len(axes):
+            raise ValueError("axis %r names an axis twice" % (axis,))
+        return axes
+    return (_normalize_axis(axis, ndim),)
+
+
+def _moved_shape(shape, axes):
+    """``shape`` with ``axes`` moved last (their order kept)."""
+    return (tuple(n for i, n in enumerate(shape) if i not in axes)
+            + tuple(shape[i] for i in axes))
+
+
+def _to_rows(a, axes):
+    """``a`` with ``axes`` moved last and merged into one axis (of length the product of theirs):
+    ``a`` itself when ``axes`` is the last axis alone, else a view where the layout allows and a
+    copy where it does not."""
+    n, k = a.ndim, len(axes)
+    last = tuple(range(n - k, n))
+    if axes != last:
+        a = np.moveaxis(a, axes, last)
+    if k != 1:
+        cols = 1
+        for i in range(n - k, n):
+            cols *= a.shape[i]
+        a = a.reshape(a.shape[:n - k] + (cols,))
+    return a
+
+
+def _from_rows(r, shape, axes):
+    """Undoes :func:`_to_rows` for a C-contiguous ``r`` (of the moved shape, or [rows × cols]):
+    a view of ``r`` with shape ``shape``."""
+    n, k = len(shape), len(axes)
+    moved = _moved_shape(shape, axes)
+    if r.shape != moved:
+        r = r.reshape(moved)
+    last = tuple(range(n - k, n))
+    return r if axes == last else np.moveaxis(r, last, axes)
 
 
 def _row_stride(a):
@@ -121,60 +289,227 @@ def _as_rows(a, dtype):
     return a, rows, cols, ld
 
 
-def _ptr(a):
-    """A typed pointer to ``a``'s first element; NULL for an array with no data, which the header
-    accepts when there are no rows (an empty class axis is the library's invalid shape)."""
-    return a.ctypes.data_as(_PTR[a.dtype])
+def _check_out(out, name, shape, result_dtype):
+    """Refuses an ``out`` / ``grad_out`` that is not a writeable ndarray of ``shape`` and
+    ``result_dtype`` (NativeSoftmaxError, nothing written)."""
+    if not isinstance(out, np.ndarray):
+        raise _binding_error(NSM_ERR_INVALID_ARGUMENT,
+                             "%s must be a numpy ndarray (it is written in place), got %s"
+                             % (name, type(out).__name__))
+    if out.shape != shape:
+        raise _binding_error(NSM_ERR_INVALID_SHAPE,
+                             "%s must have the result's shape %s, got %s" % (name, shape,
+                                                                            out.shape))
+    if out.dtype != result_dtype:
+        raise _binding_error(NSM_ERR_INVALID_ARGUMENT,
+                             "%s has dtype %s, but the result is %s; %s must have the result's "
+                             "dtype" % (name, out.dtype, result_dtype.name, name))
+    if not out.flags.writeable:
+        raise _binding_error(NSM_ERR_INVALID_ARGUMENT, "%s is read-only" % name)
 
 
-def _to_last(a, axis):
-    """``a`` with ``axis`` moved last (no call, and no view, when it already is)."""
-    return a if axis == a.ndim - 1 else np.moveaxis(a, axis, -1)
+class _Destination:
+    """Where the library writes a [rows × cols] result: straight into the caller's ``out`` where
+    its layout allows (``matrix`` is then a view of it), else into a new contiguous matrix that
+    ``finish`` copies into ``out`` (rounding to float16 where that is the result dtype) or
+    returns in the caller's shape."""
+
+    def __init__(self, out, shape, axes, rows_shape, dtype, result_dtype):
+        self.out, self.shape, self.axes, self.result_dtype = out, shape, axes, result_dtype
+        self.direct = False
+        if out is not None and dtype == result_dtype:
+            view = _to_rows(out, axes)
+            if view.size == 0:  # nothing is written, whatever strides numpy gave the empty array
+                self.matrix, self.ld, self.direct = view, max(view.shape[-1], 1), True
+            elif np.may_share_memory(view, out):  # (a reshape that had to copy is not out)
+                ld = _row_stride(view)
+                if ld is not None:
+                    self.matrix, self.ld, self.direct = view, ld, True
+        if not self.direct:
+            self.matrix = np.empty(rows_shape, dtype)
+            self.ld = max(rows_shape[-1], 1)
+
+    def finish(self):
+        if self.direct:
+            return self.out
+        result = _from_rows(self.matrix, self.shape, self.axes)
+        if self.out is not None:
+            np.copyto(self.out, result, casting="same_kind")
+            return self.out
+        if self.result_dtype != self.matrix.dtype:
+            result = result.astype(self.result_dtype)
+        return result
 
 
-def _from_last(a, axis):
-    """Undoes :func:`_to_last`."""
-    return a if axis == a.ndim - 1 else np.moveaxis(a, -1, axis)
+# ------------------------------------------------------------------------------------------------
+# torch tensors: lazily, only when the caller passes one (torch is never imported here)
+# ------------------------------------------------------------------------------------------------
+
+def _torch_in(arguments):
+    """torch, when any of ``arguments`` is a torch tensor (torch is then already imported),
+    else None."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    tensor = torch.Tensor
+    for a in arguments:
+        if isinstance(a, tensor):
+            return torch
+    return None
 
 
-def _fn(op, dtype):
-    return getattr(_native.lib(), "nsm_%s_%s" % (op, _SUFFIX[dtype]))
+def _tensor_as_array(torch, t, name):
+    """A CPU tensor as a numpy array sharing its memory (detached; bfloat16, which numpy lacks,
+    as a float32 copy). Other tensors pass through unchanged."""
+    if not isinstance(t, torch.Tensor):
+        return t
+    if t.device.type != "cpu":
+        raise _binding_error(NSM_ERR_INVALID_ARGUMENT,
+                             "%s is a tensor on device %r; NativeSoftmax computes on the CPU "
+                             "(move it with .cpu())" % (name, str(t.device)))
+    if t.layout != torch.strided:
+        raise _binding_error(NSM_ERR_INVALID_ARGUMENT,
+                             "%s is a %s tensor; NativeSoftmax takes dense (strided) tensors"
+                             % (name, t.layout))
+    t = t.detach()
+    if t.dtype == torch.bfloat16:
+        t = t.float()
+    if t.is_neg():
+        t = t.resolve_neg()
+    if t.is_conj():
+        t = t.resolve_conj()
+    return t.numpy()
+
+
+def _tensor_out(torch, t, name, result_dtype, bfloat16):
+    """(array to write, writeback) for a tensor ``out``: its numpy view, or for a bfloat16 result
+    None and a function that copies the float32 result into it."""
+    if not isinstance(t, torch.Tensor):
+        return t, None
+    if t.requires_grad:
+        raise _binding_error(NSM_ERR_INVALID_ARGUMENT,
+                             "%s requires grad; results are written into it outside autograd, "
+                             "so pass a tensor that does not" % name)
+    want = torch.bfloat16 if bfloat16 else _torch_dtype(torch, result_dtype)
+    if t.dtype != want:
+        raise _binding_error(NSM_ERR_INVALID_ARGUMENT,
+                             "%s has dtype %s, but the result is %s; %s must have the result's "
+                             "dtype" % (name, t.dtype, want, name))
+    if bfloat16:
+        if t.device.type != "cpu" or t.layout != torch.strided:
+            _tensor_as_array(torch, t, name)  # raises
+
+        def writeback(result):
+            result = np.asarray(result)
+            if tuple(t.shape) != result.shape:
+                raise _binding_error(NSM_ERR_INVALID_SHAPE,
+                                     "%s must have the result's shape %s, got %s"
+                                     % (name, result.shape, tuple(t.shape)))
+            t.copy_(torch.from_numpy(result))
+            return t
+
+        return None, writeback
+    return _tensor_as_array(torch, t, name), None
+
+
+def _torch_dtype(torch, dtype):
+    return torch.from_numpy(np.empty(0, dtype)).dtype
+
+
+def _is_bfloat16(torch, *tensors):
+    """Every one of ``tensors`` is a bfloat16 tensor."""
+    return all(isinstance(t, torch.Tensor) and t.dtype == torch.bfloat16 for t in tensors)
+
+
+def _as_tensor(torch, a, bfloat16):
+    if a is None or isinstance(a, torch.Tensor):
+        return a
+    t = torch.from_numpy(np.asarray(a))
+    return t.to(torch.bfloat16) if bfloat16 else t
 
 
 # ------------------------------------------------------------------------------------------------
 # Forward
 # ------------------------------------------------------------------------------------------------
 
-def _forward(op, x, axis):
-    x = np.asarray(x)
-    if axis is None:  # over the whole array, as scipy.special.softmax(x, axis=None)
-        return _forward(op, x.reshape(1, -1), -1).reshape(x.shape)
+def _forward_arrays(op, x, axis, out):
     dtype = _working_dtype(x.dtype)
-    axis = _normalize_axis(axis, x.ndim)
-    xm = _to_last(x, axis)
-    mat, rows, cols, ld = _as_rows(xm, dtype)
-    out = np.empty(xm.shape, dtype)
-    _native.check(_fn(op, dtype)(rows, cols, _ptr(mat), ld, _ptr(out), max(cols, 1)))
-    return _from_last(out, axis)
+    result_dtype = _result_dtype(dtype, x.dtype)
+    axes = _axes(axis, x.ndim)
+    if out is not None:
+        _check_out(out, "out", x.shape, result_dtype)
+    mat, rows, cols, ld = _as_rows(_to_rows(x, axes), dtype)
+    dest = _Destination(out, x.shape, axes, mat.shape, dtype, result_dtype)
+    _native.check(_fn(op, dtype)(rows, cols, _address(mat), ld, _address(dest.matrix), dest.ld))
+    return dest.finish()
 
 
-def softmax(x, axis=-1):
+def _forward(op, x, axis, dim, out):
+    axis = _axis_argument(axis, dim)
+    torch = _torch_in((x, out))
+    if torch is None:
+        return _forward_arrays(op, np.asarray(x), axis, out)
+    bfloat16 = _is_bfloat16(torch, x)
+    xa = np.asarray(_tensor_as_array(torch, x, "x"))
+    out_array, writeback = (None, None) if out is None else _tensor_out(
+        torch, out, "out", _result_dtype(_working_dtype(xa.dtype), xa.dtype), bfloat16)
+    result = _forward_arrays(op, xa, axis, out_array)
+    if writeback is not None:
+        return writeback(result)
+    return out if out is not None else _as_tensor(torch, result, bfloat16)
+
+
+def _forward_fast(table, x, axis):
+    """The fast path of softmax and log_softmax (see the module's docstring), or None when ``x``
+    is not its case."""
+    fn = table.get(x.dtype)
+    if fn is not None and x.flags.num & _C_ALIGNED == _C_ALIGNED:
+        shape = x.shape
+        if shape and (axis is _LAST or axis == -1 or axis == len(shape) - 1):
+            cols = shape[-1]
+            rows = x.size // cols if cols else 0
+            if rows:
+                y = _empty(shape, x.dtype)
+                status = fn(rows, cols, _at(id(x) + _DATA), cols, _at(id(y) + _DATA), cols)
+                if status:
+                    _native.check(status)
+                return y
+    return None
+
+
+def softmax(x, axis=_LAST, *, dim=None, out=None):
     """Softmax along ``axis``: ``o_j = exp(z_j − m) / Σ_k exp(z_k − m)``, ``m = max_k z_k``.
 
     Args:
-        x: array of any rank >= 1 (anything ``numpy.asarray`` accepts). float32 and float64 are
-            computed in their own precision (either byte order); float16 in float32; integers,
-            bool and long double in float64 (integers as ``scipy.special.softmax``).
+        x: array of any rank >= 1 (anything ``numpy.asarray`` accepts, or a torch tensor).
+            float32 and float64 are computed in their own precision (either byte order);
+            float16 is computed in float32 and returned as float16; integers, bool and long
+            double are computed and returned in float64 (integers as
+            ``scipy.special.softmax``).
         axis: the axis along which the probabilities sum to 1: default the last (PyTorch's
-            usual ``dim=-1``); ``None`` normalises over the whole array, as
-            ``scipy.special.softmax``'s default does (this function's default differs from scipy's).
+            usual ``dim=-1``); a tuple of axes normalises over all of them together, as
+            ``scipy.special.softmax`` (over the flattened selected axes); ``None`` over the
+            whole array, as scipy's default (this function's default differs from scipy's).
+        dim: PyTorch's name for ``axis``; passing both raises TypeError.
+        out: None, or a writeable ndarray (a tensor, for tensor input) of ``x``'s shape and the
+            result dtype to write the result into; it is returned. It may be ``x`` itself
+            (computed in place). Any layout is accepted: the library writes into it directly
+            when its rows are evenly strided with unit column stride, else the result is copied
+            into it. Nothing is written when the call raises.
 
     Returns:
-        ndarray of ``x``'s shape and the working dtype above. ``x`` is not modified.
+        ndarray (or tensor) of ``x``'s shape and the dtype above. ``x`` is not modified (unless
+        it is ``out``).
 
     Layout: when ``axis`` is the last axis and the rows are evenly strided with unit column
     stride (a C-contiguous array, or e.g. a 2-D column slice ``a[:, :k]``), ``x`` is passed to the
     library without a copy; otherwise it is copied once into a contiguous buffer.
+
+    Torch tensors: a tensor in gives a tensor out. A CPU tensor is read as a numpy array sharing
+    its memory (no copy where the layout allows) and the result tensor shares the result array's
+    memory; it does not track gradients (``nativesoftmax.torch`` has the autograd versions).
+    bfloat16 tensors are computed in float32 and returned as bfloat16. A tensor on another
+    device raises NativeSoftmaxError.
 
     Numerics: each row is shifted by its maximum before exponentiation, so no finite logit
     overflows (up to ±3.4e38 in float32, ±1.8e308 in float64). exp is the library's vectorised
@@ -185,63 +520,106 @@ def softmax(x, axis=-1):
     +inf or NaN, gives NaN for the whole row (as PyTorch).
 
     Raises:
-        NativeSoftmaxError: the softmax axis has length 0 (NSM_ERR_INVALID_SHAPE), or any other
-            status the library returns, with its nsm_last_error() message.
+        NativeSoftmaxError: the softmax axis has length 0 (NSM_ERR_INVALID_SHAPE), an ``out`` of
+            the wrong shape (NSM_ERR_INVALID_SHAPE), dtype or kind, or read-only
+            (NSM_ERR_INVALID_ARGUMENT), an ``out`` that partially overlaps ``x`` where it reaches
+            the library (NSM_ERR_OVERLAP), or any other status the library returns, with its
+            nsm_last_error() message.
         NativeSoftmaxTypeError: an unsupported dtype (complex, object, ...); also a TypeError.
         numpy AxisError: ``axis`` is out of range (including any axis of a 0-d array).
-
-    Source: shared/seed/softmax-cross-entropy-gradient.md (definition of o_j); DESIGN.md §1.
+        ValueError: a tuple ``axis`` names an axis twice.
+        TypeError: both ``axis`` and ``dim``.
     """
-    return _forward("softmax", x, axis)
+    if type(x) is _ndarray and dim is None and out is None and (axis is _LAST or
+                                                                 type(axis) is int):
+        y = _forward_fast(_SOFTMAX_FAST, x, axis)
+        if y is not None:
+            return y
+    return _forward("softmax", x, axis, dim, out)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x, axis=_LAST, *, dim=None, out=None):
     """Log-softmax along ``axis``: ``z_j − m − log Σ_k exp(z_k − m)``, ``m = max_k z_k``.
 
-    Args and layout: as ``softmax``.
+    Args, layout, torch tensors and errors: as ``softmax`` (a tuple ``axis`` normalises over
+    the flattened selected axes).
 
     Returns:
-        ndarray of ``x``'s shape and working dtype (float32 or float64).
+        ndarray (or tensor) of ``x``'s shape and the dtype of ``softmax``'s rule.
 
     Numerics: computed directly, never as ``log(softmax(x))``, so it does not underflow to −inf
     for very unlikely classes. float32 results are within 2e-6·(1 + |exact|). −inf logits in a
     row with a finite maximum give −inf; all-−inf rows and rows with +inf or NaN give NaN rows.
     (A finite result beyond the dtype's range, e.g. −1e38 − 1e38 in float32, is −inf.)
-
-    Raises: as ``softmax``.
-
-    Source: shared/seed/softmax-cross-entropy-gradient.md (log o_j, the term of the loss E);
-    DESIGN.md §1.
     """
-    return _forward("log_softmax", x, axis)
+    if type(x) is _ndarray and dim is None and out is None and (axis is _LAST or
+                                                                 type(axis) is int):
+        y = _forward_fast(_LOG_SOFTMAX_FAST, x, axis)
+        if y is not None:
+            return y
+    return _forward("log_softmax", x, axis, dim, out)
 
 
 # ------------------------------------------------------------------------------------------------
 # Backward
 # ------------------------------------------------------------------------------------------------
 
-def _backward(op, grad_output, output, axis):
-    g = np.asarray(grad_output)
-    o = np.asarray(output)
+def _backward_arrays(op, g, o, axis, out):
     dtype = _working_dtype(g.dtype, o.dtype)
     if g.shape != o.shape:
         raise _binding_error(NSM_ERR_INVALID_SHAPE,
                              "grad_output has shape %s but output has shape %s; they must be equal"
                              % (g.shape, o.shape))
-    if axis is None:  # over the whole array, as the forward pass with axis=None
-        return _backward(op, g.reshape(1, -1), o.reshape(1, -1), -1).reshape(g.shape)
-    axis = _normalize_axis(axis, g.ndim)
-    gm = _to_last(g, axis)
-    om = _to_last(o, axis)
-    gmat, rows, cols, ldg = _as_rows(gm, dtype)
-    omat, _, _, ldo = _as_rows(om, dtype)
-    out = np.empty(gm.shape, dtype)
-    _native.check(_fn(op, dtype)(rows, cols, _ptr(gmat), ldg, _ptr(omat), ldo,
-                                 _ptr(out), max(cols, 1)))
-    return _from_last(out, axis)
+    result_dtype = _result_dtype(dtype, g.dtype, o.dtype)
+    axes = _axes(axis, g.ndim)
+    if out is not None:
+        _check_out(out, "out", g.shape, result_dtype)
+    gmat, rows, cols, ldg = _as_rows(_to_rows(g, axes), dtype)
+    omat, _, _, ldo = _as_rows(_to_rows(o, axes), dtype)
+    dest = _Destination(out, g.shape, axes, gmat.shape, dtype, result_dtype)
+    _native.check(_fn(op, dtype)(rows, cols, _address(gmat), ldg, _address(omat), ldo,
+                                 _address(dest.matrix), dest.ld))
+    return dest.finish()
 
 
-def softmax_backward(grad_output, output, axis=-1):
+def _backward(op, grad_output, output, axis, dim, out):
+    axis = _axis_argument(axis, dim)
+    torch = _torch_in((grad_output, output, out))
+    if torch is None:
+        return _backward_arrays(op, np.asarray(grad_output), np.asarray(output), axis, out)
+    bfloat16 = _is_bfloat16(torch, grad_output, output)
+    g = np.asarray(_tensor_as_array(torch, grad_output, "grad_output"))
+    o = np.asarray(_tensor_as_array(torch, output, "output"))
+    out_array, writeback = (None, None) if out is None else _tensor_out(
+        torch, out, "out", _result_dtype(_working_dtype(g.dtype, o.dtype), g.dtype, o.dtype),
+        bfloat16)
+    result = _backward_arrays(op, g, o, axis, out_array)
+    if writeback is not None:
+        return writeback(result)
+    return out if out is not None else _as_tensor(torch, result, bfloat16)
+
+
+def _backward_fast(table, g, o, axis):
+    """The fast path of the backward passes, or None when the arguments are not its case."""
+    fn = table.get(g.dtype)
+    if (fn is not None and o.dtype == g.dtype
+            and g.flags.num & o.flags.num & _C_ALIGNED == _C_ALIGNED):
+        shape = g.shape
+        if shape and o.shape == shape and (axis is _LAST or axis == -1
+                                           or axis == len(shape) - 1):
+            cols = shape[-1]
+            rows = g.size // cols if cols else 0
+            if rows:
+                y = _empty(shape, g.dtype)
+                status = fn(rows, cols, _at(id(g) + _DATA), cols, _at(id(o) + _DATA), cols,
+                            _at(id(y) + _DATA), cols)
+                if status:
+                    _native.check(status)
+                return y
+    return None
+
+
+def softmax_backward(grad_output, output, axis=_LAST, *, dim=None, out=None):
     """Vector–Jacobian product of softmax: ``dz = o ⊙ (g − ⟨g, o⟩)`` along ``axis``.
 
     This is the gradient of a scalar L with respect to the logits z, given ``g = ∂L/∂o`` and the
@@ -251,28 +629,35 @@ def softmax_backward(grad_output, output, axis=-1):
     Args:
         grad_output: g, the upstream gradient, same shape as ``output``.
         output: o, the probabilities returned by ``softmax(z, axis)``.
-        axis: the softmax axis used in the forward pass (default: the last; None: the whole array).
-        Both are converted to a common working dtype as in ``softmax`` (float32 with float64 →
-        float64); each is passed without a copy when its layout allows.
+        axis: the softmax axis (or tuple of axes, or None) used in the forward pass (default:
+            the last). ``dim``: PyTorch's name for it; passing both raises TypeError.
+        out: as ``softmax``'s ``out``, of the common shape and result dtype; it may be
+            ``grad_output`` or ``output`` itself.
+        Both inputs are converted to a common working dtype as in ``softmax`` (float32 with
+        float64 → float64; float16 with float16 → computed in float32, returned as float16);
+        each is passed without a copy when its layout allows. Torch tensors: as ``softmax``.
 
     Returns:
-        ndarray of the common shape and working dtype.
+        ndarray (or tensor) of the common shape and result dtype.
 
     Numerics: ⟨g, o⟩ is accumulated in the working precision with several partial sums. NaN or
     infinite inputs propagate by IEEE arithmetic.
 
     Raises:
         NativeSoftmaxError: shapes differ (NSM_ERR_INVALID_SHAPE, raised by the binding), the
-            axis has length 0, or any library status, with its message.
+            axis has length 0, a bad ``out`` (as ``softmax``), or any library status, with its
+            message.
         NativeSoftmaxTypeError: an unsupported dtype. numpy AxisError: ``axis`` out of range.
-
-    Source: shared/seed/softmax-cross-entropy-gradient.md, the partial derivatives
-    ∂o_j/∂z_i = −o_j·o_i and ∂o_i/∂z_i = o_i − o_i²; DESIGN.md §1.
     """
-    return _backward("softmax_backward", grad_output, output, axis)
+    if (type(grad_output) is _ndarray and type(output) is _ndarray and dim is None
+            and out is None and (axis is _LAST or type(axis) is int)):
+        y = _backward_fast(_SOFTMAX_BACKWARD_FAST, grad_output, output, axis)
+        if y is not None:
+            return y
+    return _backward("softmax_backward", grad_output, output, axis, dim, out)
 
 
-def log_softmax_backward(grad_output, output, axis=-1):
+def log_softmax_backward(grad_output, output, axis=_LAST, *, dim=None, out=None):
     """Vector–Jacobian product of log-softmax: ``dz = g − exp(output) · Σ_j g_j`` along ``axis``.
 
     Given ``g = ∂L/∂(log o)`` and the forward output (the log-probabilities returned by
@@ -283,21 +668,38 @@ def log_softmax_backward(grad_output, output, axis=-1):
     Numerics: exp(output) uses the library's vectorised exp, whose measured maximum error is
     below 1.25 ulp (0.94 ulp float32, 0.88 ulp float64 where the CPU has FMA); Σ g is accumulated
     in the working precision. A −inf log-probability contributes 0·Σg = 0 (exp(−inf) = 0).
-
-    Source: shared/seed/softmax-cross-entropy-gradient.md (∂ log o_j / ∂z_i = δ_ij − o_i);
-    DESIGN.md §1.
     """
-    return _backward("log_softmax_backward", grad_output, output, axis)
+    if (type(grad_output) is _ndarray and type(output) is _ndarray and dim is None
+            and out is None and (axis is _LAST or type(axis) is int)):
+        y = _backward_fast(_LOG_SOFTMAX_BACKWARD_FAST, grad_output, output, axis)
+        if y is not None:
+            return y
+    return _backward("log_softmax_backward", grad_output, output, axis, dim, out)
+
+
+def _jacobian_arrays(z):
+    dtype = _working_dtype(z.dtype)
+    result_dtype = _result_dtype(dtype, z.dtype)
+    if z.ndim != 1:
+        raise _binding_error(NSM_ERR_INVALID_SHAPE,
+                             "softmax_jacobian takes one 1-D row of logits, got shape %s"
+                             % (z.shape,))
+    z = np.ascontiguousarray(z, dtype=dtype)
+    cols = z.shape[0]
+    jac = np.empty((cols, cols), dtype)
+    _native.check(_fn("softmax_jacobian", dtype)(cols, _address(z), _address(jac), max(cols, 1)))
+    return jac if result_dtype == dtype else jac.astype(result_dtype)
 
 
 def softmax_jacobian(logits):
     """The softmax Jacobian of one row: ``J[i, j] = ∂o_i/∂z_j = o_i·(δ_ij − o_j)``.
 
     Args:
-        logits: 1-D array of length C >= 1 (dtype rule as ``softmax``).
+        logits: 1-D array (or tensor) of length C >= 1 (dtype rule as ``softmax``).
 
     Returns:
-        [C × C] ndarray, ``diag(o) − o oᵀ`` with ``o = softmax(logits)``; symmetric, rows sum to 0.
+        [C × C] ndarray (a tensor for tensor input), ``diag(o) − o oᵀ`` with
+        ``o = softmax(logits)``; symmetric, rows sum to 0.
 
     Numerics: o as in ``softmax`` (max-shifted). Meant for verification and small C: the result
     has C² elements.
@@ -306,21 +708,13 @@ def softmax_jacobian(logits):
         NativeSoftmaxError: ``logits`` is not 1-D (NSM_ERR_INVALID_SHAPE, raised by the binding)
             or is empty, or any library status, with its message.
         NativeSoftmaxTypeError: an unsupported dtype.
-
-    Source: shared/seed/softmax-cross-entropy-gradient.md (∂o_i/∂z_i = o_i − o_i²,
-    ∂o_j/∂z_i = −o_j·o_i).
     """
-    z = np.asarray(logits)
-    dtype = _working_dtype(z.dtype)
-    if z.ndim != 1:
-        raise _binding_error(NSM_ERR_INVALID_SHAPE,
-                             "softmax_jacobian takes one 1-D row of logits, got shape %s"
-                             % (z.shape,))
-    z = np.ascontiguousarray(z, dtype=dtype)
-    cols = z.shape[0]
-    jac = np.empty((cols, cols), dtype)
-    _native.check(_fn("softmax_jacobian", dtype)(cols, _ptr(z), _ptr(jac), max(cols, 1)))
-    return jac
+    torch = _torch_in((logits,))
+    if torch is None:
+        return _jacobian_arrays(np.asarray(logits))
+    bfloat16 = _is_bfloat16(torch, logits)
+    return _as_tensor(torch, _jacobian_arrays(
+        np.asarray(_tensor_as_array(torch, logits, "logits"))), bfloat16)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -346,10 +740,9 @@ def _weight_in(w, dtype):
     return out
 
 
-def _grad_out_in(g, logits, shape, dtype):
-    """(matrix, ld) for a caller's gradient buffer, checked against the rules in cross_entropy's
-    docstring: an ndarray of the logits' shape and the working dtype, writeable, rows evenly
-    strided with unit column stride (the layout the binding passes without a copy)."""
+def _grad_out_in(g, logits, shape, dtype, result_dtype):
+    """A _Destination for a caller's gradient buffer, checked against the rules in
+    cross_entropy's docstring."""
     if not isinstance(g, np.ndarray):
         raise _binding_error(NSM_ERR_INVALID_ARGUMENT,
                              "grad_out must be a numpy ndarray (it is written in place), got %s"
@@ -357,7 +750,7 @@ def _grad_out_in(g, logits, shape, dtype):
     if g.shape != shape:
         raise _binding_error(NSM_ERR_INVALID_SHAPE,
                              "grad_out must have the logits' shape %s, got %s" % (shape, g.shape))
-    if g.dtype != dtype:
+    if g.dtype != result_dtype:
         if isinstance(logits, np.ndarray) and np.may_share_memory(g, logits):
             raise _binding_error(
                 NSM_ERR_INVALID_ARGUMENT,
@@ -365,121 +758,56 @@ def _grad_out_in(g, logits, shape, dtype):
                 "they are read from a converted copy and the gradient cannot be written over "
                 "them in place; pass logits of dtype %s, or a separate grad_out of that dtype"
                 % (g.dtype, dtype.name, dtype.name))
+        if result_dtype != dtype:
+            raise _binding_error(
+                NSM_ERR_INVALID_ARGUMENT,
+                "grad_out has dtype %s, but the gradient of these logits is %s (computed in %s); "
+                "grad_out must have that dtype" % (g.dtype, result_dtype.name, dtype.name))
         raise _binding_error(NSM_ERR_INVALID_ARGUMENT,
                              "grad_out has dtype %s, but these logits are computed in %s; "
                              "grad_out must have the working dtype" % (g.dtype, dtype.name))
     if not g.flags.writeable:
         raise _binding_error(NSM_ERR_INVALID_ARGUMENT, "grad_out is read-only")
-    g2 = g[np.newaxis, :] if g.ndim == 1 else g
-    # no rows: nothing is written, whatever strides numpy gave the empty array
-    ld = _row_stride(g2) if g2.size else max(g2.shape[-1], 1)
-    if ld is None:
+    if g.ndim == 1:
+        g = g[np.newaxis, :]
+    rows_shape = _moved_shape(g.shape, _CLASS_AXIS)
+    rows_shape = (int(np.prod(rows_shape[:-1], dtype=np.int64)), rows_shape[-1])
+    dest = _Destination(g, g.shape, _CLASS_AXIS, rows_shape, dtype, result_dtype)
+    if not dest.direct and g.ndim == 2 and result_dtype == dtype:
         raise _binding_error(NSM_ERR_INVALID_LEADING_DIM,
                              "grad_out (strides %s) must be aligned, with unit column stride and "
                              "rows evenly spaced at a positive distance >= the number of classes "
                              "(e.g. C-contiguous, or a column slice a[:, :C] of a wider array)"
                              % (g.strides,))
-    return g2, ld
+    return dest
 
 
-def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0, *, return_grad=False, grad_scale=1.0, grad_out=None):
-    """Fused softmax cross-entropy (``torch.nn.functional.cross_entropy``), optionally with the
-    gradient with respect to the logits.
+# The class axis of [N, C] and [N, C, d1, ...] logits (and of [C] logits seen as [1, C]).
+_CLASS_AXIS = (1,)
 
-    Args:
-        logits: [N, C] (or [C], one row, as PyTorch); the class axis is the last. float32 and
-            float64 are computed in their own precision (integers → float64, float16 → float32).
-            Passed without a copy when rows are evenly strided with unit column stride.
-        target: either
-            * integer class indices (any integer dtype, converted to int64): [N] for [N, C]
-              logits, a scalar for [C] logits. Each must be in [0, C) or equal ``ignore_index``;
-              or
-            * floating class probabilities ("soft targets") of the logits' shape, converted to
-              the logits' working dtype. They need not sum to 1 (the gradient stays exact) and
-              are not checked; a NaN target gives a NaN loss.
-        weight: None or [C] per-class weights (converted to the working dtype). Any finite value
-            is accepted, negative included (as PyTorch); NaN or ±inf raises, and so does a value
-            that is finite in its own dtype but not in the working dtype (1e300 for float32).
-        ignore_index: hard labels equal to it get loss 0 and a zero gradient row and do not count
-            in the mean's divisor (default −100). Not used with soft targets.
-        reduction: "none" (one loss per row), "sum", or "mean" (default). For hard labels the
-            mean divides by Σ weight[target] over the rows that are not ignored (their count
-            without weights), PyTorch's normalisation; NaN when that divisor is 0 (e.g. every row
-            ignored, or N = 0). For soft targets the mean divides by N.
-        label_smoothing: ε in [0, 1]; the target becomes (1 − ε)·y + ε/C.
-        return_grad: also return ∂(grad_scale · loss)/∂logits.
-        grad_scale: the upstream gradient of the returned loss (PyTorch's ``grad_output`` for a
-            scalar loss, or the same value for every row with reduction "none"); must be finite.
-        grad_out: None, or an ndarray to write the gradient into (implies ``return_grad=True``;
-            it is returned as the gradient). It must have the logits' shape and the working
-            dtype, be writeable, and have the layout the binding passes without a copy: unit
-            column stride and rows evenly spaced at a positive distance >= C (C-contiguous, or a
-            column slice ``a[:, :C]`` of a wider array; elements between the rows are not
-            touched). It may be the logits array itself (the logits are then overwritten by their
-            gradient, exactly in place, with the same result bit for bit), and with soft targets
-            it may be the target array itself. In place over the logits needs logits that are
-            used without conversion: logits whose dtype differs from the working dtype (integers,
-            float16, non-native byte order) are read from a copy, and grad_out=logits is then
-            refused. Any partial overlap of grad_out with an input (e.g. the logits shifted by a
-            column) is refused by the library with NSM_ERR_OVERLAP; nothing is written then.
 
-    Returns:
-        loss, or (loss, grad) with ``return_grad=True`` or ``grad_out``. ``loss`` is a numpy scalar of the working
-        dtype for "sum" and "mean" (and for [C] logits), otherwise an [N] array. ``grad`` has the
-        logits' shape and the working dtype: ``grad[r, i] = s·(o_i·Σ_j y_j − y_i)`` with y the
-        weighted, smoothed target of row r and ``s = grad_scale`` ("none", "sum") or
-        ``grad_scale / divisor`` ("mean").
-
-    Numerics: the row loss is ``lse_r − z[r, t]`` with ``lse_r = m_r + log Σ_k exp(z[r, k] − m_r)``
-    (max-shifted, so no finite logit overflows). float32 row losses are within 2e-6·(1 + |exact|)
-    with unit weights (with weights, within 2e-6·Σ_j |y_j|·(1 + |lse − z_j|)), and gradients
-    within 1e-6·|s|·Σ_j |y_j| absolute, y the weighted, smoothed target of the row; sum and mean
-    are accumulated in float64 for both dtypes. Rows with all-−inf logits, +inf or NaN give a NaN
-    loss and NaN gradient (as PyTorch), except rows that ask for nothing (below).
-
-    Deliberate differences from PyTorch:
-        * A row whose label equals ``ignore_index`` gets loss 0 and gradient 0 whatever its
-          logits, even when they are all −inf, +inf or NaN (PyTorch gives a NaN gradient for an
-          ignored all-−inf row).
-        * With soft targets, a row whose weighted, smoothed targets are all zero (e.g. an
-          all-zero target row with ``label_smoothing=0``) gets loss 0 and gradient 0 whatever
-          its logits, NaN and infinities included.
-        * With soft targets, a zero target on a −inf logit contributes 0 (as ``xlogy``), where
-          PyTorch gives NaN.
-
-    Raises:
-        NativeSoftmaxError (a ValueError) with the library's status and message:
-            NSM_ERR_LABEL_OUT_OF_RANGE for a label outside [0, C) that is not ignore_index;
-            NSM_ERR_INVALID_ARGUMENT for label_smoothing outside [0, 1] or NaN, a non-finite
-            weight or grad_scale; NSM_ERR_INVALID_SHAPE for C = 0; NSM_ERR_OVERLAP for a grad_out
-            that partially overlaps an input. The binding itself raises NativeSoftmaxError
-            (message prefixed "binding: ") for shapes that do not fit together (target, weight or
-            grad_out of the wrong shape, logits not 1-D or 2-D), an unknown reduction, an
-            ignore_index outside int64, a weight that is finite in its own dtype but overflows
-            the working dtype (NSM_ERR_INVALID_ARGUMENT, e.g. 1e300 with float32 logits), a
-            grad_out of the wrong dtype or read-only (NSM_ERR_INVALID_ARGUMENT) or of a layout
-            that needs a copy (NSM_ERR_INVALID_LEADING_DIM).
-        NativeSoftmaxTypeError (also a TypeError): unsupported dtypes (complex, bool targets...).
-
-    Source: shared/seed/softmax-cross-entropy-gradient.md (∂E/∂z_i = o_i·Σ_j y*_j − y*_i, which is
-    o_i − y*_i for targets that sum to 1); DESIGN.md §1; PyTorch's conventions for the options.
-    """
+def _cross_entropy_arrays(logits, target, weight, ignore_index, reduction, label_smoothing,
+                          return_grad, grad_scale, grad_out):
     z = np.asarray(logits)
     t = np.asarray(target)
     dtype = _working_dtype(z.dtype)
-    if z.ndim not in (1, 2):
+    result_dtype = _result_dtype(dtype, z.dtype)
+    if z.ndim == 0:
         raise _binding_error(NSM_ERR_INVALID_SHAPE,
-                             "logits must be [N, C] or [C], got shape %s" % (z.shape,))
+                             "logits must be [N, C] or [C], or [N, C, d1, ...] with the classes on "
+                             "axis 1 (as PyTorch), got shape %s" % (z.shape,))
     one_row = z.ndim == 1
-    z2 = z[np.newaxis, :] if one_row else z
-    rows, cols = z2.shape
+    # [N, C, d1, ...]: the classes moved last, every (n, d1, ...) a row
+    zr = z[np.newaxis, :] if one_row else (np.moveaxis(z, 1, -1) if z.ndim >= 3 else z)
+    cols = zr.shape[-1]
+    rows = int(np.prod(zr.shape[:-1], dtype=np.int64))
+    row_shape = zr.shape[:-1]  # the shape of a "none" loss before one_row is dropped
 
-    if t.size == 0 and t.dtype == np.float64 and t.shape == (rows,) and not one_row:
+    if t.size == 0 and t.dtype == np.float64 and t.shape == (rows,) and z.ndim == 2:
         t = t.astype(np.int64)  # an empty list: no labels, not probabilities
     if t.dtype.kind in "iu":
         soft = False
-        want = () if one_row else (rows,)
+        want = () if one_row else row_shape
         if t.shape != want:
             raise _binding_error(NSM_ERR_INVALID_SHAPE,
                                  "class-index target must have shape %s for logits of shape %s, "
@@ -494,7 +822,8 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
             raise _binding_error(NSM_ERR_INVALID_SHAPE,
                                  "probability target must have the logits' shape %s, got %s"
                                  % (z.shape, t.shape))
-        t2, _, _, ld_t = _as_rows(t[np.newaxis, :] if one_row else t, dtype)
+        tr = t[np.newaxis, :] if one_row else (np.moveaxis(t, 1, -1) if z.ndim >= 3 else t)
+        t2, _, _, ld_t = _as_rows(tr, dtype)
     else:
         raise NativeSoftmaxTypeError(
             NSM_ERR_INVALID_ARGUMENT,
@@ -521,44 +850,201 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     if not _INT64_MIN <= ignore_index <= _INT64_MAX:
         raise _binding_error(NSM_ERR_INVALID_ARGUMENT,
                              "ignore_index %d does not fit in int64" % ignore_index)
-
-    opts = _native.CrossEntropyOptions(
-        struct_size=ctypes.sizeof(_native.CrossEntropyOptions),
-        reduction=red,
-        ignore_index=ignore_index,
-        label_smoothing=float(label_smoothing),
-        grad_scale=float(grad_scale),
-    )
-    zmat, _, _, ld_z = _as_rows(z2, dtype)
+    options = _pack_options(_OPTIONS_SIZE, red, ignore_index, float(label_smoothing),
+                            float(grad_scale))
+    zmat, _, _, ld_z = _as_rows(zr, dtype)
     loss = np.empty(rows if red == _native.NSM_REDUCTION_NONE else 1, dtype)
     if grad_out is not None:
-        return_grad = True
         # When the logits were not copied and grad_out is the logits array, both pointers and
         # leading dimensions are equal: the header's exact in place. A partial overlap with an
         # input reaches the library, which answers NSM_ERR_OVERLAP.
-        grad, ld_g = _grad_out_in(grad_out, logits, z.shape, dtype)
+        grad = _grad_out_in(grad_out, logits, z.shape, dtype, result_dtype)
+        return_grad = True
     elif return_grad:
-        grad, ld_g = np.empty((rows, cols), dtype), max(cols, 1)
+        grad = _Destination(None, (1,) + z.shape if one_row else z.shape, _CLASS_AXIS,
+                            (rows, cols), dtype, result_dtype)
     else:
-        grad, ld_g = None, max(cols, 1)
-    grad_ptr = _ptr(grad) if grad is not None else None
-    w_ptr = _ptr(w) if w is not None else None
+        grad = None
+    grad_address = _address(grad.matrix) if grad is not None else None
+    ld_g = grad.ld if grad is not None else max(cols, 1)
+    w_address = _address(w) if w is not None else None
     if soft:
-        status = _fn("cross_entropy_soft", dtype)(rows, cols, _ptr(zmat), ld_z, _ptr(t2), ld_t,
-                                                  w_ptr, ctypes.byref(opts), _ptr(loss),
-                                                  grad_ptr, ld_g)
+        status = _fn("cross_entropy_soft", dtype)(rows, cols, _address(zmat), ld_z,
+                                                  _address(t2), ld_t, w_address, options,
+                                                  _address(loss), grad_address, ld_g)
     else:
-        status = _fn("cross_entropy", dtype)(rows, cols, _ptr(zmat), ld_z, _ptr(t2), w_ptr,
-                                             ctypes.byref(opts), _ptr(loss), grad_ptr, ld_g)
+        status = _fn("cross_entropy", dtype)(rows, cols, _address(zmat), ld_z, _address(t2),
+                                             w_address, options, _address(loss), grad_address,
+                                             ld_g)
     _native.check(status)
 
+    if result_dtype != dtype:
+        loss = loss.astype(result_dtype)
     if red != _native.NSM_REDUCTION_NONE or one_row:
         loss = loss[0]
-    if grad_out is not None:
-        return loss, grad_out
+    elif z.ndim >= 3:
+        loss = loss.reshape(row_shape)
     if not return_grad:
         return loss
+    grad = grad.finish()
+    if grad_out is not None:
+        return loss, grad_out
     return loss, grad.reshape(z.shape)
+
+
+def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0, *, return_grad=False, grad_scale=1.0, grad_out=None):
+    """Fused softmax cross-entropy (``torch.nn.functional.cross_entropy``), optionally with the
+    gradient with respect to the logits.
+
+    Args:
+        logits: [N, C], [C] (one row), or [N, C, d1, …] with the classes on axis 1, as PyTorch
+            (every (n, d1, …) position is a row). float32 and float64 are computed in their own
+            precision; float16 in float32, with the loss and gradient returned as float16;
+            integers in float64. Passed without a copy when rows are evenly strided with unit
+            column stride ([N, C] and [C] logits).
+        target: either
+            * integer class indices (any integer dtype, converted to int64): [N] for [N, C]
+              logits, a scalar for [C] logits, [N, d1, …] for [N, C, d1, …] logits. Each must be
+              in [0, C) or equal ``ignore_index``; or
+            * floating class probabilities ("soft targets") of the logits' shape, converted to
+              the logits' working dtype. They need not sum to 1 (the gradient stays exact) and
+              are not checked; a NaN target gives a NaN loss.
+        weight: None or [C] per-class weights (converted to the working dtype). Any finite value
+            is accepted, negative included (as PyTorch); NaN or ±inf raises, and so does a value
+            that is finite in its own dtype but not in the working dtype (1e300 for float32).
+        ignore_index: hard labels equal to it get loss 0 and a zero gradient row and do not count
+            in the mean's divisor (default −100). Not used with soft targets.
+        reduction: "none" (one loss per row), "sum", or "mean" (default). For hard labels the
+            mean divides by Σ weight[target] over the rows that are not ignored (their count
+            without weights), PyTorch's normalisation; NaN when that divisor is 0 (e.g. every row
+            ignored, or N = 0). For soft targets the mean divides by the number of rows.
+        label_smoothing: ε in [0, 1]; the target becomes (1 − ε)·y + ε/C.
+        return_grad: also return ∂(grad_scale · loss)/∂logits.
+        grad_scale: the upstream gradient of the returned loss (PyTorch's ``grad_output`` for a
+            scalar loss, or the same value for every row with reduction "none"); must be finite.
+            (A different upstream gradient per row for "none" is not available here.)
+        grad_out: None, or an ndarray to write the gradient into (implies ``return_grad=True``;
+            it is returned as the gradient). It must have the logits' shape and the gradient's
+            dtype, and be writeable. For [N, C] and [C] logits of float32 or float64 it must have
+            the layout the binding passes without a copy: unit column stride and rows evenly
+            spaced at a positive distance >= C (C-contiguous, or a column slice ``a[:, :C]`` of a
+            wider array; elements between the rows are not touched). It may be the logits array
+            itself (the logits are then overwritten by their gradient, exactly in place, with the
+            same result bit for bit), and with soft targets it may be the target array itself.
+            In place over the logits needs logits that are used without conversion: logits whose
+            dtype differs from the working dtype (integers, non-native byte order) are read from
+            a copy, and grad_out=logits is then refused. For [N, C, d1, …] or float16 logits any
+            layout is accepted (the gradient is copied into grad_out when the library cannot
+            write it there directly). Any partial overlap of grad_out with an input (e.g. the
+            logits shifted by a column) that reaches the library is refused with NSM_ERR_OVERLAP;
+            nothing is written then.
+
+    Returns:
+        loss, or (loss, grad) with ``return_grad=True`` or ``grad_out``. ``loss`` is a numpy scalar
+        for "sum" and "mean" (and for [C] logits), otherwise an array of the target's shape
+        ([N], or [N, d1, …]). ``grad`` has the logits' shape: ``grad[r, i] = s·(o_i·Σ_j y_j − y_i)``
+        with y the weighted, smoothed target of row r and ``s = grad_scale`` ("none", "sum") or
+        ``grad_scale / divisor`` ("mean"). Both have the dtype rule of ``softmax``. Torch tensor
+        logits give torch tensors (a 0-d tensor for a scalar loss); target and weight may be
+        tensors too.
+
+    Numerics: the row loss is ``lse_r − z[r, t]`` with ``lse_r = m_r + log Σ_k exp(z[r, k] − m_r)``
+    (max-shifted, so no finite logit overflows). float32 row losses are within 2e-6·(1 + |exact|)
+    with unit weights (with weights, within 2e-6·Σ_j |y_j|·(1 + |lse − z_j|)), and gradients
+    within 1e-6·|s|·Σ_j |y_j| absolute, y the weighted, smoothed target of the row; sum and mean
+    are accumulated in float64 for both dtypes. Rows with all-−inf logits, +inf or NaN give a NaN
+    loss and NaN gradient (as PyTorch), except rows that ask for nothing (below).
+
+    Deliberate differences from PyTorch:
+        * A row whose label equals ``ignore_index`` gets loss 0 and gradient 0 whatever its
+          logits, even when they are all −inf, +inf or NaN (PyTorch gives a NaN gradient for an
+          ignored all-−inf row).
+        * With soft targets, a row whose weighted, smoothed targets are all zero (e.g. an
+          all-zero target row with ``label_smoothing=0``) gets loss 0 and gradient 0 whatever
+          its logits, NaN and infinities included.
+        * With soft targets, a zero target on a −inf logit contributes 0 (as ``xlogy``), where
+          PyTorch gives NaN.
+
+    Raises:
+        NativeSoftmaxError (a ValueError) with the library's status and message:
+            NSM_ERR_LABEL_OUT_OF_RANGE for a label outside [0, C) that is not ignore_index;
+            NSM_ERR_INVALID_ARGUMENT for label_smoothing outside [0, 1] or NaN, a non-finite
+            weight or grad_scale; NSM_ERR_INVALID_SHAPE for C = 0; NSM_ERR_OVERLAP for a grad_out
+            that partially overlaps an input. The binding itself raises NativeSoftmaxError
+            (message prefixed "binding: ") for shapes that do not fit together (target, weight or
+            grad_out of the wrong shape, 0-d logits), an unknown reduction, an ignore_index
+            outside int64, a weight that is finite in its own dtype but overflows the working
+            dtype (NSM_ERR_INVALID_ARGUMENT, e.g. 1e300 with float32 logits), a grad_out of the
+            wrong dtype or read-only (NSM_ERR_INVALID_ARGUMENT) or of a layout that needs a copy
+            (NSM_ERR_INVALID_LEADING_DIM), a tensor on another device.
+        NativeSoftmaxTypeError (also a TypeError): unsupported dtypes (complex, bool targets...).
+    """
+    # The fast path: ndarrays of the working dtype, C-contiguous, [N, C] logits, no grad_out.
+    if (type(logits) is _ndarray and type(target) is _ndarray and grad_out is None
+            and type(reduction) is str):
+        fns = _CROSS_ENTROPY_FAST.get(logits.dtype)
+        red = _REDUCTIONS.get(reduction)
+        if (fns is not None and red is not None and logits.ndim == 2
+                and logits.flags.num & target.flags.num & _C_ALIGNED == _C_ALIGNED):
+            rows, cols = logits.shape
+            dtype = logits.dtype
+            soft = target.dtype == dtype
+            if (rows and cols and target.shape == ((rows, cols) if soft else (rows,))
+                    and (soft or target.dtype == _I64)
+                    and (weight is None or (type(weight) is _ndarray and weight.dtype == dtype
+                                            and weight.shape == (cols,)
+                                            and weight.flags.num & _C_ALIGNED == _C_ALIGNED))):
+                try:
+                    options = _pack_options(_OPTIONS_SIZE, red, ignore_index, label_smoothing,
+                                            grad_scale)
+                except (struct.error, TypeError, OverflowError):
+                    options = None  # the general path converts, or says what is wrong
+                if options is not None:
+                    loss = _empty(rows if red == 0 else 1, dtype)
+                    grad = _empty((rows, cols), dtype) if return_grad else None
+                    w = None if weight is None else _at(id(weight) + _DATA)
+                    g = None if grad is None else _at(id(grad) + _DATA)
+                    if soft:
+                        status = fns[1](rows, cols, _at(id(logits) + _DATA), cols,
+                                        _at(id(target) + _DATA), cols, w, options,
+                                        _at(id(loss) + _DATA), g, cols)
+                    else:
+                        status = fns[0](rows, cols, _at(id(logits) + _DATA), cols,
+                                        _at(id(target) + _DATA), w, options,
+                                        _at(id(loss) + _DATA), g, cols)
+                    if status:
+                        _native.check(status)
+                    if red:
+                        loss = loss[0]
+                    return (loss, grad) if return_grad else loss
+
+    torch = _torch_in((logits, target, weight, grad_out))
+    if torch is None:
+        return _cross_entropy_arrays(logits, target, weight, ignore_index, reduction,
+                                     label_smoothing, return_grad, grad_scale, grad_out)
+    bfloat16 = _is_bfloat16(torch, logits)
+    z = np.asarray(_tensor_as_array(torch, logits, "logits"))
+    t = _tensor_as_array(torch, target, "target")
+    w = _tensor_as_array(torch, weight, "weight")
+    g, writeback = None, None
+    if grad_out is not None:
+        dtype = _working_dtype(z.dtype)
+        g, writeback = _tensor_out(torch, grad_out, "grad_out", _result_dtype(dtype, z.dtype),
+                                   bfloat16)
+        if g is None:
+            return_grad = True
+    result = _cross_entropy_arrays(z, t, w, ignore_index, reduction, label_smoothing,
+                                   return_grad, grad_scale, g)
+    if not (return_grad or g is not None):
+        return _as_tensor(torch, result, bfloat16)
+    loss, grad = result
+    loss = _as_tensor(torch, loss, bfloat16)
+    if writeback is not None:
+        return loss, writeback(grad)
+    if grad_out is not None:
+        return loss, grad_out
+    return loss, _as_tensor(torch, grad, bfloat16)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -580,6 +1066,17 @@ def library_version():
 
 
 def library_path():
-    """The path of the shared library that is (or will be) loaded: $NATIVESOFTMAX_LIBRARY, else
-    <repo>/build/lib/libnativesoftmax.so relative to this package."""
-    return str(_native.library_path())
+    """The shared library in use. It is looked for, in this order: $NATIVESOFTMAX_LIBRARY (a file,
+    or a folder holding libnativesoftmax.so; when set, nothing else is tried), the package's own
+    folder (an installed wheel), the repository's build/lib (when the package is the one in a
+    checkout), then the system loader path (LD_LIBRARY_PATH, the loader's cache). Once loaded,
+    the file that was loaded; before, the file the lookup finds (without loading it), or
+    "libnativesoftmax.so" when the system loader will be asked."""
+    return _native.library_path()
+
+
+def num_threads():
+    """The number of threads the library uses (nsm_get_num_threads), or None when the loaded
+    library does not have that function."""
+    fn = _native.optional_function("nsm_get_num_threads", ctypes.c_int32, [])
+    return None if fn is None else int(fn())

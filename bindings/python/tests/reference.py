@@ -1,7 +1,7 @@
-"""Independent float64 references, written from the formulas in DESIGN.md §1 and the header with
+"""Independent float64 references, written from the formulas in docs/derivation.md and the header with
 plain numpy (no call into nativesoftmax), and the tolerance checks shared by the test files.
 
-Source of the formulas: shared/seed/softmax-cross-entropy-gradient.md.
+Source of the formulas: docs/derivation.md.
 """
 
 import numpy as np

@@ -1,8 +1,10 @@
 """The Python binding and the dispatcher against native/include/nativesoftmax.h, the source of truth
 of the ABI, read by libclang (Debian's python3-clang-14, which build.sh installs):
 
-- the ctypes prototypes, the options structure, the constants (NSM_OK, NSM_ERR_*, NSM_REDUCTION_*),
-  the version and the option defaults of the binding (nativesoftmax/_native.py, cross_entropy);
+- the ctypes prototypes (the typed ones, and the ones the operations call, with data pointers as
+  c_void_p addresses), the options structure (and the bytes the operations pack for it), the
+  constants (NSM_OK, NSM_ERR_*, NSM_REDUCTION_*), the version and the option defaults of the
+  binding (nativesoftmax/_native.py, cross_entropy);
 - the dispatcher (native/src/dispatch.c): it defines every header function with the header's
   parameters, each forwarder (the NSM_FORWARDED_OPERATIONS X-macro) passes its parameters to the
   variant in order, and it asks a variant only for functions that variants export
@@ -252,6 +254,39 @@ def test_prototypes_are_the_headers(header):
                                    describe(argtype)))
     assert not problems, "_native._prototypes() differs from %s:\n%s" % (
         HEADER, "\n".join(problems))
+
+
+def test_address_prototypes_are_the_headers_with_pointers_as_addresses(header):
+    """The operations call a second binding of every function (_native.functions()) whose data
+    pointers are c_void_p. It is the typed one above with exactly that change: same names, same
+    return types, and at every position the header's own type unless that is a data pointer
+    (char* stays c_char_p)."""
+    problems = []
+    bound = _native.functions()
+    assert sorted(bound) == sorted(header.functions)
+    for name, fn in bound.items():
+        f = header.functions[name]
+        if fn.restype is not ctypes_of(f.result):
+            problems.append("%s returns %s; the address binding says %s" % (
+                name, describe(ctypes_of(f.result)), describe(fn.restype)))
+        want = [ctypes.c_void_p if p.kind == "pointer" and p.pointee.kind != "char"
+                else ctypes_of(p) for _, p in f.parameters]
+        if list(fn.argtypes) != want:
+            problems.append("%s: the address binding declares (%s); the header's parameters "
+                            "with data pointers as addresses are (%s)" % (
+                                name, ", ".join(describe(t) for t in fn.argtypes),
+                                ", ".join(describe(t) for t in want)))
+    assert not problems, "\n".join(problems)
+
+
+def test_options_bytes_are_the_structure(header):
+    """The operations pass the options as bytes packed with _native.OPTIONS_FORMAT; they must be
+    the bytes of the header-checked CrossEntropyOptions, field for field."""
+    for values in ((2, -100, 0.0, 1.0), (0, 2 ** 63 - 1, 0.25, -3.5), (1, -2 ** 63, 1.0, 1e300)):
+        size = _native.OPTIONS_SIZE
+        assert size == header.structs["nsm_cross_entropy_options"].size
+        packed = _native.OPTIONS_FORMAT.pack(size, *values)
+        assert packed == bytes(_native.CrossEntropyOptions(size, *values)), values
 
 
 @pytest.mark.parametrize("c_name", sorted(STRUCTS))

@@ -274,7 +274,7 @@ def test_any_axis_of_a_3d_array(axis):
 def test_dtype_rule():
     assert nsm.softmax(np.array([1, 2, 3])).dtype == np.float64
     assert nsm.softmax(np.array([True, False])).dtype == np.float64
-    assert nsm.softmax(np.array([1, 2], dtype=np.float16)).dtype == np.float32
+    assert nsm.softmax(np.array([1, 2], dtype=np.float16)).dtype == np.float16  # via float32
     assert nsm.softmax([1.0, 2.0]).dtype == np.float64
     assert nsm.softmax(np.ones(3, np.float32)).dtype == np.float32
     assert nsm.softmax(np.ones(3, np.longdouble)).dtype == np.float64

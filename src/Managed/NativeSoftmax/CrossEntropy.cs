@@ -28,11 +28,11 @@ public static partial class SoftmaxPrimitives
     /// <remarks>
     /// <para>Row loss, with w the weights and ε the label smoothing:
     /// <c>(1 − ε)·w_t·(lse − z_t) + (ε/C)·Σ_j w_j·(lse − z_j)</c>, lse = log Σ exp z.
-    /// Gradient: <c>s·(o·Σy − y)</c> with y_j = (1 − ε)·w_t·δ_jt + (ε/C)·w_j (the seed's general
+    /// Gradient: <c>s·(o·Σy − y)</c> with y_j = (1 − ε)·w_t·δ_jt + (ε/C)·w_j (docs/derivation.md §4's general
     /// form; o − y for ε = 0, w = 1), s = grad scale, divided by Σ w_t over the non-ignored rows for
     /// the mean. Ignored rows: loss 0, gradient 0. Mean over no rows: NaN.</para>
     /// <para>Losses are accumulated in float64; float32 row losses are within 2e-6·(1 + |exact|).
-    /// Source: shared/seed/softmax-cross-entropy-gradient.md.</para>
+    /// Source: docs/derivation.md.</para>
     /// </remarks>
     public static unsafe void CrossEntropy<T>(int rows, int cols, ReadOnlySpan<T> logits, int ldLogits,
         ReadOnlySpan<long> target, ReadOnlySpan<T> weight, Span<T> loss, Span<T> grad, int ldGrad,
@@ -108,9 +108,9 @@ public static partial class SoftmaxPrimitives
     /// <remarks>
     /// <para>With ŷ_j = ((1 − ε)·p_j + ε/C)·w_j: row loss <c>Σ_j ŷ_j·(lse − z_j)</c>, where a
     /// term with ŷ_j = 0 adds 0 even on a −∞ logit (PyTorch gives NaN there); gradient
-    /// <c>s·(o·Σŷ − ŷ)</c>, exact for targets that do not sum to 1 (the seed's general form before
+    /// <c>s·(o·Σŷ − ŷ)</c>, exact for targets that do not sum to 1 (docs/derivation.md §4's general form before
     /// its last step). Mean divides by rows, as PyTorch does for probability targets.</para>
-    /// <para>Source: shared/seed/softmax-cross-entropy-gradient.md.</para>
+    /// <para>Source: docs/derivation.md.</para>
     /// </remarks>
     public static unsafe void CrossEntropy<T>(int rows, int cols, ReadOnlySpan<T> logits, int ldLogits,
         ReadOnlySpan<T> target, int ldTarget, ReadOnlySpan<T> weight, Span<T> loss, Span<T> grad, int ldGrad,

@@ -38,7 +38,7 @@ public static partial class SoftmaxPrimitives
     /// <exception cref="ArgumentException">A span is too short, or the output partially overlaps the input.</exception>
     /// <exception cref="NotSupportedException"><typeparamref name="T"/> is neither float nor double.</exception>
     /// <remarks>Float32 results are within 2e-6·(1 + |exact|). A −∞ logit in a row with a finite
-    /// maximum gives −∞. Source: DESIGN.md §1, from the seed derivation's o_j.</remarks>
+    /// maximum gives −∞. Source: docs/derivation.md §1.</remarks>
     public static void LogSoftmax<T>(int rows, int cols, ReadOnlySpan<T> logits, int ldLogits,
         Span<T> logProbabilities, int ldLogProbabilities)
         where T : unmanaged, IBinaryFloatingPointIeee754<T> =>

@@ -23,7 +23,7 @@ public static partial class SoftmaxPrimitives
     /// <exception cref="ArgumentOutOfRangeException">rows &lt; 0, cols &lt; 1, or a leading dimension &lt; cols.</exception>
     /// <exception cref="ArgumentException">A span is too short, or the output partially overlaps an input.</exception>
     /// <exception cref="NotSupportedException"><typeparamref name="T"/> is neither float nor double.</exception>
-    /// <remarks>Derived from the seed's ∂o_j/∂z_i = o_j·(δ_ij − o_i) divided by o_j.</remarks>
+    /// <remarks>Derived from docs/derivation.md §2's ∂o_j/∂z_i = o_j·(δ_ij − o_i) divided by o_j.</remarks>
     public static void LogSoftmaxBackward<T>(int rows, int cols, ReadOnlySpan<T> gradOutput, int ldGradOutput,
         ReadOnlySpan<T> output, int ldOutput, Span<T> gradLogits, int ldGradLogits)
         where T : unmanaged, IBinaryFloatingPointIeee754<T> =>

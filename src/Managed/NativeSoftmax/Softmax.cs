@@ -14,8 +14,8 @@ public static partial class SoftmaxPrimitives
     /// longer, as with TensorPrimitives); may be exactly <paramref name="logits"/>.</param>
     /// <exception cref="ArgumentException">The row is empty, <paramref name="probabilities"/> is
     /// shorter than it, or the spans partially overlap.</exception>
-    /// <remarks>Float32 results are within 1e-6 relative of the exact value. Source: the seed
-    /// derivation's definition of o_j; see <see cref="SoftmaxPrimitives"/> for NaN/±∞.</remarks>
+    /// <remarks>Float32 results are within 1e-6 relative of the exact value. Source: docs/derivation.md
+    /// §1 (the definition of o_j); see <see cref="SoftmaxPrimitives"/> for NaN/±∞.</remarks>
     public static void Softmax<T>(ReadOnlySpan<T> logits, Span<T> probabilities)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
@@ -37,8 +37,8 @@ public static partial class SoftmaxPrimitives
     /// <exception cref="ArgumentOutOfRangeException">rows &lt; 0, cols &lt; 1, or a leading dimension &lt; cols.</exception>
     /// <exception cref="ArgumentException">A span is too short, or the output partially overlaps the input.</exception>
     /// <exception cref="NotSupportedException"><typeparamref name="T"/> is neither float nor double.</exception>
-    /// <remarks>Float32 results are within 1e-6 relative of the exact value. Source: the seed
-    /// derivation's definition of o_j, max-shifted (DESIGN.md §1).</remarks>
+    /// <remarks>Float32 results are within 1e-6 relative of the exact value. Source: docs/derivation.md §1
+    /// (o_j, max-shifted).</remarks>
     public static void Softmax<T>(int rows, int cols, ReadOnlySpan<T> logits, int ldLogits,
         Span<T> probabilities, int ldProbabilities)
         where T : unmanaged, IBinaryFloatingPointIeee754<T> =>

@@ -8,7 +8,7 @@ public static partial class SoftmaxPrimitives
     /// <summary>
     /// Backward pass of <see cref="Softmax{T}(int, int, ReadOnlySpan{T}, int, Span{T}, int)"/>, the
     /// vector–Jacobian product <c>gradLogits = o ⊙ (g − ⟨g, o⟩)</c> row by row, where
-    /// J = diag(o) − o oᵀ (the seed's two partial derivatives), o the forward output and g the
+    /// J = diag(o) − o oᵀ (the two partial derivatives of docs/derivation.md §2), o the forward output and g the
     /// upstream gradient. Same as PyTorch's <c>_softmax_backward_data</c>.
     /// </summary>
     /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>

@@ -7,7 +7,7 @@ public static partial class SoftmaxPrimitives
 {
     /// <summary>
     /// The softmax Jacobian of one row, <c>jacobian[i, j] = ∂o_i/∂z_j = o_i·(δ_ij − o_j)</c>,
-    /// i.e. J = diag(o) − o oᵀ with o = softmax(logits): the seed's ∂o_i/∂z_i = o_i − o_i² and
+    /// i.e. J = diag(o) − o oᵀ with o = softmax(logits): docs/derivation.md §2's ∂o_i/∂z_i = o_i − o_i² and
     /// ∂o_j/∂z_i = −o_j·o_i. For verification and small problems (C² outputs).
     /// </summary>
     /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>

@@ -12,7 +12,7 @@ namespace NativeSoftmax;
 /// </summary>
 /// <remarks>
 /// <para>Source: the derivation "Gradient of the Softmax Function with Cross-Entropy Loss"
-/// (shared/seed/softmax-cross-entropy-gradient.md): o_j = e^{z_j}/Σ_k e^{z_k},
+/// (docs/derivation.md): o_j = e^{z_j}/Σ_k e^{z_k},
 /// ∂o_i/∂z_i = o_i − o_i², ∂o_j/∂z_i = −o_j·o_i, and ∂E/∂z_i = o_i·Σ_j y_j − y_i.</para>
 /// <para>Conventions shared by every method: a matrix is given by a span, its row count, column
 /// count and leading dimension (the distance between row starts, ≥ cols); element (r, c) is at

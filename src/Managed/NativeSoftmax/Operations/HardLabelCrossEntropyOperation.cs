@@ -9,7 +9,7 @@ namespace NativeSoftmax.Operations;
 
 /// <summary>
 /// Fused softmax cross-entropy with hard (int64) labels, PyTorch's normalisation; the gradient is
-/// the seed's o·Σy − y for the weighted, smoothed target y. Prepare reads the options, checks the
+/// docs/derivation.md §4's o·Σy − y for the weighted, smoothed target y. Prepare reads the options, checks the
 /// labels and computes Σw and the mean's divisor, which the run needs.
 /// </summary>
 internal unsafe struct HardLabelCrossEntropyOperation<T, TOptions>(long rows, long cols, T* logits, long ldLogits,

@@ -9,7 +9,7 @@ namespace NativeSoftmax.Operations;
 
 /// <summary>
 /// Fused softmax cross-entropy with soft (probability) targets: loss Σ ŷ·(lse − z), gradient the
-/// seed's general form s·(o·Σŷ − ŷ), exact when the targets do not sum to 1. Prepare reads the
+/// general form of docs/derivation.md §4 s·(o·Σŷ − ŷ), exact when the targets do not sum to 1. Prepare reads the
 /// options.
 /// </summary>
 internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, long cols, T* logits, long ldLogits,

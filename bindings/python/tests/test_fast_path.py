@@ -1,0 +1,179 @@
+"""The thin per-call path: for C-contiguous float32/float64 ndarrays along the last axis every
+operation calls the library directly through functions bound once. It must be taken for exactly
+that case and give the general path's result bit for bit; everything else must still work."""
+
+import numpy as np
+import pytest
+
+import nativesoftmax as nsm
+import reference as ref
+from nativesoftmax import _native, _ops
+
+DTYPES = [np.float32, np.float64]
+IDS = ["float32", "float64"]
+SHAPES = [(1, 10), (7, 33), (3, 4, 5), (10,), (2, 1)]
+
+
+def _same(a, b):
+    """Bit for bit, NaN included (and -0.0 ≠ 0.0)."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+@pytest.fixture
+def general_path_forbidden(monkeypatch):
+    """Makes every general path raise: a call that still succeeds took the fast path."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the general path was taken")
+
+    for name in ("_forward", "_backward", "_cross_entropy_arrays", "_torch_in"):
+        monkeypatch.setattr(_ops, name, forbidden)
+
+
+def _general(op, *args, **kwargs):
+    """The same operation through the general path."""
+    if op in ("softmax", "log_softmax"):
+        return _ops._forward(op, args[0], _ops._LAST, None, None)
+    if op.endswith("_backward"):
+        return _ops._backward(op, args[0], args[1], _ops._LAST, None, None)
+    options = dict(weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0,
+                   return_grad=False, grad_scale=1.0, grad_out=None)
+    options.update(kwargs)
+    return _ops._cross_entropy_arrays(*args, **options)
+
+
+def test_functions_are_bound_once():
+    nsm.softmax(np.ones((1, 2), np.float32))  # binds, if nothing did yet
+    functions = _native.functions()
+    assert functions is _native.functions()
+    for dtype, suffix in ((np.float32, "f32"), (np.float64, "f64")):
+        dt = np.dtype(dtype)
+        assert _ops._SOFTMAX_FAST[dt] is functions["nsm_softmax_" + suffix]
+        assert _ops._LOG_SOFTMAX_BACKWARD_FAST[dt] is functions["nsm_log_softmax_backward_"
+                                                                + suffix]
+        assert _ops._CROSS_ENTROPY_FAST[dt] == (functions["nsm_cross_entropy_" + suffix],
+                                                functions["nsm_cross_entropy_soft_" + suffix])
+    # the typed binding is a different function object for the same symbol
+    assert functions["nsm_softmax_f32"] is not _native.lib().nsm_softmax_f32
+
+
+def test_data_address_of_every_layout():
+    assert _ops._DATA is not None, "the data-pointer probe failed on CPython"
+    base = np.arange(60, dtype=np.float64)
+    arrays = [base, base[7:], base.reshape(6, 10)[:, 3:], base[::-1], np.asfortranarray(
+        base.reshape(6, 10)), base.view(np.uint8)[4:-4].view(np.float64), np.zeros((0, 3)),
+        np.float32(1.0) * np.ones(5, np.float32)]
+    for a in arrays:
+        assert _ops._address(a) == a.ctypes.data, (a.shape, a.strides)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_fast_results_are_the_general_paths_bit_for_bit(dtype, shape):
+    rng = np.random.default_rng(910 + len(shape))
+    z = rng.uniform(-30, 30, size=shape).astype(dtype)
+    z.flat[0] = -np.inf
+    g = rng.standard_normal(shape).astype(dtype)
+    for op in ("softmax", "log_softmax"):
+        got = getattr(nsm, op)(z)
+        assert _same(got, _general(op, z)), op
+        assert _same(got, getattr(nsm, op)(np.asfortranarray(z))), op + " (general: Fortran)"
+        back = op + "_backward"
+        assert _same(getattr(nsm, back)(g, got), _general(back, g, got)), back
+    ref.assert_close(nsm.softmax(z), ref.softmax(z), *((1e-6, 1e-37) if dtype == np.float32
+                                                      else (1e-12, 1e-300)), "softmax fast")
+
+
+def _ce_cases(rng, dtype):
+    z = rng.uniform(-10, 10, size=(6, 5)).astype(dtype)
+    hard = np.array([0, 4, -100, 2, 3, 1])
+    soft = rng.dirichlet(np.ones(5), size=6).astype(dtype)
+    weight = rng.uniform(0.5, 2, size=5).astype(dtype)
+    for target in (hard, soft):
+        for w in (None, weight):
+            for reduction in ("none", "sum", "mean"):
+                for eps, gs in ((0.0, 1.0), (0.2, -2.5)):
+                    yield z, target, dict(weight=w, reduction=reduction, label_smoothing=eps,
+                                          grad_scale=gs)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+def test_cross_entropy_fast_equals_general(dtype, monkeypatch):
+    rng = np.random.default_rng(920 + (dtype == np.float32))
+    for z, t, kwargs in _ce_cases(rng, dtype):
+        what = "%s %s %s" % (np.dtype(dtype).name, t.dtype, kwargs)
+        want_loss, want_grad = _general("cross_entropy", z, t, return_grad=True, **kwargs)
+        want = _general("cross_entropy", z, t, **kwargs)
+        with monkeypatch.context() as m:
+            m.setattr(_ops, "_cross_entropy_arrays", None)  # a call to it would fail
+            m.setattr(_ops, "_torch_in", None)
+            loss, grad = nsm.cross_entropy(z, t, return_grad=True, **kwargs)
+            alone = nsm.cross_entropy(z, t, **kwargs)
+        assert _same(loss, want_loss) and _same(grad, want_grad), what
+        assert _same(alone, want), what
+        assert type(loss) is type(want_loss), what  # numpy scalar, or array for "none"
+
+
+def test_fast_path_is_taken_for_its_case_only(general_path_forbidden):
+    z = np.random.default_rng(930).standard_normal((4, 10)).astype(np.float32)
+    nsm.softmax(z)
+    nsm.log_softmax(z, axis=1)
+    nsm.softmax_backward(z, z)
+    nsm.cross_entropy(z, np.array([1, 2, 3, 4]), return_grad=True)
+    nsm.cross_entropy(z, np.full((4, 10), 0.1, np.float32), weight=np.ones(10, np.float32),
+                      reduction="sum", label_smoothing=0.1, ignore_index=3)
+    # every other case goes the general way
+    others = [lambda: nsm.softmax(z, axis=0), lambda: nsm.softmax(z[:, :5]),
+              lambda: nsm.softmax(z.astype(np.float16)), lambda: nsm.softmax(z.tolist()),
+              lambda: nsm.softmax(z, dim=-1), lambda: nsm.softmax(z, out=np.empty_like(z)),
+              lambda: nsm.softmax(np.zeros((3, 0), np.float32)),
+              lambda: nsm.softmax(np.zeros((0, 3), np.float32)),
+              lambda: nsm.softmax(np.asfortranarray(z)),
+              lambda: nsm.softmax_backward(z, z.astype(np.float64)),
+              lambda: nsm.cross_entropy(z, np.array([1, 2, 3, 4], np.int32)),
+              lambda: nsm.cross_entropy(z, np.array([1, 2, 3, 4]), ignore_index=1.5),
+              lambda: nsm.cross_entropy(z, np.array([1, 2, 3, 4]), reduction="avg"),
+              lambda: nsm.cross_entropy(z, np.array([1, 2, 3, 4]), label_smoothing="0.1"),
+              lambda: nsm.cross_entropy(z, np.array([1, 2, 3, 4]), weight=np.ones(10)),
+              lambda: nsm.cross_entropy(z[0], np.array(1))]
+    for i, call in enumerate(others):
+        try:
+            call()
+        except AssertionError as exc:
+            assert "general path" in str(exc), exc
+        else:
+            pytest.fail("case %d took the fast path" % i)
+
+
+def test_fast_path_errors_are_the_librarys():
+    z = np.zeros((3, 4), np.float32)
+    with pytest.raises(nsm.NativeSoftmaxError) as info:
+        nsm.cross_entropy(z, np.array([0, 4, 1]))
+    assert info.value.status_name == "NSM_ERR_LABEL_OUT_OF_RANGE"
+    assert info.value.message == _native.text_of(_native.lib().nsm_last_error)
+    with pytest.raises(nsm.NativeSoftmaxError) as info:
+        nsm.cross_entropy(z, np.array([0, 1, 1]), label_smoothing=1.5, return_grad=True)
+    assert info.value.status_name == "NSM_ERR_INVALID_ARGUMENT"
+    with pytest.raises(nsm.NativeSoftmaxError) as info:
+        nsm.cross_entropy(z, np.array([0, 1, 1]), weight=np.array([1, np.nan, 1, 1], np.float32))
+    assert info.value.status_name == "NSM_ERR_INVALID_ARGUMENT"
+
+
+def test_without_the_data_address_every_call_takes_the_general_path(monkeypatch):
+    """Where the probe fails (another interpreter), _DATA is None, the fast tables stay empty and
+    addresses come from a.ctypes.data: the same results."""
+    rng = np.random.default_rng(940)
+    z = rng.standard_normal((5, 7))
+    t = np.array([0, 1, 2, 3, 4])
+    want = (nsm.softmax(z), nsm.log_softmax_backward(z, z),
+            nsm.cross_entropy(z, t, return_grad=True))
+    monkeypatch.setattr(_ops, "_DATA", None)
+    for table in ("_SOFTMAX_FAST", "_LOG_SOFTMAX_FAST", "_SOFTMAX_BACKWARD_FAST",
+                  "_LOG_SOFTMAX_BACKWARD_FAST", "_CROSS_ENTROPY_FAST"):
+        monkeypatch.setattr(_ops, table, {})
+    _ops._bind()
+    assert not _ops._SOFTMAX_FAST and not _ops._CROSS_ENTROPY_FAST
+    got = (nsm.softmax(z), nsm.log_softmax_backward(z, z),
+           nsm.cross_entropy(z, t, return_grad=True))
+    assert _same(got[0], want[0]) and _same(got[1], want[1])
+    assert _same(got[2][0], want[2][0]) and _same(got[2][1], want[2][1])
