@@ -17,7 +17,11 @@
  *    number of classes) must be at least 1. A leading dimension `ld_*` is the distance in elements
  *    between the starts of two consecutive rows and must be >= cols; element (r, c) of a matrix
  *    `a` is a[r * ld_a + c]. Only [a, a + (rows − 1)·ld_a + cols) is ever read or written.
- *  - Pointers that a function needs must not be NULL, even when rows == 0.
+ *  - Pointers: a pointer a function reads or writes through must not be NULL when rows > 0. When
+ *    rows == 0 any pointer may be NULL (torch.empty(0, C).data_ptr() is 0): nothing is read or
+ *    written, except a reduced loss ("sum", "mean"), which still gets its value (0, NaN) when its
+ *    pointer is given. cols and the leading dimensions are checked all the same. (The Jacobian has
+ *    no rows argument: its pointers are always needed.)
  *  - In place: where a function says so, an output may be *exactly* its input (same pointer and
  *    same leading dimension). Any other overlap between an output and an input or another output
  *    is rejected with NSM_ERR_OVERLAP.
@@ -25,11 +29,20 @@
  *    overflows (logits up to ±3.4e38 in float32, ±1.8e308 in float64). The shift z − m is
  *    computed exactly (its rounding error is carried into exp), so the relative accuracy of a
  *    probability does not degrade with its distance below the row's maximum. exp is a vectorised
- *    approximation with a measured maximum error below 1.2 ulp; results below the smallest normal
- *    number (FLT_MIN, DBL_MIN) are flushed to 0. Sums of a row are accumulated in the working
- *    precision over blocks of 32 vectors (four partial sums per lane) and the blocks added in
- *    float64, so the accuracy does not degrade with the row length. Reductions of the loss (sum, mean) accumulate in
- *    float64 for both dtypes.
+ *    approximation with a measured maximum error below 1.25 ulp, with FMA (avx2, avx512, neon) or
+ *    without (sse4.2). Sums of a row are accumulated in the working precision over blocks of 32
+ *    vectors (four partial sums per lane) and the blocks added in float64, so the accuracy does
+ *    not degrade with the row length. The exponentials equal to 1 (the row's maximum) are counted
+ *    apart from the rest, so that when one class dominates, its log-probability −log1p(rest), its
+ *    cross-entropy loss, its gradient o − 1 = −rest/Σ and its Jacobian diagonal o_i·Σ_{j≠i} o_j
+ *    keep a relative accuracy of a few ulp (float32 log_softmax([20, 0]) is [−2.0611537e-9, −20],
+ *    not [0, −20]). Label-smoothing sums Σ_j y_j·(m − z_j) that overflow float32 (logits near
+ *    ±FLT_MAX) are formed again in float64. Reductions of the loss (sum, mean) accumulate in
+ *    float64 for both dtypes: the row losses of each block of 64 rows in order, then the blocks in
+ *    order (a fixed grouping, independent of how the work is split).
+ *  - Flush rule: every output (probabilities, log-probabilities, gradients, Jacobian entries,
+ *    losses) whose magnitude is below the smallest normal number (FLT_MIN, DBL_MIN) is stored as
+ *    0 (of either sign): no output is ever subnormal.
  *  - Non-finite logits follow IEEE arithmetic on the formulas above, as PyTorch does:
  *      −inf in a row with a finite maximum → probability 0, log-probability −inf;
  *      a row whose logits are all −inf, a row containing +inf, or a row containing NaN → every
@@ -145,7 +158,8 @@ NSM_API nsm_status nsm_set_num_threads(int32_t num_threads);
  * Shapes: logits [rows × cols] (ld_logits), output [rows × cols] (ld_out).
  * In place: the output may be exactly the logits.
  * Accuracy (float32): softmax within 1e-6 relative of the exact value; log_softmax within
- * 2e-6·(1 + |exact|). log_softmax is never computed as log(softmax), so it does not underflow.
+ * 2e-6·(1 + |exact|), and within 4 ulp at the row's maximum (a dominant class). log_softmax is
+ * never computed as log(softmax), so it does not underflow.
  * Errors: NSM_ERR_NULL_POINTER, NSM_ERR_INVALID_SHAPE, NSM_ERR_INVALID_LEADING_DIM, NSM_ERR_OVERLAP.
  * Source: DESIGN.md §1; the seed derivation defines o_j.
  * ------------------------------------------------------------------------------------------- */
@@ -193,7 +207,8 @@ NSM_API nsm_status nsm_log_softmax_backward_f64(int64_t rows, int64_t cols,
 /* ---------------------------------------------------------------------------------------------
  * The softmax Jacobian of one row: jacobian[i, j] = ∂o_i/∂z_j = o_i·(δ_ij − o_j), i.e.
  * J = diag(o) − o oᵀ with o = softmax(logits) (the seed's ∂o_i/∂z_i = o_i − o_i² and
- * ∂o_j/∂z_i = −o_j·o_i). For verification and small problems: the result is cols × cols.
+ * ∂o_j/∂z_i = −o_j·o_i); the diagonal is computed as o_i·Σ_{j≠i} o_j, which stays accurate to a
+ * few ulp when o_i is close to 1. For verification and small problems: the result is cols × cols.
  * Shapes: logits [cols]; jacobian [cols × cols] with leading dimension ld_jacobian >= cols.
  * Errors: NSM_ERR_NULL_POINTER, NSM_ERR_INVALID_SHAPE, NSM_ERR_INVALID_LEADING_DIM, NSM_ERR_OVERLAP.
  * ------------------------------------------------------------------------------------------- */
@@ -205,20 +220,26 @@ NSM_API nsm_status nsm_softmax_jacobian_f64(int64_t cols, const double* logits,
 /* ---------------------------------------------------------------------------------------------
  * Cross-entropy options. Extensible without breaking the ABI: the caller sets struct_size to
  * sizeof(nsm_cross_entropy_options) as it knew it; the library reads only the fields that size
- * covers and uses the defaults for fields added later. Start from NSM_CROSS_ENTROPY_OPTIONS_INIT.
- * Passing options == NULL means all defaults.
+ * covers and uses the defaults for fields added later. A struct from a newer header is accepted
+ * when the fields this library does not know are left at zero. Start from
+ * NSM_CROSS_ENTROPY_OPTIONS_INIT. Passing options == NULL means all defaults.
  * ------------------------------------------------------------------------------------------- */
 typedef int32_t nsm_reduction;
 #define NSM_REDUCTION_NONE 0  /**< loss is [rows]: one loss per row. */
 #define NSM_REDUCTION_SUM  1  /**< loss is [1]: Σ of the row losses. */
 #define NSM_REDUCTION_MEAN 2  /**< loss is [1]: Σ row losses / Σ weight[target[r]] over the rows that
                                    are not ignored (their count without weights); for soft targets
-                                   / rows. NaN when that divisor is 0 (e.g. every row ignored). */
+                                   / rows. NaN when that divisor is 0 (every row ignored, or every
+                                   label's weight 0), and then so is the gradient of every row that
+                                   is not ignored. */
 
 typedef struct nsm_cross_entropy_options {
     uint32_t struct_size;    /**< sizeof(nsm_cross_entropy_options) as the caller compiled it: at least
-                                  the size of version 1 (32 bytes); a larger size (a newer header) is
-                                  accepted and the fields this library does not know are ignored. */
+                                  the size of version 1 (32 bytes). A larger size (a newer header) is
+                                  accepted when every byte past the first 32 is zero; otherwise
+                                  NSM_ERR_INVALID_ARGUMENT, whose message names the offset of the
+                                  first byte that is not. At most 4096 bytes are read: a larger
+                                  struct_size is rejected. */
     nsm_reduction reduction; /**< NSM_REDUCTION_{NONE,SUM,MEAN}; default MEAN. */
     int64_t ignore_index;    /**< Hard labels equal to this give 0 loss and 0 gradient; default −100.
                                   Not used with soft targets. */
@@ -239,7 +260,8 @@ typedef struct nsm_cross_entropy_options {
  *   loss_r = (1 − ε)·w_t·(lse_r − z[r, t]) + (ε/cols)·Σ_j w_j·(lse_r − z[r, j])
  *   grad[r, i] = s·(o_i·Σ_j y_j − y_i),  y_j = (1 − ε)·w_t·δ_jt + (ε/cols)·w_j   (the seed's
  *   o·Σy − y with the weighted, smoothed target y; = o − y for ε = 0, w = 1),
- * where s = grad_scale for "none" and "sum", grad_scale / Σ_r w_{t_r} for "mean".
+ * where s = grad_scale for "none" and "sum", grad_scale / Σ_r w_{t_r} for "mean" (NaN when that
+ * sum is 0, as the loss).
  * Rows whose label equals ignore_index get loss 0 and a zero gradient row, whatever their logits,
  * and do not count in the mean's divisor. This is PyTorch's normalisation exactly (PyTorch gives
  * a NaN gradient for an ignored row whose logits are all −inf; we give 0). With ε = 0 the smoothing term is absent

@@ -373,12 +373,34 @@ static double row_max(const double* z, int64_t n)
     return m;
 }
 
+void sum_add(compensated_sum* s, double x)
+{
+    double t = s->sum + x;
+    s->compensation += fabs(s->sum) >= fabs(x) ? (s->sum - t) + x : (x - t) + s->sum;
+    s->sum = t;
+}
+
+double sum_total(const compensated_sum* s)
+{
+    return s->sum + s->compensation;
+}
+
+/* log Σ exp(z − m) as log1p(Σ over every element but the first maximum). */
+static double log_sum_shifted(const double* z, int64_t n, double m)
+{
+    int64_t first = 0;
+    while (first < n && z[first] != m) ++first;
+    compensated_sum others = {0.0, 0.0};
+    for (int64_t j = 0; j < n; ++j)
+        if (j != first) sum_add(&others, exp(z[j] - m));
+    return log1p(sum_total(&others));
+}
+
 double ref_logsumexp(const double* z, int64_t n)
 {
     if (ref_row_is_nan(z, n)) return NAN;
-    double m = row_max(z, n), sum = 0.0;
-    for (int64_t j = 0; j < n; ++j) sum += exp(z[j] - m);
-    return m + log(sum);
+    double m = row_max(z, n);
+    return m + log_sum_shifted(z, n, m);
 }
 
 void ref_softmax(const double* z, int64_t n, double* o)
@@ -387,9 +409,10 @@ void ref_softmax(const double* z, int64_t n, double* o)
         for (int64_t j = 0; j < n; ++j) o[j] = NAN;
         return;
     }
-    double m = row_max(z, n), sum = 0.0;
-    for (int64_t j = 0; j < n; ++j) sum += exp(z[j] - m);
-    for (int64_t j = 0; j < n; ++j) o[j] = exp(z[j] - m) / sum;
+    double m = row_max(z, n);
+    compensated_sum sum = {0.0, 0.0};
+    for (int64_t j = 0; j < n; ++j) sum_add(&sum, exp(z[j] - m));
+    for (int64_t j = 0; j < n; ++j) o[j] = exp(z[j] - m) / sum_total(&sum);
 }
 
 void ref_log_softmax(const double* z, int64_t n, double* lo)
@@ -398,8 +421,97 @@ void ref_log_softmax(const double* z, int64_t n, double* lo)
         for (int64_t j = 0; j < n; ++j) lo[j] = NAN;
         return;
     }
-    double m = row_max(z, n), sum = 0.0;
-    for (int64_t j = 0; j < n; ++j) sum += exp(z[j] - m);
-    double log_sum = log(sum);
+    double m = row_max(z, n);
+    double log_sum = log_sum_shifted(z, n, m);
     for (int64_t j = 0; j < n; ++j) lo[j] = (z[j] - m) - log_sum;
+}
+
+void ref_gradient(const double* z, const double* y, int64_t n, double s, double* g)
+{
+    if (ref_row_is_nan(z, n)) {
+        for (int64_t i = 0; i < n; ++i) g[i] = NAN;
+        return;
+    }
+    double m = row_max(z, n);
+    compensated_sum e_sum = {0.0, 0.0};
+    for (int64_t j = 0; j < n; ++j) sum_add(&e_sum, exp(z[j] - m));
+    for (int64_t i = 0; i < n; ++i) {
+        compensated_sum y_rest = {0.0, 0.0}, e_rest = {0.0, 0.0};
+        for (int64_t j = 0; j < n; ++j)
+            if (j != i) {
+                sum_add(&y_rest, y[j]);
+                sum_add(&e_rest, exp(z[j] - m));
+            }
+        g[i] = s * (exp(z[i] - m) * sum_total(&y_rest) - y[i] * sum_total(&e_rest)) / sum_total(&e_sum);
+    }
+}
+
+/* ---- numeric edges ---------------------------------------------------------------------------- */
+const int64_t k_edge_lengths[EDGE_LENGTH_COUNT] = {2, 3, 5, 8, 9, 16, 17, 31, 33, 100};
+const double k_flush_offsets[FLUSH_OFFSET_COUNT] = {-1.5, -0.7, -0.2, -0.01, -1e-4, -1e-5, -1e-6, 0.0,
+                                                    1e-6, 1e-5, 1e-4, 0.01, 0.2, 0.7, 1.5};
+
+double min_normal(dtype t)
+{
+    return t == F32 ? (double)FLT_MIN : DBL_MIN;
+}
+
+double ulp_error(dtype t, double got, double exact)
+{
+    return fabs(got - exact) / ldexp(1.0, ilogb(exact) - (t == F32 ? 23 : 52));
+}
+
+int check_flushed(dtype t, double got, double exact, double rel, flush_tally* tally, const char* what,
+                  int64_t r, int64_t c)
+{
+    double m = min_normal(t), magnitude = fabs(exact);
+    if (!check(got == 0.0 || fabs(got) >= m, "%s [%lld,%lld]: %.9g is subnormal (exact %.9g)", what,
+               (long long)r, (long long)c, got, exact))
+        return 0;
+    int close = fabs(got - exact) <= rel * magnitude;
+    if (magnitude >= m * (1.0 + 2.0 * rel)) {
+        if (magnitude < 16.0 * m) ++tally->above;
+        return check(close, "%s [%lld,%lld]: got %.9g, exact %.9g (relative tolerance %.1e)", what,
+                     (long long)r, (long long)c, got, exact, rel);
+    }
+    if (magnitude < m * (1.0 - 2.0 * rel)) {
+        if (magnitude > 0.0) ++tally->below;
+        return check(got == 0.0, "%s [%lld,%lld]: got %.9g, exact %.9g is below the smallest normal "
+                     "number: must be 0", what, (long long)r, (long long)c, got, exact);
+    }
+    return check(got == 0.0 || close, "%s [%lld,%lld]: got %.9g, exact %.9g (within rounding of the "
+                 "smallest normal number): must be 0 or close", what, (long long)r, (long long)c, got, exact);
+}
+
+void check_tally(const flush_tally* tally, const char* what)
+{
+    check(tally->below > 0 && tally->above > 0,
+          "%s: %ld outputs checked just below the smallest normal number, %ld just above (both must be > 0)",
+          what, tally->below, tally->above);
+}
+
+matrix crossing_logits(dtype t, int64_t cols)
+{
+    int64_t rows = 2 * FLUSH_OFFSET_COUNT;
+    matrix m = matrix_new(t, rows, cols, cols);
+    for (int64_t r = 0; r < rows; ++r) {
+        int64_t k = r < FLUSH_OFFSET_COUNT || cols < 3 ? 1 : 2;
+        int64_t at = k + r % (cols - k);
+        double d = log(min_normal(t) * (double)k) + k_flush_offsets[r % FLUSH_OFFSET_COUNT];
+        for (int64_t c = 0; c < cols; ++c) matrix_set(&m, r, c, c < k ? 0.0 : c == at ? d : FAR_BELOW);
+    }
+    return m;
+}
+
+matrix dominant_logits(dtype t, int64_t cols, int64_t dominant[DOMINANT_ROWS])
+{
+    double big = t == F32 ? 20.0 : 40.0;
+    matrix m = matrix_new(t, DOMINANT_ROWS, cols, cols);
+    for (int64_t r = 0; r < DOMINANT_ROWS; ++r) {
+        int64_t at = r % 3 == 0 ? 0 : r % 3 == 1 ? cols / 2 : cols - 1;
+        dominant[r] = at;
+        for (int64_t c = 0; c < cols; ++c)
+            matrix_set(&m, r, c, c == at ? big : r < 3 ? 0.0 : -0.5 * (double)(c % 4));
+    }
+    return m;
 }

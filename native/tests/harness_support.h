@@ -126,11 +126,61 @@ double flush_floor(dtype t);
 int agrees(dtype t, double got, double ref, double tol);
 
 /* ---- float64 references ---------------------------------------------------------------------- */
+/* Neumaier's compensated sum: its error does not grow with the number of terms (99 equal terms
+ * summed plainly are off by tens of ulp, more than the few ulp some tests ask of the library). */
+typedef struct compensated_sum {
+    double sum, compensation;
+} compensated_sum;
+void sum_add(compensated_sum* s, double x);
+double sum_total(const compensated_sum* s);
+
 /* 1 when the row gives NaN everywhere (a NaN, a +inf, or only −inf), per the header. */
 int ref_row_is_nan(const double* z, int64_t n);
-/* m + log Σ exp(z − m); NaN for a NaN row. */
+/* m + log Σ exp(z − m), the log as log1p of the terms but one maximum (exact for a dominant
+ * class); NaN for a NaN row. */
 double ref_logsumexp(const double* z, int64_t n);
 void ref_softmax(const double* z, int64_t n, double* o);
 void ref_log_softmax(const double* z, int64_t n, double* lo);
+/* s·(o_i·Σy − y_i) for every i, as s·(e_i·Σ_{j≠i} y_j − y_i·Σ_{j≠i} e_j)/Σe (e = exp(z − m)):
+ * no 1/S − 1 cancellation at a dominant class. */
+void ref_gradient(const double* z, const double* y, int64_t n, double s, double* g);
+
+/* ---- numeric edges ---------------------------------------------------------------------------- */
+/* The smallest normal number of the dtype: FLT_MIN or DBL_MIN. */
+double min_normal(dtype t);
+/* |got − exact| in ulps of exact's binade in the dtype. */
+double ulp_error(dtype t, double got, double exact);
+
+/* How many outputs a flush check saw just below and just above the smallest normal number
+ * (within a factor 16): a test asserts both are non-zero, so that it really crossed it. */
+typedef struct flush_tally {
+    long below, above;
+} flush_tally;
+/* The header's flush rule for one output: never subnormal; ±0 when |exact| is below
+ * m·(1 − 2·rel), within rel relative when above m·(1 + 2·rel), either in between. */
+int check_flushed(dtype t, double got, double exact, double rel, flush_tally* tally, const char* what,
+                  int64_t r, int64_t c);
+void check_tally(const flush_tally* tally, const char* what);
+
+/* Row lengths on both sides of every width's short-row range (Count ≤ n < 2·Count), and longer. */
+#define EDGE_LENGTH_COUNT 10
+extern const int64_t k_edge_lengths[EDGE_LENGTH_COUNT];
+/* Offsets (natural log) from the input at which an output equals the smallest normal number. */
+#define FLUSH_OFFSET_COUNT 15
+extern const double k_flush_offsets[FLUSH_OFFSET_COUNT];
+/* A logit whose exp(z − max) is 0 in either dtype. */
+#define FAR_BELOW (-1000.0)
+/* 2·FLUSH_OFFSET_COUNT rows [0, (0,) d, FAR_BELOW…] (cols ≥ 2): row r has k = 1 leading zero in
+ * the first half, 2 in the second (when cols ≥ 3), then d = ln(m·k) + offset at a column that
+ * moves with r: its probability e^d/(k + e^d), and for k = 1 the log-probability of class 0 and
+ * the loss of label 0, cross the smallest normal number m. */
+matrix crossing_logits(dtype t, int64_t cols);
+/* 6 rows, each with one logit D (20 for float32, 40 for float64: the others' exps sum below an
+ * ulp of 1) at column dominant[r] (start, middle, end, twice); the others 0 in rows 0–2 and
+ * −0.5·(c mod 4) in rows 3–5. */
+#define DOMINANT_ROWS 6
+matrix dominant_logits(dtype t, int64_t cols, int64_t dominant[DOMINANT_ROWS]);
+/* "A few ulp": the accuracy asked of results at a dominant class. */
+#define DOMINANT_ULPS 4.0
 
 #endif

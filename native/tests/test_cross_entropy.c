@@ -442,6 +442,203 @@ static void test_soft_case(dtype t, int64_t cols, int config_index)
     free(e.grad_tol);
 }
 
+/* ---- numeric edges -------------------------------------------------------------------------- */
+/* A dominant class as the label (hard, with and without weights) and as a one-hot soft target:
+ * the loss w_t·log1p(others) and the gradient at the label −w_t·others/S within a few ulp. */
+static void test_ce_dominant(dtype t, int soft)
+{
+    const char* op = op_name(soft ? "cross_entropy_soft" : "cross_entropy", t);
+    nsm_cross_entropy_options none = NSM_CROSS_ENTROPY_OPTIONS_INIT;
+    none.reduction = NSM_REDUCTION_NONE;
+    for (int i = 0; i < EDGE_LENGTH_COUNT; ++i)
+        for (int weighted = 0; weighted < 2 - soft; ++weighted) {
+            int64_t cols = k_edge_lengths[i], dominant[DOMINANT_ROWS], labels[DOMINANT_ROWS];
+            set_context("op=%s dominant class len=%lld rows=%d weight=%s", op, (long long)cols, DOMINANT_ROWS,
+                        weighted ? "positive" : "none");
+            matrix logits = dominant_logits(t, cols, dominant);
+            matrix target = matrix_new(t, DOMINANT_ROWS, cols, cols);
+            matrix grad = matrix_new(t, DOMINANT_ROWS, cols, cols);
+            region loss = region_new(DOMINANT_ROWS * dtype_size(t));
+            region weight = region_new((size_t)cols * dtype_size(t));
+            rng g = rng_new(case_seed((uint64_t)cols, 7, (uint64_t)t, 8));
+            for (int64_t j = 0; j < cols; ++j) set_element(t, weight.data, j, rng_uniform(&g, 0.5, 2.0));
+            for (int64_t r = 0; r < DOMINANT_ROWS; ++r) {
+                labels[r] = dominant[r];
+                for (int64_t c = 0; c < cols; ++c) matrix_set(&target, r, c, c == dominant[r] ? 1.0 : 0.0);
+            }
+            nsm_status status = soft
+                ? call_cross_entropy_soft(t, DOMINANT_ROWS, cols, matrix_data(&logits), cols, matrix_data(&target), cols,
+                                          NULL, &none, loss.data, matrix_data(&grad), cols)
+                : call_cross_entropy(t, DOMINANT_ROWS, cols, matrix_data(&logits), cols, labels,
+                                     weighted ? weight.data : NULL, &none, loss.data, matrix_data(&grad), cols);
+            if (check(status == NSM_OK, "status %d: %s", (int)status, nsm_last_error())) {
+                double* z = matrix_values(&logits);
+                for (int64_t r = 0; r < DOMINANT_ROWS; ++r) {
+                    int64_t at = dominant[r];
+                    double w = weighted ? get_element(t, weight.data, at) : 1.0;
+                    compensated_sum sum = {0.0, 0.0};
+                    for (int64_t c = 0; c < cols; ++c)
+                        if (c != at) sum_add(&sum, exp(z[r * cols + c] - z[r * cols + at]));
+                    double others = sum_total(&sum);
+                    double ref_loss = w * log1p(others), ref_grad = -w * others / (1.0 + others);
+                    double got_loss = get_element(t, loss.data, r), got_grad = matrix_get(&grad, r, at);
+                    check(ulp_error(t, got_loss, ref_loss) <= DOMINANT_ULPS, "row %lld: loss %.17g, exact %.17g (%.2f ulp)",
+                          (long long)r, got_loss, ref_loss, ulp_error(t, got_loss, ref_loss));
+                    check(ulp_error(t, got_grad, ref_grad) <= DOMINANT_ULPS,
+                          "row %lld: gradient at the label %.17g, exact %.17g (%.2f ulp)", (long long)r, got_grad,
+                          ref_grad, ulp_error(t, got_grad, ref_grad));
+                }
+                free(z);
+            }
+            region_free(&weight);
+            region_free(&loss);
+            matrix_free(&grad);
+            matrix_free(&target);
+            matrix_free(&logits);
+        }
+}
+
+/* The flush rule on losses and gradients: rows [0, (0,) d, FAR_BELOW…] with label 0 (hard, and
+ * one-hot soft targets); and the reduced (sum) loss of one such row. */
+static void test_ce_flush(dtype t, int soft)
+{
+    const char* op = op_name(soft ? "cross_entropy_soft" : "cross_entropy", t);
+    flush_tally tally = {0, 0}, reduced = {0, 0};
+    nsm_cross_entropy_options none = NSM_CROSS_ENTROPY_OPTIONS_INIT, sum = NSM_CROSS_ENTROPY_OPTIONS_INIT;
+    none.reduction = NSM_REDUCTION_NONE;
+    sum.reduction = NSM_REDUCTION_SUM;
+    double rel = 4.0 * accuracy_unit(t);
+    for (int i = 0; i < EDGE_LENGTH_COUNT; ++i) {
+        int64_t cols = k_edge_lengths[i];
+        set_context("op=%s flush rule len=%lld rows=%d", op, (long long)cols, 2 * FLUSH_OFFSET_COUNT);
+        matrix logits = crossing_logits(t, cols);
+        int64_t rows = logits.rows;
+        matrix target = matrix_new(t, rows, cols, cols);
+        matrix grad = matrix_new(t, rows, cols, cols);
+        region loss = region_new((size_t)rows * dtype_size(t));
+        int64_t* labels = (int64_t*)calloc((size_t)rows, sizeof(int64_t));
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < cols; ++c) matrix_set(&target, r, c, c == 0 ? 1.0 : 0.0);
+        double* z = matrix_values(&logits);
+        double* y = (double*)calloc((size_t)cols, sizeof(double));
+        double* ref = (double*)malloc((size_t)cols * sizeof(double));
+        y[0] = 1.0;
+        nsm_status status = soft
+            ? call_cross_entropy_soft(t, rows, cols, matrix_data(&logits), cols, matrix_data(&target), cols, NULL, &none,
+                                      loss.data, matrix_data(&grad), cols)
+            : call_cross_entropy(t, rows, cols, matrix_data(&logits), cols, labels, NULL, &none, loss.data,
+                                 matrix_data(&grad), cols);
+        if (check(status == NSM_OK, "status %d: %s", (int)status, nsm_last_error()))
+            for (int64_t r = 0; r < rows; ++r) {
+                double ref_loss = ref_logsumexp(z + r * cols, cols) - z[r * cols];
+                check_flushed(t, get_element(t, loss.data, r), ref_loss, rel, &tally, "loss", r, 0);
+                ref_gradient(z + r * cols, y, cols, 1.0, ref);
+                for (int64_t c = 0; c < cols; ++c)
+                    if (!check_flushed(t, matrix_get(&grad, r, c), ref[c], rel, &tally, "grad", r, c)) break;
+            }
+        for (int64_t r = 0; r < FLUSH_OFFSET_COUNT; ++r) {
+            const void* row = (const unsigned char*)matrix_data(&logits) + (size_t)(r * cols) * dtype_size(t);
+            const void* row_target = (const unsigned char*)matrix_data(&target) + (size_t)(r * cols) * dtype_size(t);
+            status = soft ? call_cross_entropy_soft(t, 1, cols, row, cols, row_target, cols, NULL, &sum, loss.data, NULL, cols)
+                          : call_cross_entropy(t, 1, cols, row, cols, labels, NULL, &sum, loss.data, NULL, cols);
+            if (check(status == NSM_OK, "sum of row %lld: status %d: %s", (long long)r, (int)status, nsm_last_error()))
+                check_flushed(t, get_element(t, loss.data, 0), ref_logsumexp(z + r * cols, cols) - z[r * cols], rel, &reduced,
+                              "sum loss", r, 0);
+        }
+        free(ref);
+        free(y);
+        free(z);
+        free(labels);
+        region_free(&loss);
+        matrix_free(&grad);
+        matrix_free(&target);
+        matrix_free(&logits);
+    }
+    set_context("op=%s flush rule", op);
+    check_tally(&tally, op);
+    check_tally(&reduced, "reduced (sum) loss");
+}
+
+/* A weighted mean whose divisor Σ w_t is 0 (every label has weight 0) while the smoothing term is
+ * not: the loss is NaN (header, PyTorch) and so is the gradient of every row it covers; an
+ * ignored row keeps a zero gradient. */
+static void test_ce_divisor_zero(dtype t)
+{
+    static const double logits_values[4][3] = {{0.25, -0.5, 1.0}, {1.5, 0.0, -1.0}, {0.0, 2.0, 0.5}, {3.0, 1.0, 2.0}};
+    static const double weight_values[3] = {0.0, 1.0, 2.0};
+    nsm_cross_entropy_options mean = NSM_CROSS_ENTROPY_OPTIONS_INIT;
+    mean.label_smoothing = 0.1;
+    for (int with_ignored = 0; with_ignored < 2; ++with_ignored) {
+        set_context("op=%s mean, weight [0, 1, 2], labels all 0%s, label_smoothing 0.1", op_name("cross_entropy", t),
+                    with_ignored ? " but the last -100" : "");
+        matrix logits = matrix_new(t, 4, 3, 3), grad = matrix_new(t, 4, 3, 3);
+        region weight = region_new(3 * dtype_size(t)), loss = region_new(dtype_size(t));
+        int64_t labels[4] = {0, 0, 0, with_ignored ? -100 : 0};
+        for (int r = 0; r < 4; ++r)
+            for (int c = 0; c < 3; ++c) matrix_set(&logits, r, c, logits_values[r][c]);
+        for (int c = 0; c < 3; ++c) set_element(t, weight.data, c, weight_values[c]);
+        nsm_status status = call_cross_entropy(t, 4, 3, matrix_data(&logits), 3, labels, weight.data, &mean, loss.data,
+                                               matrix_data(&grad), 3);
+        if (check(status == NSM_OK, "status %d: %s", (int)status, nsm_last_error())) {
+            check(isnan(get_element(t, loss.data, 0)), "loss %.9g, expected NaN", get_element(t, loss.data, 0));
+            for (int r = 0; r < 4; ++r)
+                for (int c = 0; c < 3; ++c) {
+                    double g = matrix_get(&grad, r, c);
+                    if (labels[r] == -100)
+                        check(g == 0.0, "grad[%d,%d] of the ignored row = %.9g, expected 0", r, c, g);
+                    else
+                        check(isnan(g), "grad[%d,%d] = %.9g, expected NaN (as the loss)", r, c, g);
+                }
+        }
+        region_free(&loss);
+        region_free(&weight);
+        matrix_free(&grad);
+        matrix_free(&logits);
+    }
+}
+
+/* float32 logits ±3e38 with label smoothing: max − z = 6e38 overflows float32, the loss
+ * ε/C·Σ_j (lse − z_j) ≈ 3e37 (two classes) does not. Hard labels and one-hot soft targets. */
+static void test_ce_near_float_max(int soft)
+{
+    const dtype t = F32;
+    const double big = 3e38, eps = 0.1;
+    nsm_cross_entropy_options none = NSM_CROSS_ENTROPY_OPTIONS_INIT;
+    none.reduction = NSM_REDUCTION_NONE;
+    none.label_smoothing = eps;
+    for (int i = 0; i < EDGE_LENGTH_COUNT; ++i) {
+        int64_t cols = k_edge_lengths[i];
+        set_context("op=%s len=%lld logits [%g, -%g...], label_smoothing %g, label on the large logit",
+                    op_name(soft ? "cross_entropy_soft" : "cross_entropy", t), (long long)cols, big, big, eps);
+        matrix logits = matrix_new(t, 1, cols, cols), target = matrix_new(t, 1, cols, cols), grad = matrix_new(t, 1, cols, cols);
+        region loss = region_new(dtype_size(t));
+        int64_t label = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+            matrix_set(&logits, 0, c, c == 0 ? big : -big);
+            matrix_set(&target, 0, c, c == 0 ? 1.0 : 0.0);
+        }
+        nsm_status status = soft
+            ? call_cross_entropy_soft(t, 1, cols, matrix_data(&logits), cols, matrix_data(&target), cols, NULL, &none,
+                                      loss.data, matrix_data(&grad), cols)
+            : call_cross_entropy(t, 1, cols, matrix_data(&logits), cols, &label, NULL, &none, loss.data, matrix_data(&grad), cols);
+        if (check(status == NSM_OK, "status %d: %s", (int)status, nsm_last_error())) {
+            double z0 = matrix_get(&logits, 0, 0), z1 = matrix_get(&logits, 0, 1);
+            double expected = eps / (double)cols * (double)(cols - 1) * (z0 - z1); /* lse = z0 exactly in float64 */
+            double got = get_element(t, loss.data, 0);
+            check(isfinite(got) && fabs(got - expected) <= 2e-6 * expected, "loss %.9g, expected %.9g", got, expected);
+            for (int64_t c = 0; c < cols; ++c) {
+                double ref = c == 0 ? 1.0 - (1.0 - eps + eps / (double)cols) : -eps / (double)cols;
+                check(fabs(matrix_get(&grad, 0, c) - ref) <= 1e-6, "grad[%lld] = %.9g, expected %.9g", (long long)c,
+                      matrix_get(&grad, 0, c), ref);
+            }
+        }
+        region_free(&loss);
+        matrix_free(&grad);
+        matrix_free(&target);
+        matrix_free(&logits);
+    }
+}
+
 static int64_t ce_length_at(int index) /* 0..50: 1…49, 1000, 1001 */
 {
     return index < 49 ? index + 1 : index == 49 ? 1000 : 1001;
@@ -452,6 +649,12 @@ void group_cross_entropy(void)
     for (int dt = 0; dt < 2; ++dt)
         for (int i = 0; i < 51; ++i)
             for (int k = 0; k < HARD_CONFIG_COUNT; ++k) test_hard_case((dtype)dt, ce_length_at(i), k);
+    for (int dt = 0; dt < 2; ++dt) {
+        test_ce_dominant((dtype)dt, 0);
+        test_ce_flush((dtype)dt, 0);
+        test_ce_divisor_zero((dtype)dt);
+    }
+    test_ce_near_float_max(0);
 }
 
 void group_cross_entropy_soft(void)
@@ -459,4 +662,9 @@ void group_cross_entropy_soft(void)
     for (int dt = 0; dt < 2; ++dt)
         for (int i = 0; i < 51; ++i)
             for (int k = 0; k < SOFT_CONFIG_COUNT; ++k) test_soft_case((dtype)dt, ce_length_at(i), k);
+    for (int dt = 0; dt < 2; ++dt) {
+        test_ce_dominant((dtype)dt, 1);
+        test_ce_flush((dtype)dt, 1);
+    }
+    test_ce_near_float_max(1);
 }

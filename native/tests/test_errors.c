@@ -116,7 +116,6 @@ static void errors_softmax(dtype t, int log)
 #define SM(rows, cols, in, ld_in, out, ld_out) call_softmax(t, log, rows, cols, in, ld_in, out, ld_out)
     EXPECT("NULL logits", NSM_ERR_NULL_POINTER, SM(R, C, NULL, LD, b.out.data, LD));
     EXPECT("NULL output", NSM_ERR_NULL_POINTER, SM(R, C, b.in.data, LD, NULL, LD));
-    EXPECT("NULL logits, rows 0", NSM_ERR_NULL_POINTER, SM(0, C, NULL, LD, b.out.data, LD));
     EXPECT("rows -1", NSM_ERR_INVALID_SHAPE, SM(-1, C, b.in.data, LD, b.out.data, LD));
     EXPECT("cols 0", NSM_ERR_INVALID_SHAPE, SM(R, 0, b.in.data, LD, b.out.data, LD));
     EXPECT("cols -3", NSM_ERR_INVALID_SHAPE, SM(R, -3, b.in.data, LD, b.out.data, LD));
@@ -188,6 +187,22 @@ static nsm_cross_entropy_options options_with(nsm_reduction reduction, double sm
     return o;
 }
 
+/* nsm_cross_entropy_options as a newer header might lay it out: version 1, then fields this
+ * library does not know. */
+typedef struct extended_options {
+    nsm_cross_entropy_options v1;
+    unsigned char extra[16];
+} extended_options;
+
+static extended_options extended_options_with(const nsm_cross_entropy_options* v1)
+{
+    extended_options x;
+    memset(&x, 0, sizeof x);
+    x.v1 = *v1;
+    x.v1.struct_size = (uint32_t)sizeof x;
+    return x;
+}
+
 static void errors_cross_entropy(dtype t)
 {
     set_context("op=%s bad input len=%d rows=%d ld=%d seed=fixed",
@@ -201,7 +216,6 @@ static void errors_cross_entropy(dtype t)
     EXPECT("one row of INT64_MAX classes, with weights", NSM_ERR_INVALID_SHAPE,
            CE(1, INT64_MAX, b.in.data, INT64_MAX, b.labels, b.weight.data, &d, b.loss.data, NULL, 0));
     EXPECT("loss and grad NULL", NSM_ERR_NULL_POINTER, CE(R, C, b.in.data, LD, b.labels, NULL, &d, NULL, NULL, LD));
-    EXPECT("NULL target, rows 0", NSM_ERR_NULL_POINTER, CE(0, C, b.in.data, LD, NULL, NULL, &d, b.loss.data, b.out.data, LD));
     EXPECT("rows -1", NSM_ERR_INVALID_SHAPE, CE(-1, C, b.in.data, LD, b.labels, NULL, &d, b.loss.data, b.out.data, LD));
     EXPECT("cols 0", NSM_ERR_INVALID_SHAPE, CE(R, 0, b.in.data, LD, b.labels, NULL, &d, b.loss.data, b.out.data, LD));
     EXPECT("ld_logits < cols", NSM_ERR_INVALID_LEADING_DIM, CE(R, C, b.in.data, C - 1, b.labels, NULL, &d, b.loss.data, b.out.data, LD));
@@ -240,6 +254,16 @@ static void errors_cross_entropy(dtype t)
     EXPECT("options.struct_size 0", NSM_ERR_INVALID_ARGUMENT, CE_OPT(&o));
     o.struct_size = 4;
     EXPECT("options.struct_size 4", NSM_ERR_INVALID_ARGUMENT, CE_OPT(&o));
+    /* A newer header's larger struct: bytes this library does not know must be zero. */
+    extended_options x = extended_options_with(&d);
+    x.extra[4] = 1; /* offset 32 + 4 */
+    EXPECT("options.struct_size 48 with the byte at offset 36 set", NSM_ERR_INVALID_ARGUMENT,
+           CE_OPT(&x.v1));
+    check(strstr(nsm_last_error(), "offset 36") != NULL, "the message does not name offset 36: %s", nsm_last_error());
+    x = extended_options_with(&d);
+    x.v1.struct_size = 4097;
+    EXPECT("options.struct_size 4097 (above the 4096 bytes the library reads)", NSM_ERR_INVALID_ARGUMENT,
+           CE_OPT(&x.v1));
     EXPECT_AFTER(set_element(t, b.weight.data, 1, NAN), "weight NaN", NSM_ERR_INVALID_ARGUMENT,
                  CE_OPT(&d));
     EXPECT_AFTER(set_element(t, b.weight.data, 3, -INFINITY), "weight -inf",
@@ -292,6 +316,11 @@ static void errors_cross_entropy_soft(dtype t)
     o = options_with(NSM_REDUCTION_MEAN, 0.0, 1.0);
     o.struct_size = 8;
     EXPECT("options.struct_size 8", NSM_ERR_INVALID_ARGUMENT, CS_OPT(&o));
+    extended_options x = extended_options_with(&d);
+    x.extra[15] = 0x80; /* offset 47 */
+    EXPECT("options.struct_size 48 with the byte at offset 47 set", NSM_ERR_INVALID_ARGUMENT,
+           CS_OPT(&x.v1));
+    check(strstr(nsm_last_error(), "offset 47") != NULL, "the message does not name offset 47: %s", nsm_last_error());
     EXPECT_AFTER(set_element(t, b.weight.data, 0, INFINITY), "weight inf", NSM_ERR_INVALID_ARGUMENT,
                  CS_OPT(&d));
     EXPECT("grad = target + 1", NSM_ERR_OVERLAP,
@@ -375,8 +404,45 @@ static void zero_rows(dtype t)
         snapshot_free(&before.s[i]);
     }
 
+    /* rows == 0 with NULL pointers (torch.empty(0, C).data_ptr() is 0): accepted, nothing
+     * written; a reduced loss still gets its value. cols is still validated. */
+    before = take_all(&b);
+    st = call_softmax(t, 0, 0, C, NULL, LD, NULL, LD);
+    check(st == NSM_OK, "softmax rows 0, NULL pointers: status %d (%s)", (int)st, nsm_last_error());
+    st = call_softmax(t, 1, 0, C, NULL, LD, NULL, LD);
+    check(st == NSM_OK, "log_softmax rows 0, NULL pointers: status %d (%s)", (int)st, nsm_last_error());
+    st = call_backward(t, 0, 0, C, NULL, LD, NULL, LD, NULL, LD);
+    check(st == NSM_OK, "softmax_backward rows 0, NULL pointers: status %d (%s)", (int)st, nsm_last_error());
+    st = call_backward(t, 1, 0, C, NULL, LD, NULL, LD, NULL, LD);
+    check(st == NSM_OK, "log_softmax_backward rows 0, NULL pointers: status %d (%s)", (int)st, nsm_last_error());
+    st = call_cross_entropy(t, 0, C, NULL, LD, NULL, NULL, &none, NULL, NULL, LD);
+    check(st == NSM_OK, "cross_entropy rows 0, every pointer NULL: status %d (%s)", (int)st, nsm_last_error());
+    st = call_cross_entropy_soft(t, 0, C, NULL, LD, NULL, LD, NULL, &none, NULL, NULL, LD);
+    check(st == NSM_OK, "cross_entropy_soft rows 0, every pointer NULL: status %d (%s)", (int)st, nsm_last_error());
+    st = call_softmax(t, 0, 0, 0, NULL, LD, NULL, LD);
+    check(st == NSM_ERR_INVALID_SHAPE, "softmax rows 0, cols 0, NULL pointers: status %d, expected %d", (int)st,
+          NSM_ERR_INVALID_SHAPE);
+    for (int i = 0; i < 7; ++i) {
+        check(snapshot_unchanged(&before.s[i]), "a buffer (%d) was written with rows == 0 and NULL pointers", i);
+        snapshot_free(&before.s[i]);
+    }
+
     nsm_cross_entropy_options mean = options_with(NSM_REDUCTION_MEAN, 0.0, 1.0);
     nsm_cross_entropy_options sum = options_with(NSM_REDUCTION_SUM, 0.0, 1.0);
+    st = call_cross_entropy(t, 0, C, NULL, LD, NULL, NULL, &mean, b.loss.data, NULL, LD);
+    check(st == NSM_OK && isnan(get_element(t, b.loss.data, 0)),
+          "cross_entropy mean rows 0, NULL logits and target: status %d, loss %g (expected NaN)", (int)st,
+          get_element(t, b.loss.data, 0));
+    st = call_cross_entropy_soft(t, 0, C, NULL, LD, NULL, LD, NULL, &sum, b.loss.data, NULL, LD);
+    check(st == NSM_OK && get_element(t, b.loss.data, 0) == 0.0,
+          "cross_entropy_soft sum rows 0, NULL logits and target: status %d, loss %g (expected 0)", (int)st,
+          get_element(t, b.loss.data, 0));
+
+    /* A newer header's larger struct whose extra bytes are zero is accepted. */
+    extended_options x = extended_options_with(&sum);
+    st = call_cross_entropy(t, R, C, b.in.data, LD, b.labels, NULL, &x.v1, b.loss.data, NULL, LD);
+    check(st == NSM_OK, "cross_entropy with a 48-byte options struct whose last 16 bytes are 0: status %d (%s)",
+          (int)st, nsm_last_error());
     st = call_cross_entropy(t, 0, C, b.in.data, LD, b.labels, NULL, &mean, b.loss.data, b.out.data, LD);
     check(st == NSM_OK && isnan(get_element(t, b.loss.data, 0)),
           "cross_entropy mean rows 0: status %d, loss %g (expected NaN)", (int)st, get_element(t, b.loss.data, 0));

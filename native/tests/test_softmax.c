@@ -6,6 +6,7 @@
 #include "harness_support.h"
 #include "test_groups.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +265,228 @@ static void test_jacobian_case(dtype t, int64_t cols, int64_t ld, input_kind kin
     matrix_free(&logits);
 }
 
+/* ---- numeric edges -------------------------------------------------------------------------- */
+/* A dominant class: log_softmax there (−log1p of the others' exps) within a few ulp, and every
+ * other output as accurate as usual. */
+static void test_forward_dominant(dtype t)
+{
+    for (int i = 0; i < EDGE_LENGTH_COUNT; ++i) {
+        int64_t cols = k_edge_lengths[i], dominant[DOMINANT_ROWS];
+        set_context("op=%s dominant class len=%lld rows=%d", op_name("log_softmax", t), (long long)cols,
+                    DOMINANT_ROWS);
+        matrix in = dominant_logits(t, cols, dominant);
+        matrix out = matrix_new(t, DOMINANT_ROWS, cols, cols);
+        double* z = matrix_values(&in);
+        double* ref = (double*)malloc((size_t)cols * sizeof(double));
+        for (int is_log = 0; is_log < 2; ++is_log) {
+            nsm_status status = call_softmax(t, is_log, DOMINANT_ROWS, cols, matrix_data(&in), cols, matrix_data(&out), cols);
+            if (!check(status == NSM_OK, "status %d: %s", (int)status, nsm_last_error())) continue;
+            for (int64_t r = 0; r < DOMINANT_ROWS; ++r) {
+                if (is_log)
+                    ref_log_softmax(z + r * cols, cols, ref);
+                else
+                    ref_softmax(z + r * cols, cols, ref);
+                for (int64_t c = 0; c < cols; ++c) {
+                    double got = matrix_get(&out, r, c);
+                    if (c == dominant[r])
+                        check(ulp_error(t, got, ref[c]) <= DOMINANT_ULPS,
+                              "%s row %lld at the dominant class: got %.17g, exact %.17g (%.2f ulp, more than %g)",
+                              is_log ? "log_softmax" : "softmax", (long long)r, got, ref[c],
+                              ulp_error(t, got, ref[c]), DOMINANT_ULPS);
+                    else {
+                        double unit = accuracy_unit(t);
+                        double tol = is_log ? 2.0 * unit * (1.0 + fabs(ref[c])) : unit * fabs(ref[c]) + flush_floor(t);
+                        check(agrees(t, got, ref[c], tol), "%s row %lld col %lld: got %.9g, expected %.9g",
+                              is_log ? "log_softmax" : "softmax", (long long)r, (long long)c, got, ref[c]);
+                    }
+                }
+            }
+        }
+        free(ref);
+        free(z);
+        matrix_free(&out);
+        matrix_free(&in);
+    }
+}
+
+/* The flush rule on softmax and log_softmax: outputs crossing the smallest normal number. */
+static void test_forward_flush(dtype t)
+{
+    for (int is_log = 0; is_log < 2; ++is_log) {
+        flush_tally tally = {0, 0};
+        const char* op = op_name(is_log ? "log_softmax" : "softmax", t);
+        for (int i = 0; i < EDGE_LENGTH_COUNT; ++i) {
+            int64_t cols = k_edge_lengths[i];
+            set_context("op=%s flush rule len=%lld rows=%d", op, (long long)cols, 2 * FLUSH_OFFSET_COUNT);
+            matrix in = crossing_logits(t, cols);
+            matrix out = matrix_new(t, in.rows, cols, cols);
+            double* z = matrix_values(&in);
+            double* ref = (double*)malloc((size_t)cols * sizeof(double));
+            nsm_status status = call_softmax(t, is_log, in.rows, cols, matrix_data(&in), cols, matrix_data(&out), cols);
+            if (check(status == NSM_OK, "status %d: %s", (int)status, nsm_last_error()))
+                for (int64_t r = 0; r < in.rows; ++r) {
+                    if (is_log)
+                        ref_log_softmax(z + r * cols, cols, ref);
+                    else
+                        ref_softmax(z + r * cols, cols, ref);
+                    for (int64_t c = 0; c < cols; ++c)
+                        if (!check_flushed(t, matrix_get(&out, r, c), ref[c], 2.0 * accuracy_unit(t) * 2.0, &tally, op, r, c))
+                            break;
+                }
+            free(ref);
+            free(z);
+            matrix_free(&out);
+            matrix_free(&in);
+        }
+        set_context("op=%s flush rule", op);
+        check_tally(&tally, op);
+    }
+}
+
+/* The flush rule on the backward passes: softmax_backward with o = [a, ½, 0…], g = [c, 0…]
+ * (a = 2^−scale) gives [a·c·(1 − a), −a·c/2, 0…]; log_softmax_backward with g = [0, ½, 0…] and
+ * y = [ln(2m) + offset, FAR_BELOW…] gives [−e^y/2, ½, 0…]: both cross the smallest normal m. */
+static void test_backward_flush(dtype t)
+{
+    double m = min_normal(t);
+    int scale = t == F32 ? 60 : 500;
+    for (int is_log = 0; is_log < 2; ++is_log) {
+        flush_tally tally = {0, 0};
+        const char* op = op_name(is_log ? "log_softmax_backward" : "softmax_backward", t);
+        for (int i = 0; i < EDGE_LENGTH_COUNT; ++i) {
+            int64_t cols = k_edge_lengths[i], rows = 2 * FLUSH_OFFSET_COUNT;
+            set_context("op=%s flush rule len=%lld rows=%lld", op, (long long)cols, (long long)rows);
+            matrix g = matrix_new(t, rows, cols, cols), o = matrix_new(t, rows, cols, cols), d = matrix_new(t, rows, cols, cols);
+            for (int64_t r = 0; r < rows; ++r) {
+                double offset = k_flush_offsets[r % FLUSH_OFFSET_COUNT];
+                for (int64_t c = 0; c < cols; ++c) {
+                    if (is_log) {
+                        matrix_set(&g, r, c, c == 1 ? 0.5 : 0.0);
+                        matrix_set(&o, r, c, c == 0 ? log(2.0 * m) + offset * (r < FLUSH_OFFSET_COUNT ? 1.0 : 0.5) : FAR_BELOW);
+                    } else {
+                        matrix_set(&o, r, c, c == 0 ? ldexp(1.0, -scale) : c == 1 ? 0.5 : 0.0);
+                        matrix_set(&g, r, c, c == 0 ? ldexp(m, scale) * (r < FLUSH_OFFSET_COUNT ? 1.0 : 2.0) * exp(offset) : 0.0);
+                    }
+                }
+            }
+            nsm_status status = call_backward(t, is_log, rows, cols, matrix_data(&g), cols, matrix_data(&o), cols, matrix_data(&d), cols);
+            if (check(status == NSM_OK, "status %d: %s", (int)status, nsm_last_error()))
+                for (int64_t r = 0; r < rows; ++r) {
+                    double gsum = 0.0, dot = 0.0;
+                    for (int64_t c = 0; c < cols; ++c) {
+                        gsum += matrix_get(&g, r, c);
+                        dot += matrix_get(&g, r, c) * matrix_get(&o, r, c);
+                    }
+                    for (int64_t c = 0; c < cols; ++c) {
+                        double gc = matrix_get(&g, r, c), oc = matrix_get(&o, r, c);
+                        double ref = is_log ? gc - exp(oc) * gsum : oc * (gc - dot);
+                        if (!check_flushed(t, matrix_get(&d, r, c), ref, 4.0 * accuracy_unit(t), &tally, op, r, c)) break;
+                    }
+                }
+            matrix_free(&g);
+            matrix_free(&o);
+            matrix_free(&d);
+        }
+        set_context("op=%s flush rule", op);
+        check_tally(&tally, op);
+    }
+}
+
+/* exp's error bound, the header's number, on this variant's own evaluation (with FMA on avx2,
+ * avx512 and neon; without on sse4.2): log_softmax_backward with g = [0, −1] and y = [x, FAR_BELOW]
+ * gives exactly [exp(x), −1]: the library's exp(x) with no other rounding. */
+#define EXP_CLAIMED_ULPS 1.25
+static void test_exp_error(dtype t)
+{
+    const int64_t samples = 100000;
+    double low = t == F32 ? log((double)FLT_MIN) : log(DBL_MIN);
+    set_context("op=%s exp error through y = [x, %g], g = [0, -1], %lld samples over [%g, 0]",
+                op_name("log_softmax_backward", t), FAR_BELOW, (long long)samples, low);
+    static const double known_worst[] = {-59.954246520996094, -5.8911237716674805}; /* float32, without and with FMA */
+    int64_t rows = samples + 2;
+    matrix g = matrix_new(t, rows, 2, 2), y = matrix_new(t, rows, 2, 2), d = matrix_new(t, rows, 2, 2);
+    for (int64_t r = 0; r < rows; ++r) {
+        double x = r < samples ? low * (double)(r + 1) / (double)samples * 0.999999 : known_worst[r - samples];
+        matrix_set(&y, r, 0, x);
+        matrix_set(&y, r, 1, FAR_BELOW);
+        matrix_set(&g, r, 0, 0.0);
+        matrix_set(&g, r, 1, -1.0);
+    }
+    nsm_status status = call_backward(t, 1, rows, 2, matrix_data(&g), 2, matrix_data(&y), 2, matrix_data(&d), 2);
+    if (check(status == NSM_OK, "status %d: %s", (int)status, nsm_last_error())) {
+        double worst = 0.0, worst_x = 0.0;
+        for (int64_t r = 0; r < rows; ++r) {
+            double x = matrix_get(&y, r, 0);
+            long double exact = expl((long double)x);
+            if (exact < (long double)min_normal(t)) continue;
+            double got = matrix_get(&d, r, 0);
+            double ulp = ldexp(1.0, ilogb((double)exact) - (t == F32 ? 23 : 52));
+            double error = (double)(fabsl((long double)got - exact) / (long double)ulp);
+            if (error > worst) {
+                worst = error;
+                worst_x = x;
+            }
+        }
+        printf("harness: exp %s on %s: max error %.3f ulp at x = %.17g\n", dtype_name(t), g_variant, worst, worst_x);
+        check(worst < EXP_CLAIMED_ULPS, "exp error %.3f ulp at x = %.17g: not below the header's %g ulp", worst,
+              worst_x, EXP_CLAIMED_ULPS);
+    }
+    matrix_free(&g);
+    matrix_free(&y);
+    matrix_free(&d);
+}
+
+/* The Jacobian: its diagonal at a dominant class (o·Σ_{j≠i} o_j) within a few ulp, and the
+ * flush rule on rows [0, d, FAR_BELOW…] (J[0,0], J[d,d] ≈ e^d, J[0,d] ≈ −e^d cross m). */
+static void test_jacobian_edges(dtype t)
+{
+    flush_tally tally = {0, 0};
+    const char* op = op_name("softmax_jacobian", t);
+    for (int i = 0; i < EDGE_LENGTH_COUNT; ++i) {
+        int64_t cols = k_edge_lengths[i], dominant[DOMINANT_ROWS];
+        matrix logits = dominant_logits(t, cols, dominant);
+        matrix crossing = crossing_logits(t, cols);
+        matrix jac = matrix_new(t, cols, cols, cols);
+        double* z = (double*)malloc((size_t)cols * sizeof(double));
+        double* o = (double*)malloc((size_t)cols * sizeof(double));
+        for (int64_t r = 0; r < DOMINANT_ROWS + FLUSH_OFFSET_COUNT; ++r) {
+            int flush = r >= DOMINANT_ROWS;
+            const matrix* source = flush ? &crossing : &logits;
+            int64_t row = flush ? r - DOMINANT_ROWS : r;
+            set_context("op=%s %s len=%lld row %lld", op, flush ? "flush rule" : "dominant class", (long long)cols, (long long)row);
+            for (int64_t c = 0; c < cols; ++c) z[c] = matrix_get(source, row, c);
+            nsm_status status = call_jacobian(t, cols, (const unsigned char*)matrix_data(source) + (size_t)(row * cols) * dtype_size(t),
+                                              matrix_data(&jac), cols);
+            if (!check(status == NSM_OK, "status %d: %s", (int)status, nsm_last_error())) continue;
+            ref_softmax(z, cols, o);
+            for (int64_t a = 0; a < cols; ++a)
+                for (int64_t b = 0; b < cols; ++b) {
+                    double ref;
+                    if (a == b) {
+                        compensated_sum rest = {0.0, 0.0};
+                        for (int64_t k = 0; k < cols; ++k)
+                            if (k != a) sum_add(&rest, o[k]);
+                        ref = o[a] * sum_total(&rest);
+                    } else
+                        ref = -o[a] * o[b];
+                    double got = matrix_get(&jac, a, b);
+                    if (flush)
+                        check_flushed(t, got, ref, 4.0 * accuracy_unit(t), &tally, op, a, b);
+                    else if (a == b && a == dominant[row])
+                        check(ulp_error(t, got, ref) <= DOMINANT_ULPS, "J[%lld,%lld] at the dominant class: got %.17g, exact %.17g (%.2f ulp)",
+                              (long long)a, (long long)b, got, ref, ulp_error(t, got, ref));
+                }
+        }
+        free(z);
+        free(o);
+        matrix_free(&jac);
+        matrix_free(&crossing);
+        matrix_free(&logits);
+    }
+    set_context("op=%s flush rule", op);
+    check_tally(&tally, op);
+}
+
 /* Row lengths: every length 1…49 (more than 3 × the widest vector + 1 for float32 on AVX-512),
  * and 1000, 1001. */
 static const int64_t k_extra_lengths[] = {1000, 1001};
@@ -294,6 +517,10 @@ void group_softmax(void)
             test_forward_case(t, log, 1, 128256, CONTIGUOUS, UNIFORM_100);
             test_forward_case(t, log, 1, 128256, CONTIGUOUS, LARGE_1E4);
         }
+    for (int dt = 0; dt < 2; ++dt) {
+        test_forward_dominant((dtype)dt);
+        test_forward_flush((dtype)dt);
+    }
 }
 
 void group_backward(void)
@@ -311,6 +538,10 @@ void group_backward(void)
             }
             test_backward_case(t, log, 2, 32000, CONTIGUOUS, UNIFORM_100);
         }
+    for (int dt = 0; dt < 2; ++dt) {
+        test_backward_flush((dtype)dt);
+        test_exp_error((dtype)dt);
+    }
 }
 
 void group_jacobian(void)
@@ -323,5 +554,6 @@ void group_jacobian(void)
             test_jacobian_case(t, cols, cols + 3, UNIFORM_100);
             if (cols < 1000) test_jacobian_case(t, cols, cols + 1, WITH_MINUS_INF);
         }
+        test_jacobian_edges(t);
     }
 }

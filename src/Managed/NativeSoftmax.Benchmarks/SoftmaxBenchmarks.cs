@@ -88,8 +88,8 @@ public unsafe class SoftmaxBenchmarks
         fixed (float* z = _logits)
         fixed (float* o = _probabilities)
         {
-            var operation = new SoftmaxOperation<float>(Rows, Cols, z, Cols, o, Cols);
-            Dispatch.RunAtWidth<SoftmaxOperation<float>, float, TVec>(ref operation);
+            new RowToRowOperation<Kernels.SoftmaxRow, float>(Rows, Cols, z, Cols, o, Cols).Prepare(out var prepared, out _);
+            Dispatch.RunAtWidth<RowToRowOperation<Kernels.SoftmaxRow, float>, float, TVec>(in prepared);
         }
     }
 }

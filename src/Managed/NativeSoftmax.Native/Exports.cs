@@ -14,16 +14,16 @@ namespace NativeSoftmax.Native;
 internal static unsafe class Exports
 {
     private static int Invoke<TOperation, T>(TOperation operation)
-        where TOperation : struct, IRowOperation<T>
+        where TOperation : struct, IRowOperation<TOperation, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         try
         {
-            if (!operation.Prepare(out Failure? failure))
+            if (!operation.Prepare(out Prepared<TOperation> prepared, out Failure? failure))
             {
                 return LastError.Set(failure.Value);
             }
-            Dispatch.Run<TOperation, T>(ref operation);
+            Dispatch.Run<TOperation, T>(in prepared);
             return (int)Status.Ok;
         }
         catch (Exception exception)
@@ -67,41 +67,41 @@ internal static unsafe class Exports
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_f32")]
     public static int SoftmaxF32(long rows, long cols, float* logits, long ldLogits, float* probabilities, long ldProbabilities) =>
-        Invoke<SoftmaxOperation<float>, float>(new(rows, cols, logits, ldLogits, probabilities, ldProbabilities));
+        Invoke<RowToRowOperation<Kernels.SoftmaxRow, float>, float>(new(rows, cols, logits, ldLogits, probabilities, ldProbabilities));
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_f64")]
     public static int SoftmaxF64(long rows, long cols, double* logits, long ldLogits, double* probabilities, long ldProbabilities) =>
-        Invoke<SoftmaxOperation<double>, double>(new(rows, cols, logits, ldLogits, probabilities, ldProbabilities));
+        Invoke<RowToRowOperation<Kernels.SoftmaxRow, double>, double>(new(rows, cols, logits, ldLogits, probabilities, ldProbabilities));
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_f32")]
     public static int LogSoftmaxF32(long rows, long cols, float* logits, long ldLogits, float* logProbabilities, long ldLogProbabilities) =>
-        Invoke<LogSoftmaxOperation<float>, float>(new(rows, cols, logits, ldLogits, logProbabilities, ldLogProbabilities));
+        Invoke<RowToRowOperation<Kernels.LogSoftmaxRow, float>, float>(new(rows, cols, logits, ldLogits, logProbabilities, ldLogProbabilities));
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_f64")]
     public static int LogSoftmaxF64(long rows, long cols, double* logits, long ldLogits, double* logProbabilities, long ldLogProbabilities) =>
-        Invoke<LogSoftmaxOperation<double>, double>(new(rows, cols, logits, ldLogits, logProbabilities, ldLogProbabilities));
+        Invoke<RowToRowOperation<Kernels.LogSoftmaxRow, double>, double>(new(rows, cols, logits, ldLogits, logProbabilities, ldLogProbabilities));
 
     // ---- backward passes ----------------------------------------------------------------------
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_backward_f32")]
     public static int SoftmaxBackwardF32(long rows, long cols, float* gradOutput, long ldGradOutput,
         float* output, long ldOutput, float* gradLogits, long ldGradLogits) =>
-        Invoke<SoftmaxBackwardOperation<float>, float>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
+        Invoke<RowToRowOperation<Kernels.SoftmaxBackwardRow, float>, float>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_backward_f64")]
     public static int SoftmaxBackwardF64(long rows, long cols, double* gradOutput, long ldGradOutput,
         double* output, long ldOutput, double* gradLogits, long ldGradLogits) =>
-        Invoke<SoftmaxBackwardOperation<double>, double>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
+        Invoke<RowToRowOperation<Kernels.SoftmaxBackwardRow, double>, double>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_backward_f32")]
     public static int LogSoftmaxBackwardF32(long rows, long cols, float* gradOutput, long ldGradOutput,
         float* output, long ldOutput, float* gradLogits, long ldGradLogits) =>
-        Invoke<LogSoftmaxBackwardOperation<float>, float>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
+        Invoke<RowToRowOperation<Kernels.LogSoftmaxBackwardRow, float>, float>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_backward_f64")]
     public static int LogSoftmaxBackwardF64(long rows, long cols, double* gradOutput, long ldGradOutput,
         double* output, long ldOutput, double* gradLogits, long ldGradLogits) =>
-        Invoke<LogSoftmaxBackwardOperation<double>, double>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
+        Invoke<RowToRowOperation<Kernels.LogSoftmaxBackwardRow, double>, double>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
 
     // ---- Jacobian -----------------------------------------------------------------------------
 
@@ -118,30 +118,26 @@ internal static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_f32")]
     public static int CrossEntropyF32(long rows, long cols, float* logits, long ldLogits, long* target, float* weight,
         CrossEntropyOptionsV1* options, float* loss, float* grad, long ldGrad) =>
-        CrossEntropyOptionsV1.TryRead(options, out LossOptions read, out Failure? failure)
-            ? Invoke<HardLabelCrossEntropyOperation<float>, float>(new(rows, cols, logits, ldLogits, target, weight, read, loss, grad, ldGrad))
-            : LastError.Set(failure.Value);
+        Invoke<HardLabelCrossEntropyOperation<float, CrossEntropyOptionsPointer>, float>(
+            new(rows, cols, logits, ldLogits, target, weight, new(options), loss, grad, ldGrad));
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_f64")]
     public static int CrossEntropyF64(long rows, long cols, double* logits, long ldLogits, long* target, double* weight,
         CrossEntropyOptionsV1* options, double* loss, double* grad, long ldGrad) =>
-        CrossEntropyOptionsV1.TryRead(options, out LossOptions read, out Failure? failure)
-            ? Invoke<HardLabelCrossEntropyOperation<double>, double>(new(rows, cols, logits, ldLogits, target, weight, read, loss, grad, ldGrad))
-            : LastError.Set(failure.Value);
+        Invoke<HardLabelCrossEntropyOperation<double, CrossEntropyOptionsPointer>, double>(
+            new(rows, cols, logits, ldLogits, target, weight, new(options), loss, grad, ldGrad));
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_soft_f32")]
     public static int CrossEntropySoftF32(long rows, long cols, float* logits, long ldLogits, float* target, long ldTarget,
         float* weight, CrossEntropyOptionsV1* options, float* loss, float* grad, long ldGrad) =>
-        CrossEntropyOptionsV1.TryRead(options, out LossOptions read, out Failure? failure)
-            ? Invoke<SoftTargetCrossEntropyOperation<float>, float>(new(rows, cols, logits, ldLogits, target, ldTarget, weight, read, loss, grad, ldGrad))
-            : LastError.Set(failure.Value);
+        Invoke<SoftTargetCrossEntropyOperation<float, CrossEntropyOptionsPointer>, float>(
+            new(rows, cols, logits, ldLogits, target, ldTarget, weight, new(options), loss, grad, ldGrad));
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_soft_f64")]
     public static int CrossEntropySoftF64(long rows, long cols, double* logits, long ldLogits, double* target, long ldTarget,
         double* weight, CrossEntropyOptionsV1* options, double* loss, double* grad, long ldGrad) =>
-        CrossEntropyOptionsV1.TryRead(options, out LossOptions read, out Failure? failure)
-            ? Invoke<SoftTargetCrossEntropyOperation<double>, double>(new(rows, cols, logits, ldLogits, target, ldTarget, weight, read, loss, grad, ldGrad))
-            : LastError.Set(failure.Value);
+        Invoke<SoftTargetCrossEntropyOperation<double, CrossEntropyOptionsPointer>, double>(
+            new(rows, cols, logits, ldLogits, target, ldTarget, weight, new(options), loss, grad, ldGrad));
 }
 
 /// <summary>nsm_cross_entropy_options as version 1 of the header lays it out (32 bytes).</summary>
@@ -153,21 +149,32 @@ internal struct CrossEntropyOptionsV1
     public long IgnoreIndex;
     public double LabelSmoothing;
     public double GradScale;
+}
 
-    /// <summary>Reads the fields the caller's struct_size covers; NULL means the defaults.</summary>
-    public static unsafe bool TryRead(CrossEntropyOptionsV1* options, out LossOptions read, [NotNullWhen(false)] out Failure? failure)
+/// <summary>
+/// The caller's options pointer, read by the operation's Prepare (so inside Invoke's guarded
+/// region): NULL means the defaults; struct_size must cover version 1, and bytes past it (a newer
+/// header's fields) must be zero, at most <see cref="Checks.MaxStructBytes"/> of them read.
+/// </summary>
+internal readonly unsafe struct CrossEntropyOptionsPointer(CrossEntropyOptionsV1* options) : ILossOptionsSource
+{
+    public bool TryRead(out LossOptions read, [NotNullWhen(false)] out Failure? failure)
     {
+        read = CrossEntropyOptions.Default.ToLossOptions();
         failure = null;
         if (options == null)
         {
-            read = CrossEntropyOptions.Default.ToLossOptions();
             return true;
         }
-        if (options->StructSize < sizeof(CrossEntropyOptionsV1))
+        uint size = options->StructSize;
+        if (size < sizeof(CrossEntropyOptionsV1))
         {
-            read = default;
             failure = new Failure(Status.InvalidArgument, "options",
-                $"options->struct_size is {options->StructSize}; set it to sizeof(nsm_cross_entropy_options) ({sizeof(CrossEntropyOptionsV1)} or more), e.g. with NSM_CROSS_ENTROPY_OPTIONS_INIT.");
+                $"options->struct_size is {size}; set it to sizeof(nsm_cross_entropy_options) ({sizeof(CrossEntropyOptionsV1)} or more), e.g. with NSM_CROSS_ENTROPY_OPTIONS_INIT.");
+            return false;
+        }
+        if (!Checks.UnknownBytesZero((byte*)options, size, (uint)sizeof(CrossEntropyOptionsV1), "options", out failure))
+        {
             return false;
         }
         read = new LossOptions((Reduction)options->Reduction, options->IgnoreIndex, options->LabelSmoothing, options->GradScale);

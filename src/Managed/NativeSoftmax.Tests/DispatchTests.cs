@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
+using NativeSoftmax.Operations;
 using Xunit.Abstractions;
 
 namespace NativeSoftmax.Tests;
@@ -23,6 +24,37 @@ public class DispatchTests(ITestOutputHelper output)
         int count = dtype == "float32" ? Check<float>() : Check<double>();
         Assert.Equal(Cases.Lengths.Length, count);
     }
+
+    /// <summary>
+    /// The loss total is the sum of the totals of fixed blocks of <see cref="Dispatch.RowsPerBlock"/>
+    /// rows, added in block order (so that running blocks on threads later changes no bit): a call
+    /// over 200 rows gives exactly the float64 sum, in order, of the calls over each block.
+    /// </summary>
+    /// <remarks>In float64: a float32 loss is rounded when stored, which hides the total's bits.</remarks>
+    [Theory, MemberData(nameof(EveryWidth))]
+    public void LossTotalsAreAddedByFixedBlocksOfRows(Width width)
+    {
+        const int rows = 200, cols = 13;
+        Assert.Equal(64, Dispatch.RowsPerBlock);
+        Matrix<double> logits = TestData.Uniform<double>(960_000, rows, cols, cols, -30, 30);
+        long[] labels = TestData.Labels(960_001, rows, cols);
+        var options = new CrossEntropyOptions { Reduction = Reduction.Sum };
+        double[] whole = [0];
+        Ops.CrossEntropy(width, logits, labels, null, options, whole, null);
+        double blocks = 0;
+        for (int first = 0; first < rows; first += (int)Dispatch.RowsPerBlock)
+        {
+            int count = Math.Min(rows - first, (int)Dispatch.RowsPerBlock);
+            var block = new Matrix<double>(count, cols, cols).Fill((r, c) => logits[first + r, c]);
+            double[] total = [0];
+            Ops.CrossEntropy(width, block, labels[first..(first + count)], null, options, total, null);
+            blocks += total[0];
+        }
+        Assert.True(BitConverter.DoubleToInt64Bits(whole[0]) == BitConverter.DoubleToInt64Bits(blocks),
+            $"width={width}: the whole call's sum {whole[0]:R} is not the blocks' {blocks:R}");
+    }
+
+    public static TheoryData<Width> EveryWidth() => new(Cases.AllWidths);
 
     private static Width Expected<T>(int cols)
         where T : unmanaged, IBinaryFloatingPointIeee754<T> =>

@@ -1,4 +1,6 @@
 using System.Numerics;
+using NativeSoftmax.Kernels;
+using NativeSoftmax.Operations;
 
 namespace NativeSoftmax.Tests;
 
@@ -182,6 +184,40 @@ public class EdgeCaseTests
                 Ops.SoftCrossEntropy(width, noLogits, Wrap(logits.Clone(), 0), null, options, loss, Wrap(grad, 0));
                 grad.AssertUntouched($"{context} cross_entropy_soft {reduction} grad");
                 CheckReduced(loss[0], reduction, expected, $"{context} cross_entropy_soft {reduction}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// rows == 0 with NULL pointers (torch.empty(0, C).data_ptr() is 0): accepted, nothing
+    /// written, and a reduced loss still gets its value (NaN for the mean, 0 for the sum).
+    /// </summary>
+    [Theory, MemberData(nameof(ExpAccuracyTests.KernelWidthsAndTypes), MemberType = typeof(ExpAccuracyTests))]
+    public void NoRowsAcceptsNullPointers(Width width, string dtype) =>
+        ForType(dtype, _ => NullPointersWithoutRows<float>(width), _ => NullPointersWithoutRows<double>(width));
+
+    private static unsafe void NullPointersWithoutRows<T>(Width width)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        foreach (int cols in new[] { 1, 7, 33 })
+        {
+            string context = $"rows=0, NULL pointers, cols={cols} width={width} dtype={TestData.Name<T>()}";
+            Ops.RunAt<RowToRowOperation<SoftmaxRow, T>, T>(width, new(0, cols, null, cols, null, cols));
+            Ops.RunAt<RowToRowOperation<LogSoftmaxRow, T>, T>(width, new(0, cols, null, cols, null, cols));
+            Ops.RunAt<RowToRowOperation<SoftmaxBackwardRow, T>, T>(width, new(0, cols, null, cols, null, cols, null, cols));
+            Ops.RunAt<RowToRowOperation<LogSoftmaxBackwardRow, T>, T>(width, new(0, cols, null, cols, null, cols, null, cols));
+            foreach (var (reduction, expected) in new[] { (Reduction.Mean, double.NaN), (Reduction.Sum, 0.0), (Reduction.None, double.NaN) })
+            {
+                LossOptions options = new CrossEntropyOptions { Reduction = reduction }.ToLossOptions();
+                T loss = Matrix<T>.Sentinel;
+                Ops.RunAt<HardLabelCrossEntropyOperation<T, LossOptions>, T>(width, new(0, cols, null, cols, null, null, options, &loss, null, cols));
+                CheckReduced(loss, reduction, expected, $"{context} cross_entropy {reduction}");
+                loss = Matrix<T>.Sentinel;
+                Ops.RunAt<SoftTargetCrossEntropyOperation<T, LossOptions>, T>(width, new(0, cols, null, cols, null, cols, null, options, &loss, null, cols));
+                CheckReduced(loss, reduction, expected, $"{context} cross_entropy_soft {reduction}");
+                // Neither loss nor gradient asked for: nothing to do, and no error.
+                Ops.RunAt<HardLabelCrossEntropyOperation<T, LossOptions>, T>(width, new(0, cols, null, cols, null, null, options, null, null, cols));
+                Ops.RunAt<SoftTargetCrossEntropyOperation<T, LossOptions>, T>(width, new(0, cols, null, cols, null, cols, null, options, null, null, cols));
             }
         }
     }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using NativeSoftmax.Kernels;
 using NativeSoftmax.Operations;
 using NativeSoftmax.Simd;
 
@@ -46,20 +47,20 @@ public static class Cases
 /// <summary>Each operation, callable at a chosen <see cref="Width"/> on <see cref="Matrix{T}"/>s.</summary>
 internal static unsafe class Ops
 {
-    public static void RunAt<TOperation, T>(Width width, ref TOperation operation)
-        where TOperation : struct, IRowOperation<T>
+    public static void RunAt<TOperation, T>(Width width, TOperation operation)
+        where TOperation : struct, IRowOperation<TOperation, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        if (!operation.Prepare(out Failure? failure))
+        if (!operation.Prepare(out Prepared<TOperation> prepared, out Failure? failure))
         {
             throw failure.Value.ToException();
         }
         switch (width)
         {
-            case Width.Scalar: Dispatch.RunAtWidth<TOperation, T, VecScalar<T>>(ref operation); break;
-            case Width.V128: Dispatch.RunAtWidth<TOperation, T, Vec128<T>>(ref operation); break;
-            case Width.V256: Dispatch.RunAtWidth<TOperation, T, Vec256<T>>(ref operation); break;
-            case Width.V512: Dispatch.RunAtWidth<TOperation, T, Vec512<T>>(ref operation); break;
+            case Width.Scalar: Dispatch.RunAtWidth<TOperation, T, VecScalar<T>>(in prepared); break;
+            case Width.V128: Dispatch.RunAtWidth<TOperation, T, Vec128<T>>(in prepared); break;
+            case Width.V256: Dispatch.RunAtWidth<TOperation, T, Vec256<T>>(in prepared); break;
+            case Width.V512: Dispatch.RunAtWidth<TOperation, T, Vec512<T>>(in prepared); break;
             default: throw new ArgumentOutOfRangeException(nameof(width), width, "the public API is called directly");
         }
     }
@@ -75,8 +76,7 @@ internal static unsafe class Ops
         fixed (T* z = logits.Data)
         fixed (T* o = output.Data)
         {
-            var operation = new SoftmaxOperation<T>(logits.Rows, logits.Cols, z, logits.Ld, o, output.Ld);
-            RunAt<SoftmaxOperation<T>, T>(width, ref operation);
+            RunAt<RowToRowOperation<SoftmaxRow, T>, T>(width, new(logits.Rows, logits.Cols, z, logits.Ld, o, output.Ld));
         }
     }
 
@@ -91,8 +91,7 @@ internal static unsafe class Ops
         fixed (T* z = logits.Data)
         fixed (T* y = output.Data)
         {
-            var operation = new LogSoftmaxOperation<T>(logits.Rows, logits.Cols, z, logits.Ld, y, output.Ld);
-            RunAt<LogSoftmaxOperation<T>, T>(width, ref operation);
+            RunAt<RowToRowOperation<LogSoftmaxRow, T>, T>(width, new(logits.Rows, logits.Cols, z, logits.Ld, y, output.Ld));
         }
     }
 
@@ -109,8 +108,8 @@ internal static unsafe class Ops
         fixed (T* o = output.Data)
         fixed (T* dz = gradLogits.Data)
         {
-            var operation = new SoftmaxBackwardOperation<T>(gradOutput.Rows, gradOutput.Cols, g, gradOutput.Ld, o, output.Ld, dz, gradLogits.Ld);
-            RunAt<SoftmaxBackwardOperation<T>, T>(width, ref operation);
+            RunAt<RowToRowOperation<SoftmaxBackwardRow, T>, T>(width,
+                new(gradOutput.Rows, gradOutput.Cols, g, gradOutput.Ld, o, output.Ld, dz, gradLogits.Ld));
         }
     }
 
@@ -127,8 +126,8 @@ internal static unsafe class Ops
         fixed (T* y = output.Data)
         fixed (T* dz = gradLogits.Data)
         {
-            var operation = new LogSoftmaxBackwardOperation<T>(gradOutput.Rows, gradOutput.Cols, g, gradOutput.Ld, y, output.Ld, dz, gradLogits.Ld);
-            RunAt<LogSoftmaxBackwardOperation<T>, T>(width, ref operation);
+            RunAt<RowToRowOperation<LogSoftmaxBackwardRow, T>, T>(width,
+                new(gradOutput.Rows, gradOutput.Cols, g, gradOutput.Ld, y, output.Ld, dz, gradLogits.Ld));
         }
     }
 
@@ -143,8 +142,7 @@ internal static unsafe class Ops
         fixed (T* z = logits)
         fixed (T* j = jacobian.Data)
         {
-            var operation = new SoftmaxJacobianOperation<T>(logits.Length, z, j, jacobian.Ld);
-            RunAt<SoftmaxJacobianOperation<T>, T>(width, ref operation);
+            RunAt<SoftmaxJacobianOperation<T>, T>(width, new(logits.Length, z, j, jacobian.Ld));
         }
     }
 
@@ -165,9 +163,8 @@ internal static unsafe class Ops
         fixed (T* l = loss)
         fixed (T* g = grad?.Data)
         {
-            var operation = new HardLabelCrossEntropyOperation<T>(logits.Rows, logits.Cols, z, logits.Ld, t, w,
-                options.ToLossOptions(), l, g, grad?.Ld ?? 0);
-            RunAt<HardLabelCrossEntropyOperation<T>, T>(width, ref operation);
+            RunAt<HardLabelCrossEntropyOperation<T, LossOptions>, T>(width,
+                new(logits.Rows, logits.Cols, z, logits.Ld, t, w, options.ToLossOptions(), l, g, grad?.Ld ?? 0));
         }
     }
 
@@ -188,9 +185,8 @@ internal static unsafe class Ops
         fixed (T* l = loss)
         fixed (T* g = grad?.Data)
         {
-            var operation = new SoftTargetCrossEntropyOperation<T>(logits.Rows, logits.Cols, z, logits.Ld, p, target.Ld, w,
-                options.ToLossOptions(), l, g, grad?.Ld ?? 0);
-            RunAt<SoftTargetCrossEntropyOperation<T>, T>(width, ref operation);
+            RunAt<SoftTargetCrossEntropyOperation<T, LossOptions>, T>(width,
+                new(logits.Rows, logits.Cols, z, logits.Ld, p, target.Ld, w, options.ToLossOptions(), l, g, grad?.Ld ?? 0));
         }
     }
 }

@@ -35,8 +35,35 @@ internal static class Reference
             return z.Select(_ => double.NaN).ToArray();
         }
         double m = z.Max();
-        double logSum = Math.Log(Sum(z.Select(x => Math.Exp(x - m))));
+        double logSum = LogSumOfShifted(z, m);
         return z.Select(x => (m - x) + logSum).ToArray();
+    }
+
+    /// <summary>
+    /// log Σ exp(z − m) for m = max z, as log(1 + x) with x the sum over every element but one
+    /// maximum: log of the whole sum would lose x when it is below 2⁻⁵³ (a dominant class).
+    /// </summary>
+    public static double LogSumOfShifted(double[] z, double m)
+    {
+        int first = Array.IndexOf(z, m);
+        return LogOnePlus(Sum(z.Where((_, j) => j != first).Select(x => ExpOfDifference(x, m))));
+    }
+
+    /// <summary>log(1 + x) for x ≥ 0: its Taylor series below 0.01 (terms to x⁹, error below
+    /// x¹⁰/10 &lt; 1e-20·x), Math.Log(1 + x) above (the rounding of 1 + x is then below 1.2e-14 of the result).</summary>
+    public static double LogOnePlus(double x)
+    {
+        if (!(x < 0.01))
+        {
+            return Math.Log(1 + x);
+        }
+        double result = 0, power = 1;
+        for (int k = 1; k <= 9; k++)
+        {
+            power *= x;
+            result += (k % 2 == 1 ? power : -power) / k;
+        }
+        return result;
     }
 
     public static double[] Softmax(double[] z)
@@ -74,7 +101,7 @@ internal static class Reference
             return z.Select(_ => double.NaN).ToArray();
         }
         double m = z.Max();
-        double logSum = Math.Log(Sum(z.Select(x => Math.Exp(x - m))));
+        double logSum = LogSumOfShifted(z, m);
         return z.Select(x => (x - m) - logSum).ToArray();
     }
 
@@ -92,7 +119,8 @@ internal static class Reference
         return g.Zip(y, (gi, yi) => gi - Math.Exp(yi) * gSum).ToArray();
     }
 
-    /// <summary>J[i, j] = o_i·(δ_ij − o_j).</summary>
+    /// <summary>J[i, j] = o_i·(δ_ij − o_j), the diagonal as o_i·Σ_{k≠i} o_k (1 − o_i would round
+    /// to 0 for a dominant class).</summary>
     public static double[,] Jacobian(double[] z)
     {
         double[] o = Softmax(z);
@@ -101,7 +129,7 @@ internal static class Reference
         {
             for (int c = 0; c < z.Length; c++)
             {
-                j[r, c] = o[r] * ((r == c ? 1.0 : 0.0) - o[c]);
+                j[r, c] = r == c ? o[r] * Sum(o.Where((_, k) => k != r)) : -o[r] * o[c];
             }
         }
         return j;
@@ -126,7 +154,6 @@ internal static class Reference
         double eps = options.LabelSmoothing;
         var rowLoss = new double[rows];
         var targets = new double[rows][];
-        var mass = new double[rows];
         var divisorTerms = new List<double>();
         for (int r = 0; r < rows; r++)
         {
@@ -151,10 +178,9 @@ internal static class Reference
             {
                 y[j] = eps / cols * W(j) + (j == t ? (1 - eps) * W(t) : 0.0);
             }
-            mass[r] = Sum(y);
         }
         double divisor = Sum(divisorTerms);
-        return Reduce(z, rowLoss, targets, mass, options, divisor, ignored: r => target[r] == options.IgnoreIndex);
+        return Reduce(z, rowLoss, targets, options, divisor, ignored: r => target[r] == options.IgnoreIndex);
     }
 
     /// <summary>
@@ -167,7 +193,6 @@ internal static class Reference
         double eps = options.LabelSmoothing;
         var rowLoss = new double[rows];
         var targets = new double[rows][];
-        var mass = new double[rows];
         for (int r = 0; r < rows; r++)
         {
             int cols = z[r].Length;
@@ -176,22 +201,44 @@ internal static class Reference
             targets[r] = y;
             double[] gap = LseMinus(z[r]);
             rowLoss[r] = Sum(Enumerable.Range(0, cols).Where(j => y[j] != 0).Select(j => y[j] * gap[j]));
-            mass[r] = Sum(y);
         }
-        return Reduce(z, rowLoss, targets, mass, options, rows, ignored: _ => false);
+        return Reduce(z, rowLoss, targets, options, rows, ignored: _ => false);
     }
 
-    private static LossResult Reduce(double[][] z, double[] rowLoss, double[][] y, double[] mass,
+    /// <summary>
+    /// s·(o_i·Σy − y_i) = s·(e_i·Σ_{j≠i} y_j − y_i·Σ_{j≠i} e_j)/Σe with e = exp(z − max): the
+    /// terms with j = i cancel exactly, so at a dominant class (o_i ≈ 1) nothing is lost to 1/S − 1.
+    /// </summary>
+    public static double[] Gradient(double[] z, double[] y, double s)
+    {
+        if (IsNaNRow(z))
+        {
+            return z.Select(_ => double.NaN).ToArray();
+        }
+        double m = z.Max();
+        double[] e = z.Select(x => ExpOfDifference(x, m)).ToArray();
+        double eSum = Sum(e), ySum = Sum(y);
+        return e.Select((ei, i) =>
+        {
+            bool large = ei > 0.25; // where o_i·Σy and y_i can cancel: sum without element i
+            double yRest = large ? Sum(y.Where((_, j) => j != i)) : ySum - y[i];
+            double eRest = large ? Sum(e.Where((_, j) => j != i)) : eSum - ei;
+            return s * (ei * yRest - y[i] * eRest) / eSum;
+        }).ToArray();
+    }
+
+    private static LossResult Reduce(double[][] z, double[] rowLoss, double[][] y,
         CrossEntropyOptions options, double divisor, Func<int, bool> ignored)
     {
         double total = Sum(rowLoss);
+        // The header: the mean is NaN when its divisor is 0, and so is the gradient of every row it covers.
         double reduced = options.Reduction switch
         {
             Reduction.Sum => total,
-            Reduction.Mean => total / divisor,
+            Reduction.Mean => divisor == 0 ? double.NaN : total / divisor,
             _ => double.NaN,
         };
-        double s = options.Reduction == Reduction.Mean ? options.GradScale / divisor : options.GradScale;
+        double s = options.Reduction != Reduction.Mean ? options.GradScale : divisor == 0 ? double.NaN : options.GradScale / divisor;
         double[] absMass = y.Select(row => row.Sum(Math.Abs)).ToArray();
         double[] lossScale = z.Select((row, r) =>
         {
@@ -206,8 +253,7 @@ internal static class Reference
                 grad[r] = new double[z[r].Length];
                 continue;
             }
-            double[] o = Softmax(z[r]);
-            grad[r] = o.Zip(y[r], (oi, yi) => s * (oi * mass[r] - yi)).ToArray();
+            grad[r] = Gradient(z[r], y[r], s);
         }
         return new LossResult(rowLoss, reduced, grad, s, absMass, lossScale, divisor);
     }

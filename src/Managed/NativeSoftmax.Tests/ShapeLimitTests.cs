@@ -1,3 +1,4 @@
+using NativeSoftmax.Kernels;
 using NativeSoftmax.Operations;
 
 namespace NativeSoftmax.Tests;
@@ -17,14 +18,14 @@ public unsafe class ShapeLimitTests
     public void TooLargeToAddressIsAnInvalidShape(long rows, long cols, long ld)
     {
         float input = 1, output = 2;
-        var softmax = new SoftmaxOperation<float>(rows, cols, &input, ld, &output, ld);
-        Assert.False(softmax.Prepare(out Failure? failure), $"softmax {rows} x {cols}, ld {ld} was accepted");
+        var softmax = new RowToRowOperation<SoftmaxRow, float>(rows, cols, &input, ld, &output, ld);
+        Assert.False(softmax.Prepare(out _, out Failure? failure), $"softmax {rows} x {cols}, ld {ld} was accepted");
         Assert.True(failure!.Value.Status == Status.InvalidShape, $"softmax {rows} x {cols}, ld {ld}: {failure.Value.Status}: {failure.Value.Message}");
 
         long label = 0;
-        var crossEntropy = new HardLabelCrossEntropyOperation<float>(rows, cols, &input, ld, &label, &input,
+        var crossEntropy = new HardLabelCrossEntropyOperation<float, LossOptions>(rows, cols, &input, ld, &label, &input,
             CrossEntropyOptions.Default.ToLossOptions(), &output, null, 0);
-        Assert.False(crossEntropy.Prepare(out failure), $"cross_entropy {rows} x {cols}, ld {ld} was accepted");
+        Assert.False(crossEntropy.Prepare(out _, out failure), $"cross_entropy {rows} x {cols}, ld {ld} was accepted");
         Assert.True(failure!.Value.Status == Status.InvalidShape, $"cross_entropy {rows} x {cols}: {failure.Value.Status}: {failure.Value.Message}");
         Assert.True(input == 1 && output == 2, "an output was written");
     }
@@ -34,10 +35,10 @@ public unsafe class ShapeLimitTests
     {
         float input = 1, output = 2;
         long cols = (1L << 57) / sizeof(float);
-        var softmax = new SoftmaxOperation<float>(1, cols, &input, cols, &output, cols);
+        var softmax = new RowToRowOperation<SoftmaxRow, float>(1, cols, &input, cols, &output, cols);
         // Accepted by the shape check; it then fails only because the two one-element buffers,
         // seen as 2^57-byte rows, overlap.
-        Assert.False(softmax.Prepare(out Failure? failure));
+        Assert.False(softmax.Prepare(out _, out Failure? failure));
         Assert.True(failure!.Value.Status == Status.Overlap, $"{failure.Value.Status}: {failure.Value.Message}");
     }
 }

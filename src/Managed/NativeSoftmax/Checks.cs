@@ -85,21 +85,53 @@ internal static unsafe class Checks
         return true;
     }
 
-    /// <summary>A required pointer.</summary>
+    /// <summary>A pointer the operation always uses (the Jacobian's): never NULL.</summary>
     public static bool NotNull(void* pointer, string name, [NotNullWhen(false)] out Failure? failure)
     {
         failure = pointer == null ? new Failure(Status.NullPointer, name, $"{name} must not be NULL.") : null;
         return failure is null;
     }
 
-    /// <summary>A span holds at least the extent of its matrix (managed API only).</summary>
-    public static bool Length(int length, long rows, long cols, long ld, string name, [NotNullWhen(false)] out Failure? failure)
+    /// <summary>A pointer to a matrix or vector of <paramref name="rows"/> rows: NULL only when
+    /// rows == 0, since nothing is then read or written through it (torch.empty(0, C).data_ptr() is 0).</summary>
+    public static bool Required(void* pointer, long rows, string name, [NotNullWhen(false)] out Failure? failure)
     {
-        long needed = Extent(rows, cols, ld);
-        failure = length < needed
-            ? new Failure(Status.InvalidShape, name, $"{name} has {length} elements; a {rows} x {cols} matrix with leading dimension {ld} needs {needed}.")
+        failure = pointer == null && rows > 0
+            ? new Failure(Status.NullPointer, name, $"{name} must not be NULL when rows > 0 (rows = {rows}).")
             : null;
         return failure is null;
+    }
+
+    /// <summary>The most bytes of a caller's versioned struct (struct_size) the library reads.</summary>
+    public const uint MaxStructBytes = 4096;
+
+    /// <summary>
+    /// A versioned struct of <paramref name="size"/> bytes (the caller's struct_size) of which this
+    /// library knows the first <paramref name="knownSize"/>: a larger size (a newer header) is
+    /// accepted only when every byte it adds is zero, i.e. the fields this library does not know
+    /// are left at zero; otherwise the failure names the offset of the first byte that is not. A
+    /// size above <see cref="MaxStructBytes"/> is rejected unread.
+    /// </summary>
+    public static bool UnknownBytesZero(byte* start, uint size, uint knownSize, string name, [NotNullWhen(false)] out Failure? failure)
+    {
+        failure = null;
+        if (size > MaxStructBytes)
+        {
+            failure = new(Status.InvalidArgument, name,
+                $"{name}->struct_size is {size}; no version of the struct is larger than {MaxStructBytes} bytes (the most this library reads).");
+            return false;
+        }
+        for (uint offset = knownSize; offset < size; offset++)
+        {
+            if (start[offset] != 0)
+            {
+                failure = new(Status.InvalidArgument, name,
+                    $"{name}->struct_size is {size}, but this library knows only its first {knownSize} bytes, and the byte at offset {offset} is not zero: "
+                    + "a field of a newer header is set. Leave it at zero, or use a library that knows it.");
+                return false;
+            }
+        }
+        return true;
     }
 }
 

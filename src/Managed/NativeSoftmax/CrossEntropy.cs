@@ -47,18 +47,14 @@ public static partial class SoftmaxPrimitives
         {
             RequireLength(grad.Length, rows, cols, ldGrad, "grad");
         }
-        T unused = default;
-        long noLabel = 0;
         fixed (T* z = logits)
         fixed (long* t = target)
         fixed (T* w = weight)
         fixed (T* l = loss)
         fixed (T* g = grad)
         {
-            var operation = new HardLabelCrossEntropyOperation<T>(rows, cols, EmptyAsScratch(z, &unused), ldLogits,
-                EmptyAsScratch(t, &noLabel), w, options.ToLossOptions(),
-                LossOrScratch(l, g, rows, &unused), g, ldGrad);
-            Execute<HardLabelCrossEntropyOperation<T>, T>(ref operation);
+            Execute<HardLabelCrossEntropyOperation<T, LossOptions>, T>(
+                new(rows, cols, z, ldLogits, t, w, options.ToLossOptions(), l, g, ldGrad));
         }
     }
 
@@ -130,17 +126,14 @@ public static partial class SoftmaxPrimitives
         {
             RequireLength(grad.Length, rows, cols, ldGrad, "grad");
         }
-        T unused = default;
         fixed (T* z = logits)
         fixed (T* p = target)
         fixed (T* w = weight)
         fixed (T* l = loss)
         fixed (T* g = grad)
         {
-            var operation = new SoftTargetCrossEntropyOperation<T>(rows, cols, EmptyAsScratch(z, &unused), ldLogits,
-                EmptyAsScratch(p, &unused), ldTarget, w, options.ToLossOptions(),
-                LossOrScratch(l, g, rows, &unused), g, ldGrad);
-            Execute<SoftTargetCrossEntropyOperation<T>, T>(ref operation);
+            Execute<SoftTargetCrossEntropyOperation<T, LossOptions>, T>(
+                new(rows, cols, z, ldLogits, p, ldTarget, w, options.ToLossOptions(), l, g, ldGrad));
         }
     }
 
@@ -165,12 +158,4 @@ public static partial class SoftmaxPrimitives
             throw new ArgumentException($"loss has {lossLength} elements; reduction {options.Reduction} writes {lossCount}.", "loss");
         }
     }
-
-    /// <summary>
-    /// An empty loss span means "no loss wanted"; with no rows and no gradient either, there is
-    /// nothing to ask for, so the reduced loss goes to a scratch value instead of failing.
-    /// </summary>
-    private static unsafe T* LossOrScratch<T>(T* loss, T* grad, int rows, T* scratch)
-        where T : unmanaged =>
-        loss == null && grad == null && rows == 0 ? scratch : loss;
 }

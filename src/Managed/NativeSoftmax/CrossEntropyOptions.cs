@@ -1,3 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
+using NativeSoftmax.Operations;
+
 namespace NativeSoftmax;
 
 /// <summary>How per-row cross-entropy losses are reduced (PyTorch's <c>reduction</c>).</summary>
@@ -45,4 +48,14 @@ public sealed record CrossEntropyOptions
 
 /// <summary>The options as the operations take them: a plain value, so the C exports build it
 /// from nsm_cross_entropy_options without allocating.</summary>
-internal readonly record struct LossOptions(Reduction Reduction, long IgnoreIndex, double LabelSmoothing, double GradScale);
+internal readonly record struct LossOptions(Reduction Reduction, long IgnoreIndex, double LabelSmoothing, double GradScale)
+    : ILossOptionsSource
+{
+    /// <summary>Options already read: always succeeds.</summary>
+    public bool TryRead(out LossOptions options, [NotNullWhen(false)] out Failure? failure)
+    {
+        options = this;
+        failure = null;
+        return true;
+    }
+}

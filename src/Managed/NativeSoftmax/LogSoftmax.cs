@@ -1,5 +1,5 @@
 using System.Numerics;
-using NativeSoftmax.Operations;
+using NativeSoftmax.Kernels;
 
 namespace NativeSoftmax;
 
@@ -39,20 +39,8 @@ public static partial class SoftmaxPrimitives
     /// <exception cref="NotSupportedException"><typeparamref name="T"/> is neither float nor double.</exception>
     /// <remarks>Float32 results are within 2e-6·(1 + |exact|). A −∞ logit in a row with a finite
     /// maximum gives −∞. Source: DESIGN.md §1, from the seed derivation's o_j.</remarks>
-    public static unsafe void LogSoftmax<T>(int rows, int cols, ReadOnlySpan<T> logits, int ldLogits,
+    public static void LogSoftmax<T>(int rows, int cols, ReadOnlySpan<T> logits, int ldLogits,
         Span<T> logProbabilities, int ldLogProbabilities)
-        where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        RequireFloatOrDouble<T>();
-        RequireLength(logits.Length, rows, cols, ldLogits, "logits");
-        RequireLength(logProbabilities.Length, rows, cols, ldLogProbabilities, "log_probabilities");
-        T scratch = default;
-        fixed (T* z = logits)
-        fixed (T* y = logProbabilities)
-        {
-            var operation = new LogSoftmaxOperation<T>(rows, cols, EmptyAsScratch(z, &scratch), ldLogits,
-                EmptyAsScratch(y, &scratch), ldLogProbabilities);
-            Execute<LogSoftmaxOperation<T>, T>(ref operation);
-        }
-    }
+        where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        RowToRow<LogSoftmaxRow, T>(rows, cols, logits, ldLogits, default, 0, logProbabilities, ldLogProbabilities);
 }

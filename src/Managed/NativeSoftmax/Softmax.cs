@@ -1,5 +1,5 @@
 using System.Numerics;
-using NativeSoftmax.Operations;
+using NativeSoftmax.Kernels;
 
 namespace NativeSoftmax;
 
@@ -39,20 +39,8 @@ public static partial class SoftmaxPrimitives
     /// <exception cref="NotSupportedException"><typeparamref name="T"/> is neither float nor double.</exception>
     /// <remarks>Float32 results are within 1e-6 relative of the exact value. Source: the seed
     /// derivation's definition of o_j, max-shifted (DESIGN.md §1).</remarks>
-    public static unsafe void Softmax<T>(int rows, int cols, ReadOnlySpan<T> logits, int ldLogits,
+    public static void Softmax<T>(int rows, int cols, ReadOnlySpan<T> logits, int ldLogits,
         Span<T> probabilities, int ldProbabilities)
-        where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        RequireFloatOrDouble<T>();
-        RequireLength(logits.Length, rows, cols, ldLogits, "logits");
-        RequireLength(probabilities.Length, rows, cols, ldProbabilities, "probabilities");
-        T scratch = default;
-        fixed (T* z = logits)
-        fixed (T* o = probabilities)
-        {
-            var operation = new SoftmaxOperation<T>(rows, cols, EmptyAsScratch(z, &scratch), ldLogits,
-                EmptyAsScratch(o, &scratch), ldProbabilities);
-            Execute<SoftmaxOperation<T>, T>(ref operation);
-        }
-    }
+        where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        RowToRow<SoftmaxRow, T>(rows, cols, logits, ldLogits, default, 0, probabilities, ldProbabilities);
 }

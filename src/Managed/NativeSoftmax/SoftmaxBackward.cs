@@ -1,5 +1,5 @@
 using System.Numerics;
-using NativeSoftmax.Operations;
+using NativeSoftmax.Kernels;
 
 namespace NativeSoftmax;
 
@@ -24,22 +24,8 @@ public static partial class SoftmaxPrimitives
     /// <exception cref="ArgumentException">A span is too short, or the output partially overlaps an input.</exception>
     /// <exception cref="NotSupportedException"><typeparamref name="T"/> is neither float nor double.</exception>
     /// <remarks>⟨g, o⟩ is accumulated in the working precision with several partial sums.</remarks>
-    public static unsafe void SoftmaxBackward<T>(int rows, int cols, ReadOnlySpan<T> gradOutput, int ldGradOutput,
+    public static void SoftmaxBackward<T>(int rows, int cols, ReadOnlySpan<T> gradOutput, int ldGradOutput,
         ReadOnlySpan<T> output, int ldOutput, Span<T> gradLogits, int ldGradLogits)
-        where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        RequireFloatOrDouble<T>();
-        RequireLength(gradOutput.Length, rows, cols, ldGradOutput, "grad_output");
-        RequireLength(output.Length, rows, cols, ldOutput, "output");
-        RequireLength(gradLogits.Length, rows, cols, ldGradLogits, "grad_logits");
-        T scratch = default;
-        fixed (T* g = gradOutput)
-        fixed (T* o = output)
-        fixed (T* dz = gradLogits)
-        {
-            var operation = new SoftmaxBackwardOperation<T>(rows, cols, EmptyAsScratch(g, &scratch), ldGradOutput,
-                EmptyAsScratch(o, &scratch), ldOutput, EmptyAsScratch(dz, &scratch), ldGradLogits);
-            Execute<SoftmaxBackwardOperation<T>, T>(ref operation);
-        }
-    }
+        where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        RowToRow<SoftmaxBackwardRow, T>(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits);
 }

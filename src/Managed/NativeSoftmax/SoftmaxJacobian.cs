@@ -27,8 +27,7 @@ public static partial class SoftmaxPrimitives
         fixed (T* z = logits)
         fixed (T* j = jacobian)
         {
-            var operation = new SoftmaxJacobianOperation<T>(logits.Length, z, j, ldJacobian);
-            Execute<SoftmaxJacobianOperation<T>, T>(ref operation);
+            Execute<SoftmaxJacobianOperation<T>, T>(new(logits.Length, z, j, ldJacobian));
         }
     }
 }

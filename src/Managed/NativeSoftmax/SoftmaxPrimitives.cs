@@ -1,4 +1,5 @@
 using System.Numerics;
+using NativeSoftmax.Kernels;
 using NativeSoftmax.Operations;
 
 namespace NativeSoftmax;
@@ -22,9 +23,12 @@ namespace NativeSoftmax;
 /// <see cref="ArgumentException"/> for options, overlaps and short spans,
 /// <see cref="NotSupportedException"/> for an element type other than float or double.</para>
 /// <para>Numerics: rows are shifted by their maximum before exponentiation, so no finite logit
-/// overflows; the shift z − max is exact, and the exponential is a vectorised approximation within 1.2 ulp; results below the
-/// smallest normal number flush to 0. A row that is all −∞, contains +∞ or contains NaN gives NaN
-/// outputs (as PyTorch). Methods are thread-safe on disjoint outputs and allocate nothing.</para>
+/// overflows; the shift z − max is exact, and the exponential is a vectorised approximation
+/// within 1.25 ulp. When one class dominates, its log-probability, loss, gradient and Jacobian
+/// diagonal keep a few ulp of relative accuracy. Every output whose magnitude is below the
+/// smallest normal number is stored as 0 (none is subnormal). A row that is all −∞, contains +∞ or
+/// contains NaN gives NaN outputs (as PyTorch). Methods are thread-safe on disjoint outputs and
+/// allocate nothing.</para>
 /// </remarks>
 public static partial class SoftmaxPrimitives
 {
@@ -36,15 +40,40 @@ public static partial class SoftmaxPrimitives
     /// </summary>
     public static string InstructionSet => Dispatch.Isa ?? "scalar";
 
-    private static void Execute<TOperation, T>(ref TOperation operation)
-        where TOperation : struct, IRowOperation<T>
+    private static void Execute<TOperation, T>(TOperation operation)
+        where TOperation : struct, IRowOperation<TOperation, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        if (!operation.Prepare(out Failure? failure))
+        if (!operation.Prepare(out Prepared<TOperation> prepared, out Failure? failure))
         {
             throw failure.Value.ToException();
         }
-        Dispatch.Run<TOperation, T>(ref operation);
+        Dispatch.Run<TOperation, T>(in prepared);
+    }
+
+    /// <summary>
+    /// The four row-to-row methods: the spans' lengths, then the kernel's operation. The second
+    /// input is ignored by a kernel of one input (the forward passes). An empty span is a null
+    /// pointer, which the operation accepts when rows == 0 (and a too-short span is caught first).
+    /// </summary>
+    private static unsafe void RowToRow<TKernel, T>(int rows, int cols, ReadOnlySpan<T> input, int ldInput,
+        ReadOnlySpan<T> secondInput, int ldSecondInput, Span<T> output, int ldOutput)
+        where TKernel : struct, IRowKernel
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        RequireFloatOrDouble<T>();
+        RequireLength(input.Length, rows, cols, ldInput, TKernel.Input.Name);
+        if (TKernel.SecondInput is { } second)
+        {
+            RequireLength(secondInput.Length, rows, cols, ldSecondInput, second.Name);
+        }
+        RequireLength(output.Length, rows, cols, ldOutput, TKernel.Output.Name);
+        fixed (T* a = input)
+        fixed (T* b = secondInput)
+        fixed (T* o = output)
+        {
+            Execute<RowToRowOperation<TKernel, T>, T>(new(rows, cols, a, ldInput, b, ldSecondInput, o, ldOutput));
+        }
     }
 
     private static void RequireFloatOrDouble<T>()
@@ -81,14 +110,6 @@ public static partial class SoftmaxPrimitives
             throw new ArgumentException($"{destinationName} has {destinationLength} elements for a row of {logits.Length}.", destinationName);
         }
     }
-
-    /// <summary>
-    /// <c>fixed</c> gives a null pointer for an empty span, which the operations reject (as the C ABI
-    /// does for NULL). In the managed API an empty span is a valid empty matrix (rows == 0), so it
-    /// points at a scratch element instead; its extent is 0, so nothing reads or writes it.
-    /// </summary>
-    private static unsafe TElement* EmptyAsScratch<TElement>(TElement* pinned, TElement* scratch)
-        where TElement : unmanaged => pinned != null ? pinned : scratch;
 
     private static string CamelCase(string snake) => Failure.CamelCase(snake);
 }

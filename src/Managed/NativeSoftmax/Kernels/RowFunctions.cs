@@ -4,8 +4,9 @@ using NativeSoftmax.Simd;
 
 namespace NativeSoftmax.Kernels;
 
-// The row kernels: each struct is one lane-wise formula over one or more rows, named for what it
-// computes. RowLoop runs them (store, sum, or both); the operations in Operations/ compose them.
+// The row functions: each struct is one lane-wise formula over one or more rows, named for what it
+// computes. The loops of an IRowLoop run them (store, sum, or both); the row kernels
+// (RowKernels.cs) and the operations in Operations/ compose them.
 // Optional weight rows are null pointers meaning "all ones".
 
 /// <summary>x_i (for Σ x).</summary>
@@ -153,21 +154,32 @@ internal readonly unsafe struct SoftTargetGaps<TVec, T>(T* z, T max, SmoothedTar
     }
 }
 
-/// <summary>exp(z_i − max)·scale − gradScale·ŷ_i: the soft-target cross-entropy gradient
-/// s·(o_i·Σŷ − ŷ_i) with scale = s·Σŷ / Σexp.</summary>
-internal readonly unsafe struct SoftTargetGradient<TVec, T>(T* z, T max, T scale, T gradScale, SmoothedTargets<TVec, T> targets)
+/// <summary>
+/// The soft-target cross-entropy gradient s·(o_i·Σŷ − ŷ_i) = s·(e_i·Σŷ − ŷ_i·S)/S, e_i = exp(z_i − max):
+/// e_i·scale − s·ŷ_i with scale = s·Σŷ/S; and where e_i = 1 (the maximum) as
+/// (Σŷ − ŷ_i)·(s/S) − ŷ_i·(s·(S − 1)/S), which keeps its accuracy when o_i ≈ 1 and ŷ_i ≈ Σŷ
+/// (the other form would be s·(1/S − 1)·ŷ_i, rounded to 0 for a dominant class).
+/// </summary>
+internal readonly unsafe struct SoftTargetGradient<TVec, T>(T* z, T max, SmoothedTargets<TVec, T> targets,
+    T gradScale, T targetSum, T scale, T atMaxScale, T atMaxRestScale)
     : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
     private readonly TVec _max = TVec.Create(max);
-    private readonly TVec _scale = TVec.Create(scale);
     private readonly TVec _negativeGradScale = TVec.Create(-gradScale);
+    private readonly TVec _targetSum = TVec.Create(targetSum);
+    private readonly TVec _scale = TVec.Create(scale);
+    private readonly TVec _atMaxScale = TVec.Create(atMaxScale);
+    private readonly TVec _negativeAtMaxRestScale = TVec.Create(-atMaxRestScale);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Apply(nuint i)
     {
-        TVec o = VecMath.ExpOfDifference<TVec, T>(TVec.Load(z + i), _max);
-        return TVec.MultiplyAdd(targets.Apply(i), _negativeGradScale, o * _scale);
+        TVec e = VecMath.ExpOfDifference<TVec, T>(TVec.Load(z + i), _max);
+        TVec y = targets.Apply(i);
+        TVec gradient = TVec.MultiplyAdd(y, _negativeGradScale, e * _scale);
+        TVec atMax = TVec.MultiplyAdd(y, _negativeAtMaxRestScale, (_targetSum - y) * _atMaxScale);
+        return TVec.Select(TVec.EqualTo(e, TVec.Create(T.One)), atMax, gradient);
     }
 }

@@ -5,21 +5,8 @@ using NativeSoftmax.Simd;
 namespace NativeSoftmax.Kernels;
 
 /// <summary>
-/// A lane-wise function of a row position: <c>Apply(i)</c> computes the vector of results for
-/// elements <c>i … i + Count − 1</c> from whatever rows and scalars the struct holds. Kernels are
-/// such structs, run by the loops of <see cref="RowLoop{TVec, T}"/>.
-/// </summary>
-internal interface IRowFunction<TVec, T>
-    where TVec : struct, IVec<TVec, T>
-    where T : unmanaged, IBinaryFloatingPointIeee754<T>
-{
-    TVec Apply(nuint i);
-}
-
-/// <summary>
-/// The three loop shapes every row kernel uses, for one width: store a function of the row,
-/// sum it, or both. Rows must hold at least <c>TVec.Count</c> elements (the width dispatch
-/// guarantees it; shorter rows use the one-lane width).
+/// The loops of <see cref="IRowLoop{TVec, T}"/> for rows of any length n ≥ <c>TVec.Count</c>
+/// (the width dispatch guarantees it; shorter rows use the one-lane width).
 /// </summary>
 /// <remarks>
 /// Tails: the last, partial vector is handled by evaluating the function on the final full
@@ -28,7 +15,7 @@ internal interface IRowFunction<TVec, T>
 /// stores anything, so an output that is exactly its input (in place) still reads original
 /// values. Nothing outside <c>[0, n)</c> is ever read or written.
 /// </remarks>
-internal static unsafe class RowLoop<TVec, T>
+internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
@@ -37,17 +24,17 @@ internal static unsafe class RowLoop<TVec, T>
     // which then leaves calls to the vector operators inside the loop (seen in the disassembly).
     // Sums keep four independent partial sums, rotated each step, flushed to float64 by blocks.
 
-    /// <summary><c>destination[i] = f(i)</c> for every i in [0, n).</summary>
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per loop, so each gets the full inlining budget for its kernel
     public static void Store<TFunction>(TFunction f, T* destination, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         nuint width = (nuint)TVec.Count;
-        TVec last = f.Apply(n - width);
+        TVec last = TVec.FlushSubnormal(f.Apply(n - width));
         nuint i = 0;
         for (; i + width <= n; i += width)
         {
-            TVec.Store(f.Apply(i), destination + i);
+            TVec.Store(TVec.FlushSubnormal(f.Apply(i)), destination + i);
         }
         if (i < n)
         {
@@ -91,42 +78,99 @@ internal static unsafe class RowLoop<TVec, T>
         return total;
     }
 
-    /// <summary><c>destination[i] = f(i)</c> and returns Σ f(i) (summed as <see cref="Sum"/>), in one pass.</summary>
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // only picks one of the two loops below
+    public static ExpSum SumExps<TFunction>(TFunction f, T* storeTo, nuint n)
+        where TFunction : struct, IRowFunction<TVec, T> =>
+        storeTo == null ? SumExpsOnly(f, n) : StoreAndSumExps(f, storeTo, n);
+
+    /// <summary><see cref="SumExps"/> without stores: summed as <see cref="Sum"/>, with a lane
+    /// count beside the partial sums for the values that are exactly 1.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static double StoreAndSum<TFunction>(TFunction f, T* destination, nuint n)
+    private static ExpSum SumExpsOnly<TFunction>(TFunction f, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         nuint width = (nuint)TVec.Count;
-        TVec zero = TVec.Create(T.Zero);
-        TVec last = f.Apply(n - width);
+        TVec zero = TVec.Create(T.Zero), one = TVec.Create(T.One);
         nuint full = n - n % width;
-        double total = full < n
-            ? double.CreateTruncating(TVec.SumLanes(TVec.Select(TVec.LanesFrom((int)(full + width - n)), last, zero)))
-            : 0.0;
+        double others = 0, atMax = 0;
+        if (full < n)
+        {
+            AddTail(f.Apply(n - width), (int)(full + width - n), ref others, ref atMax);
+        }
         for (nuint i = 0; i < full;)
         {
             nuint blockEnd = Math.Min(full, i + BlockVectors * width);
-            TVec s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+            TVec s0 = zero, s1 = zero, s2 = zero, s3 = zero, ones = zero;
             for (; i < blockEnd; i += width)
             {
                 TVec value = f.Apply(i);
-                TVec.Store(value, destination + i);
-                TVec next = s0 + value;
+                TVec isOne = TVec.EqualTo(value, one);
+                TVec next = s0 + TVec.Select(isOne, zero, value);
+                ones += TVec.Select(isOne, one, zero);
                 s0 = s1;
                 s1 = s2;
                 s2 = s3;
                 s3 = next;
             }
-            total += double.CreateTruncating(TVec.SumLanes((s0 + s1) + (s2 + s3)));
+            others += double.CreateTruncating(TVec.SumLanes((s0 + s1) + (s2 + s3)));
+            atMax += double.CreateTruncating(TVec.SumLanes(ones));
+        }
+        return new ExpSum(others, atMax);
+    }
+
+    /// <summary><see cref="SumExps"/> with stores, in one pass.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ExpSum StoreAndSumExps<TFunction>(TFunction f, T* destination, nuint n)
+        where TFunction : struct, IRowFunction<TVec, T>
+    {
+        nuint width = (nuint)TVec.Count;
+        TVec zero = TVec.Create(T.Zero), one = TVec.Create(T.One);
+        TVec last = f.Apply(n - width);
+        nuint full = n - n % width;
+        double others = 0, atMax = 0;
+        if (full < n)
+        {
+            AddTail(last, (int)(full + width - n), ref others, ref atMax);
+        }
+        for (nuint i = 0; i < full;)
+        {
+            nuint blockEnd = Math.Min(full, i + BlockVectors * width);
+            TVec s0 = zero, s1 = zero, s2 = zero, s3 = zero, ones = zero;
+            for (; i < blockEnd; i += width)
+            {
+                TVec value = f.Apply(i);
+                TVec.Store(value, destination + i);
+                TVec isOne = TVec.EqualTo(value, one);
+                TVec next = s0 + TVec.Select(isOne, zero, value);
+                ones += TVec.Select(isOne, one, zero);
+                s0 = s1;
+                s1 = s2;
+                s2 = s3;
+                s3 = next;
+            }
+            others += double.CreateTruncating(TVec.SumLanes((s0 + s1) + (s2 + s3)));
+            atMax += double.CreateTruncating(TVec.SumLanes(ones));
         }
         if (full < n)
         {
             TVec.Store(last, destination + (n - width));
         }
-        return total;
+        return new ExpSum(others, atMax);
     }
 
-    /// <summary>max over x[0 … n) (NaN handling: unspecified; a NaN still poisons the row's sum).</summary>
+    /// <summary>Adds the lanes <c>firstLane …</c> of the tail vector (those the full vectors do not cover) to the two parts of an <see cref="ExpSum"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddTail(TVec tail, int firstLane, ref double others, ref double atMax)
+    {
+        TVec zero = TVec.Create(T.Zero), one = TVec.Create(T.One);
+        TVec isNew = TVec.LanesFrom(firstLane);
+        TVec isOne = TVec.Select(isNew, TVec.EqualTo(tail, one), zero);
+        others += double.CreateTruncating(TVec.SumLanes(TVec.Select(isNew, TVec.Select(isOne, zero, tail), zero)));
+        atMax += double.CreateTruncating(TVec.SumLanes(TVec.Select(isOne, one, zero)));
+    }
+
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per loop, so each gets the full inlining budget for its kernel
     public static T Max(T* x, nuint n)
     {

@@ -2,12 +2,12 @@ using System.Diagnostics.CodeAnalysis;
 
 namespace NativeSoftmax.Operations;
 
-/// <summary>The checks shared by the row-to-row operations (forward and backward passes).</summary>
+/// <summary>The checks of the row-to-row operations (forward and backward passes).</summary>
 internal static unsafe class ElementwiseValidation
 {
     /// <summary>
-    /// Shape, then for each input and the output: not NULL and a valid leading dimension; then the
-    /// output is exactly each input (in place) or disjoint from it.
+    /// Shape, then for each input and the output: not NULL (unless there are no rows) and a valid
+    /// leading dimension; then the output is exactly each input (in place) or disjoint from it.
     /// </summary>
     public static bool Check(long rows, long cols, int elementSize,
         ReadOnlySpan<MatrixArgument> inputs, MatrixArgument output, [NotNullWhen(false)] out Failure? failure)
@@ -18,13 +18,13 @@ internal static unsafe class ElementwiseValidation
         }
         foreach (MatrixArgument input in inputs)
         {
-            if (!Checks.NotNull(input.Start, input.Name, out failure)
+            if (!Checks.Required(input.Start, rows, input.Name, out failure)
                 || !Checks.Matrix(rows, cols, input.Ld, input.LdName, elementSize, out failure))
             {
                 return false;
             }
         }
-        if (!Checks.NotNull(output.Start, output.Name, out failure)
+        if (!Checks.Required(output.Start, rows, output.Name, out failure)
             || !Checks.Matrix(rows, cols, output.Ld, output.LdName, elementSize, out failure))
         {
             return false;
@@ -40,14 +40,4 @@ internal static unsafe class ElementwiseValidation
         }
         return true;
     }
-}
-
-/// <summary>A matrix argument of a row-to-row operation: where it starts, its leading dimension, and
-/// the C names of both for messages (constants, so validating allocates nothing).</summary>
-internal readonly unsafe struct MatrixArgument(void* start, long ld, string name, string ldName)
-{
-    public void* Start { get; } = start;
-    public long Ld { get; } = ld;
-    public string Name { get; } = name;
-    public string LdName { get; } = ldName;
 }

@@ -50,6 +50,13 @@ internal interface IVec<TSelf, T>
     static abstract TSelf LanesFrom(int firstLane);
 
     /// <summary>
+    /// Lanes whose magnitude is below the smallest normal number (subnormals) become 0; the
+    /// others, NaN and ±∞ included, are unchanged: the flush rule of every stored output
+    /// (nativesoftmax.h, "Numerics"). An absolute value, a compare and an and-not.
+    /// </summary>
+    static abstract TSelf FlushSubnormal(TSelf value);
+
+    /// <summary>
     /// 2^n from <c>shifted = n + RoundingShifter</c>, where n is an integer in the normal exponent
     /// range: builds the IEEE exponent field directly from the low bits of <paramref name="shifted"/>.
     /// See <see cref="VecMath"/> for the trick.

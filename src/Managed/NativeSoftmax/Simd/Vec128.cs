@@ -62,6 +62,13 @@ internal readonly struct Vec128<T> : IVec<Vec128<T>, T>
         new(Vector128.GreaterThanOrEqual(Vector128<T>.Indices, Vector128.Create(T.CreateTruncating(firstLane))));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128<T> FlushSubnormal(Vec128<T> value)
+    {
+        Vector128<T> tiny = Vector128.LessThan(Vector128.Abs(value._v), Vector128.Create(VecMath.MinNormal<T>()));
+        return new(Vector128.AndNot(value._v, tiny));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec128<T> Pow2FromShifted(Vec128<T> shifted)
     {
         if (typeof(T) == typeof(float))

@@ -62,6 +62,13 @@ internal readonly struct Vec256<T> : IVec<Vec256<T>, T>
         new(Vector256.GreaterThanOrEqual(Vector256<T>.Indices, Vector256.Create(T.CreateTruncating(firstLane))));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> FlushSubnormal(Vec256<T> value)
+    {
+        Vector256<T> tiny = Vector256.LessThan(Vector256.Abs(value._v), Vector256.Create(VecMath.MinNormal<T>()));
+        return new(Vector256.AndNot(value._v, tiny));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec256<T> Pow2FromShifted(Vec256<T> shifted)
     {
         if (typeof(T) == typeof(float))

@@ -62,6 +62,13 @@ internal readonly struct Vec512<T> : IVec<Vec512<T>, T>
         new(Vector512.GreaterThanOrEqual(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(firstLane))));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec512<T> FlushSubnormal(Vec512<T> value)
+    {
+        Vector512<T> tiny = Vector512.LessThan(Vector512.Abs(value._v), Vector512.Create(VecMath.MinNormal<T>()));
+        return new(Vector512.AndNot(value._v, tiny));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec512<T> Pow2FromShifted(Vec512<T> shifted)
     {
         if (typeof(T) == typeof(float))
@@ -79,7 +86,4 @@ internal readonly struct Vec512<T> : IVec<Vec512<T>, T>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T MaxLanes(Vec512<T> value) =>
         Vec256<T>.MaxLanes(Vec256<T>.FromVector(Vector256.MaxNative(value._v.GetLower(), value._v.GetUpper())));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vec512<T> FromVector(Vector512<T> v) => new(v);
 }

@@ -79,6 +79,9 @@ internal readonly struct VecScalar<T> : IVec<VecScalar<T>, T>
     public static VecScalar<T> LanesFrom(int firstLane) => Mask(firstLane <= 0);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static VecScalar<T> FlushSubnormal(VecScalar<T> value) => new(VecMath.FlushSubnormal(value._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static VecScalar<T> Pow2FromShifted(VecScalar<T> shifted)
     {
         T v = shifted._v;

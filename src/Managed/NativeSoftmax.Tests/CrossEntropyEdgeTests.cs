@@ -1,0 +1,106 @@
+using System.Numerics;
+
+namespace NativeSoftmax.Tests;
+
+/// <summary>
+/// Cross-entropy cases where the reduction or the smoothing term used to go wrong: a weighted mean
+/// whose divisor is 0, and smoothing over logits near ±FLT_MAX.
+/// </summary>
+public class CrossEntropyEdgeTests
+{
+    /// <summary>
+    /// Every label has weight 0, so the mean's divisor Σ w_t is 0, while the smoothing term is not:
+    /// the header (and PyTorch) say the mean is NaN, and the gradient of every row it covers is NaN
+    /// with it (not ±∞ and NaN mixed); an ignored row keeps its zero gradient.
+    /// </summary>
+    [Theory, MemberData(nameof(Cases.WidthsAndTypes), MemberType = typeof(Cases))]
+    public void WeightedMeanWithADivisorOfZeroIsNaN(Width width, string dtype)
+    {
+        if (dtype == "float32")
+        {
+            DivisorZero<float>(width);
+        }
+        else
+        {
+            DivisorZero<double>(width);
+        }
+    }
+
+    private static void DivisorZero<T>(Width width)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        double[][] z = [[0.25, -0.5, 1], [1.5, 0, -1], [0, 2, 0.5], [3, 1, 2]];
+        var logits = new Matrix<T>(4, 3, 3).Fill((r, c) => z[r][c]);
+        T[] weight = [T.Zero, T.One, T.CreateTruncating(2)];
+        var options = new CrossEntropyOptions { Reduction = Reduction.Mean, LabelSmoothing = 0.1 };
+        foreach (long[] labels in new long[][] { [0, 0, 0, 0], [0, 0, 0, -100] })
+        {
+            string context = $"cross_entropy width={width} dtype={TestData.Name<T>()} labels=[{string.Join(", ", labels)}] weight [0, 1, 2], smoothing 0.1, mean";
+            T[] loss = [Matrix<T>.Sentinel];
+            var grad = new Matrix<T>(4, 3, 3);
+            Ops.CrossEntropy(width, logits, labels, weight, options, loss, grad);
+            Assert.True(T.IsNaN(loss[0]), $"{context}: loss {loss[0]}, expected NaN");
+            for (int r = 0; r < 4; r++)
+            {
+                for (int c = 0; c < 3; c++)
+                {
+                    bool ignored = labels[r] == -100;
+                    Assert.True(ignored ? grad[r, c] == T.Zero : T.IsNaN(grad[r, c]),
+                        $"{context}: grad[{r}, {c}] = {grad[r, c]}, expected {(ignored ? "0 (ignored row)" : "NaN")}");
+                }
+            }
+            Assert.True(double.IsNaN(Reference.HardCrossEntropy(z, labels, [0, 1, 2], options).Reduced), "the reference disagrees");
+        }
+    }
+
+    /// <summary>
+    /// Logits ±3e38 with label smoothing (hard labels and soft targets): max − z_j = 6e38 overflows
+    /// float32, but the loss, ε/C·Σ_j (lse − z_j) ≈ 3e37 for two classes, does not.
+    /// </summary>
+    [Theory, MemberData(nameof(Cases.WidthsAndTypes), MemberType = typeof(Cases))]
+    public void SmoothingOverLogitsNearFloatMaxIsFinite(Width width, string dtype)
+    {
+        if (dtype == "float32")
+        {
+            NearFloatMax<float>(width, 3e38);
+        }
+        else
+        {
+            NearFloatMax<double>(width, 3e38);
+        }
+    }
+
+    private static void NearFloatMax<T>(Width width, double big)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var options = new CrossEntropyOptions { Reduction = Reduction.None, LabelSmoothing = 0.1 };
+        foreach (int cols in new[] { 2, 3, 5, 9, 17, 40 })
+        {
+            string context = $"width={width} dtype={TestData.Name<T>()} cols={cols} logits [{big:E0}, -{big:E0}…], smoothing 0.1";
+            var logits = new Matrix<T>(2, cols, cols).Fill((r, c) => c == r ? big : -big);
+            double[][] z = logits.RowsAsDouble();
+            long[] labels = [0, 1]; // on the large logit: the loss is the smoothing term, ε/C·(C − 1)·2·big
+            var target = new Matrix<T>(2, cols, cols).Fill((r, c) => c == r ? 1 : 0);
+            var loss = new T[2];
+            var grad = new Matrix<T>(2, cols, cols);
+            double unit = Expect.IsFloat<T>() ? 1e-6 : 1e-14;
+
+            Ops.CrossEntropy(width, logits, labels, null, options, loss, grad);
+            Check(Reference.HardCrossEntropy(z, labels, null, options), loss, grad, unit, "cross_entropy " + context);
+            Ops.SoftCrossEntropy(width, logits, target, null, options, loss, grad);
+            Check(Reference.SoftCrossEntropy(z, target.RowsAsDouble(), null, options), loss, grad, unit, "cross_entropy_soft " + context);
+        }
+    }
+
+    private static void Check<T>(Reference.LossResult expected, T[] loss, Matrix<T> grad, double unit, string context)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        for (int r = 0; r < loss.Length; r++)
+        {
+            double e = expected.RowLosses[r];
+            Assert.True(double.IsFinite(e) && e > 1e37, $"{context}: the reference loss {e} is not the finite ≈3e37 this test is about");
+            Expect.Close(e, double.CreateTruncating(loss[r]), 2 * unit * Math.Abs(e), context + " loss", r);
+        }
+        Expect.Rows(grad, expected.Grad, (r, _, e) => unit * (expected.TargetAbsMass[r] + Math.Abs(e)), context + " grad");
+    }
+}

@@ -1,0 +1,101 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Numerics;
+using NativeSoftmax.Simd;
+
+namespace NativeSoftmax.Operations;
+
+/// <summary>The checks and the reduction shared by the hard-label and soft-target cross-entropy.</summary>
+internal static unsafe class CrossEntropyValidation
+{
+    /// <summary>Everything but the targets: shape, logits, weight, options, outputs, overlaps.</summary>
+    public static bool Check<T>(long rows, long cols, T* logits, long ldLogits, Region target, T* weight,
+        LossOptions options, T* loss, T* grad, long ldGrad, bool gradMayBeTarget,
+        out double weightSum, [NotNullWhen(false)] out Failure? failure)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        weightSum = cols;
+        if (!Checks.Shape(rows, cols, out failure)
+            || !Checks.Required(logits, rows, "logits", out failure)
+            || !Checks.Matrix(rows, cols, ldLogits, "ld_logits", sizeof(T), out failure)
+            || !Checks.Required(target.Start, rows, target.Name, out failure))
+        {
+            return false;
+        }
+        if (loss == null && grad == null && rows > 0)
+        {
+            failure = new(Status.NullPointer, "loss", "loss and grad are both NULL: ask for at least one of them.");
+            return false;
+        }
+        if (grad != null && !Checks.Matrix(rows, cols, ldGrad, "ld_grad", sizeof(T), out failure))
+        {
+            return false;
+        }
+        if (options.Reduction is not (Reduction.None or Reduction.Sum or Reduction.Mean))
+        {
+            failure = new(Status.InvalidArgument, "reduction", $"reduction must be none (0), sum (1) or mean (2), got {(int)options.Reduction}.");
+            return false;
+        }
+        if (!(options.LabelSmoothing >= 0.0 && options.LabelSmoothing <= 1.0))
+        {
+            failure = new(Status.InvalidArgument, "label_smoothing", $"label_smoothing must be in [0, 1], got {options.LabelSmoothing}.");
+            return false;
+        }
+        if (!double.IsFinite(options.GradScale))
+        {
+            failure = new(Status.InvalidArgument, "grad_scale", $"grad_scale must be finite, got {options.GradScale}.");
+            return false;
+        }
+        if (weight != null)
+        {
+            weightSum = 0;
+            for (long j = 0; j < cols; j++)
+            {
+                if (!T.IsFinite(weight[j]))
+                {
+                    failure = new(Status.InvalidArgument, "weight", $"weight[{j}] is {weight[j]}; class weights must be finite.");
+                    return false;
+                }
+                weightSum += double.CreateTruncating(weight[j]);
+            }
+        }
+
+        long lossCount = options.Reduction == Reduction.None ? rows : 1;
+        var logitsRegion = Region.Matrix(logits, rows, cols, ldLogits, "logits");
+        var weightRegion = new Region(weight, weight == null ? 0 : cols, cols, "weight");
+        var lossRegion = new Region(loss, loss == null ? 0 : lossCount, lossCount, "loss");
+        var gradRegion = grad == null ? new Region(null, 0, 0, "grad") : Region.Matrix(grad, rows, cols, ldGrad, "grad");
+        return Checks.Disjoint(gradRegion, logitsRegion, sizeof(T), exactAllowed: true, out failure)
+            && Checks.Disjoint(gradRegion, target, sizeof(T), exactAllowed: gradMayBeTarget, out failure)
+            && Checks.Disjoint(gradRegion, weightRegion, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(lossRegion, logitsRegion, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(lossRegion, target, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(lossRegion, weightRegion, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(lossRegion, gradRegion, sizeof(T), exactAllowed: false, out failure);
+    }
+
+    private static readonly double PositiveNaN = BitConverter.Int64BitsToDouble(0x7FF8_0000_0000_0000);
+
+    /// <summary>
+    /// The gradient's factor s: grad_scale, divided by the divisor for the mean. A mean over a
+    /// divisor of 0 is NaN (as its loss is), so every row it covers gets a NaN gradient; ignored
+    /// rows still get 0.
+    /// </summary>
+    public static double GradientScale(LossOptions options, double divisor) =>
+        options.Reduction != Reduction.Mean ? options.GradScale
+        : divisor == 0 ? PositiveNaN
+        : options.GradScale / divisor;
+
+    /// <summary>Writes the reduced loss (sum or mean) from the float64 total: the mean over a
+    /// divisor of 0 is NaN (not ±∞, whatever the total), as the header says.</summary>
+    public static void StoreReduced<T>(T* loss, Reduction reduction, double total, double divisor)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (loss != null && reduction != Reduction.None)
+        {
+            // double.NaN (and the x86 default NaN of 0/0) has its sign bit set: give the positive
+            // quiet NaN, which C prints as "nan", not "-nan".
+            double reduced = reduction == Reduction.Sum ? total : divisor == 0 ? PositiveNaN : total / divisor;
+            *loss = VecMath.FlushSubnormal(T.CreateTruncating(double.IsNaN(reduced) ? PositiveNaN : reduced));
+        }
+    }
+}

@@ -1,0 +1,151 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeSoftmax.Kernels;
+using NativeSoftmax.Simd;
+
+namespace NativeSoftmax.Operations;
+
+/// <summary>
+/// Fused softmax cross-entropy with hard (int64) labels, PyTorch's normalisation; the gradient is
+/// the seed's o·Σy − y for the weighted, smoothed target y. Prepare reads the options, checks the
+/// labels and computes Σw and the mean's divisor, which the run needs.
+/// </summary>
+internal unsafe struct HardLabelCrossEntropyOperation<T, TOptions>(long rows, long cols, T* logits, long ldLogits,
+    long* target, T* weight, TOptions optionsSource, T* loss, T* grad, long ldGrad)
+    : IRowOperation<HardLabelCrossEntropyOperation<T, TOptions>, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    where TOptions : struct, ILossOptionsSource
+{
+    // What Prepare computes; only a prepared copy has them.
+    private LossOptions _options;
+    private double _weightSum;
+    private double _divisor;
+
+    public readonly long Rows => rows;
+
+    public readonly long Cols => cols;
+
+    public readonly bool Prepare(out Prepared<HardLabelCrossEntropyOperation<T, TOptions>> prepared, [NotNullWhen(false)] out Failure? failure)
+    {
+        prepared = default;
+        HardLabelCrossEntropyOperation<T, TOptions> ready = this;
+        if (!optionsSource.TryRead(out ready._options, out failure)
+            || !CrossEntropyValidation.Check(rows, cols, logits, ldLogits, new Region(target, rows, rows, "target", sizeof(long)),
+                weight, ready._options, loss, grad, ldGrad, gradMayBeTarget: false, out ready._weightSum, out failure))
+        {
+            return false;
+        }
+        long ignoreIndex = ready._options.IgnoreIndex;
+        for (long r = 0; r < rows; r++)
+        {
+            long t = target[r];
+            if (t == ignoreIndex)
+            {
+                continue;
+            }
+            if (t < 0 || t >= cols)
+            {
+                failure = new(Status.LabelOutOfRange, "target",
+                    $"target[{r}] = {t} is outside [0, {cols}) and is not ignore_index ({ignoreIndex}).");
+                return false;
+            }
+            ready._divisor += weight == null ? 1.0 : double.CreateTruncating(weight[t]);
+        }
+        prepared = new(ready);
+        return true;
+    }
+
+    public static double Run<TVec>(in Prepared<HardLabelCrossEntropyOperation<T, TOptions>> prepared, long first, long end)
+        where TVec : struct, IVec<TVec, T> =>
+        ShortRow<TVec, T>.Fits((nuint)prepared.Operation.Cols)
+            ? prepared.Operation.RunRows<TVec, ShortRow<TVec, T>>(first, end)
+            : prepared.Operation.RunRows<TVec, RowLoop<TVec, T>>(first, end);
+
+    public static void Finish(in Prepared<HardLabelCrossEntropyOperation<T, TOptions>> prepared, double total) =>
+        prepared.Operation.StoreReduced(total);
+
+    private readonly void StoreReduced(double total) =>
+        CrossEntropyValidation.StoreReduced(loss, _options.Reduction, total, _divisor);
+
+    [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per width and loop type
+    private readonly double RunRows<TVec, TLoop>(long first, long end)
+        where TVec : struct, IVec<TVec, T>
+        where TLoop : struct, IRowLoop<TVec, T>
+    {
+        nuint n = (nuint)cols;
+        double epsilon = _options.LabelSmoothing;
+        double keep = 1.0 - epsilon, spread = epsilon / cols;
+        double scale = CrossEntropyValidation.GradientScale(_options, _divisor);
+        bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
+        double total = 0;
+        for (long r = first; r < end; r++)
+        {
+            T* z = logits + r * ldLogits;
+            T* g = grad == null ? null : grad + r * ldGrad;
+            long t = target[r];
+            if (t == _options.IgnoreIndex)
+            {
+                if (storeRowLosses)
+                {
+                    loss[r] = T.Zero;
+                }
+                if (g != null)
+                {
+                    NativeMemory.Clear(g, (nuint)cols * (nuint)sizeof(T));
+                }
+                continue;
+            }
+
+            // Everything that reads the logits comes before the pass that may overwrite them (grad
+            // exactly over logits): z_t, the row maximum and the smoothing term; then exp(z − max)
+            // goes into the gradient row while it is summed, and a last pass turns it into the
+            // gradient. One exponential per element.
+            T zt = z[t];
+            T max = TLoop.Max(z, n);
+            double gaps = epsilon > 0 ? SmoothingGaps<TVec, TLoop>(z, max, n) : 0.0;
+            ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(z, max), g, n);
+            double logSum = sum.Log;
+            double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
+            // lse − z_t = (max − z_t) + log Σ exp(z − max), the gap in float64 (float32 max − z_t can overflow).
+            double rowLoss = keep * wt * ((double.CreateTruncating(max) - double.CreateTruncating(zt)) + logSum);
+            if (epsilon > 0)
+            {
+                rowLoss += spread * (gaps + _weightSum * logSum);
+            }
+            total += rowLoss;
+            if (storeRowLosses)
+            {
+                loss[r] = VecMath.FlushSubnormal(T.CreateTruncating(rowLoss));
+            }
+
+            if (g != null)
+            {
+                // s·(o_j·Σy − y_j) with Σy = (1 − ε)·w_t + (ε/C)·Σw and y_j = (ε/C)·w_j (+ (1 − ε)·w_t at t),
+                // from g_j = exp(z_j − max) and o_j = g_j / S. Every j but t in one pass; then t,
+                // as (e_t·(Σy − y_t) − y_t·(S − e_t))/S: at the maximum (e_t = 1) that is the
+                // −y_t·(S − 1)/S of a dominant class, which 1/S − 1 would round to 0.
+                double targetSum = keep * wt + spread * _weightSum;
+                double yt = (keep + spread) * wt;
+                double et = double.CreateTruncating(g[t]);
+                double expTotal = sum.Total;
+                TLoop.Store(new ScaledMinusWeights<TVec, T>(g, T.CreateTruncating(scale * targetSum / expTotal),
+                    T.CreateTruncating(scale * spread), weight), g, n);
+                double gt = scale * (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) / expTotal;
+                g[t] = VecMath.FlushSubnormal(T.CreateTruncating(gt));
+            }
+        }
+        return total;
+    }
+
+    /// <summary>Σ_j w_j·(max − z_j); in float64 when the float32 sum overflows (logits near ±FLT_MAX).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly double SmoothingGaps<TVec, TLoop>(T* z, T max, nuint n)
+        where TVec : struct, IVec<TVec, T>
+        where TLoop : struct, IRowLoop<TVec, T>
+    {
+        double gaps = TLoop.Sum(new WeightedGaps<TVec, T>(z, max, weight), n);
+        return typeof(T) == typeof(float) && !double.IsFinite(gaps) ? WideGaps.Weighted(z, max, weight, n) : gaps;
+    }
+}

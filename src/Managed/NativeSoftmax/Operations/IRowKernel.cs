@@ -1,0 +1,26 @@
+using System.Numerics;
+using NativeSoftmax.Kernels;
+using NativeSoftmax.Simd;
+
+namespace NativeSoftmax.Operations;
+
+/// <summary>
+/// What a row-to-row operation computes for one row (Kernels/RowKernels.cs), and the C names of
+/// its arguments (for messages and span checks). <see cref="RowToRowOperation{TKernel, T}"/> runs
+/// a kernel over a batch.
+/// </summary>
+internal interface IRowKernel
+{
+    static abstract ArgumentName Input { get; }
+
+    /// <summary>The second input, or null for a kernel of one input.</summary>
+    static abstract ArgumentName? SecondInput { get; }
+
+    static abstract ArgumentName Output { get; }
+
+    /// <summary>One row: reads input (and secondInput), writes output (which may be exactly either).</summary>
+    static abstract unsafe void Row<TVec, T, TLoop>(T* input, T* secondInput, T* output, nuint n)
+        where TVec : struct, IVec<TVec, T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where TLoop : struct, IRowLoop<TVec, T>;
+}

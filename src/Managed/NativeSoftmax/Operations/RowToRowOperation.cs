@@ -1,0 +1,70 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using NativeSoftmax.Kernels;
+using NativeSoftmax.Simd;
+
+namespace NativeSoftmax.Operations;
+
+/// <summary>
+/// A row-to-row operation (softmax, log_softmax and their backward passes): the kernel
+/// <typeparamref name="TKernel"/> on every row, from one or two input matrices to an output matrix
+/// that may be exactly either input.
+/// </summary>
+internal readonly unsafe struct RowToRowOperation<TKernel, T>(long rows, long cols,
+    T* input, long ldInput, T* secondInput, long ldSecondInput, T* output, long ldOutput)
+    : IRowOperation<RowToRowOperation<TKernel, T>, T>
+    where TKernel : struct, IRowKernel
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    /// <summary>A kernel of one input (the forward passes).</summary>
+    public RowToRowOperation(long rows, long cols, T* input, long ldInput, T* output, long ldOutput)
+        : this(rows, cols, input, ldInput, null, 0, output, ldOutput)
+    {
+    }
+
+    public long Rows => rows;
+
+    public long Cols => cols;
+
+    public bool Prepare(out Prepared<RowToRowOperation<TKernel, T>> prepared, [NotNullWhen(false)] out Failure? failure)
+    {
+        var first = new MatrixArgument(input, ldInput, TKernel.Input);
+        var written = new MatrixArgument(output, ldOutput, TKernel.Output);
+        bool valid = TKernel.SecondInput is { } secondName
+            ? ElementwiseValidation.Check(rows, cols, sizeof(T), [first, new MatrixArgument(secondInput, ldSecondInput, secondName)], written, out failure)
+            : ElementwiseValidation.Check(rows, cols, sizeof(T), [first], written, out failure);
+        prepared = valid ? new(this) : default;
+        return valid;
+    }
+
+    public static double Run<TVec>(in Prepared<RowToRowOperation<TKernel, T>> prepared, long first, long end)
+        where TVec : struct, IVec<TVec, T>
+    {
+        if (ShortRow<TVec, T>.Fits((nuint)prepared.Operation.Cols))
+        {
+            prepared.Operation.RunRows<TVec, ShortRow<TVec, T>>(first, end);
+        }
+        else
+        {
+            prepared.Operation.RunRows<TVec, RowLoop<TVec, T>>(first, end);
+        }
+        return 0.0;
+    }
+
+    public static void Finish(in Prepared<RowToRowOperation<TKernel, T>> prepared, double total)
+    {
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per kernel, width and loop type
+    private void RunRows<TVec, TLoop>(long first, long end)
+        where TVec : struct, IVec<TVec, T>
+        where TLoop : struct, IRowLoop<TVec, T>
+    {
+        nuint n = (nuint)cols;
+        for (long r = first; r < end; r++)
+        {
+            TKernel.Row<TVec, T, TLoop>(input + r * ldInput, secondInput + r * ldSecondInput, output + r * ldOutput, n);
+        }
+    }
+}

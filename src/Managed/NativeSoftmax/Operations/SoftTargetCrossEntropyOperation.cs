@@ -1,0 +1,124 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeSoftmax.Kernels;
+using NativeSoftmax.Simd;
+
+namespace NativeSoftmax.Operations;
+
+/// <summary>
+/// Fused softmax cross-entropy with soft (probability) targets: loss Σ ŷ·(lse − z), gradient the
+/// seed's general form s·(o·Σŷ − ŷ), exact when the targets do not sum to 1. Prepare reads the
+/// options.
+/// </summary>
+internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, long cols, T* logits, long ldLogits,
+    T* target, long ldTarget, T* weight, TOptions optionsSource, T* loss, T* grad, long ldGrad)
+    : IRowOperation<SoftTargetCrossEntropyOperation<T, TOptions>, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    where TOptions : struct, ILossOptionsSource
+{
+    // What Prepare computes; only a prepared copy has it.
+    private LossOptions _options;
+
+    public readonly long Rows => rows;
+
+    public readonly long Cols => cols;
+
+    public readonly bool Prepare(out Prepared<SoftTargetCrossEntropyOperation<T, TOptions>> prepared, [NotNullWhen(false)] out Failure? failure)
+    {
+        prepared = default;
+        SoftTargetCrossEntropyOperation<T, TOptions> ready = this;
+        if (!optionsSource.TryRead(out ready._options, out failure)
+            || !Checks.Shape(rows, cols, out failure)
+            || !Checks.Required(target, rows, "target", out failure)
+            || !Checks.Matrix(rows, cols, ldTarget, "ld_target", sizeof(T), out failure)
+            || !CrossEntropyValidation.Check(rows, cols, logits, ldLogits, Region.Matrix(target, rows, cols, ldTarget, "target"),
+                weight, ready._options, loss, grad, ldGrad, gradMayBeTarget: true, out _, out failure))
+        {
+            return false;
+        }
+        prepared = new(ready);
+        return true;
+    }
+
+    public static double Run<TVec>(in Prepared<SoftTargetCrossEntropyOperation<T, TOptions>> prepared, long first, long end)
+        where TVec : struct, IVec<TVec, T> =>
+        prepared.Operation.RunRows<TVec>(first, end);
+
+    public static void Finish(in Prepared<SoftTargetCrossEntropyOperation<T, TOptions>> prepared, double total) =>
+        prepared.Operation.StoreReduced(total);
+
+    private readonly void StoreReduced(double total) =>
+        CrossEntropyValidation.StoreReduced(loss, _options.Reduction, total, rows);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private readonly double RunRows<TVec>(long first, long end)
+        where TVec : struct, IVec<TVec, T>
+    {
+        nuint n = (nuint)cols;
+        double epsilon = _options.LabelSmoothing;
+        T keep = T.CreateTruncating(1.0 - epsilon), spread = T.CreateTruncating(epsilon / cols);
+        double scale = CrossEntropyValidation.GradientScale(_options, rows);
+        bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
+        double total = 0;
+        for (long r = first; r < end; r++)
+        {
+            T* z = logits + r * ldLogits;
+            T* p = target + r * ldTarget;
+            var targets = new SmoothedTargets<TVec, T>(p, keep, spread, weight);
+            double targetSum = RowLoop<TVec, T>.Sum(targets, n);
+            if (targetSum == 0 && AllTargetsZero(p, keep, spread))
+            {
+                // A row that asks for nothing contributes nothing, whatever its logits (even all −∞).
+                if (storeRowLosses)
+                {
+                    loss[r] = T.Zero;
+                }
+                if (grad != null)
+                {
+                    NativeMemory.Clear(grad + r * ldGrad, (nuint)cols * (nuint)sizeof(T));
+                }
+                continue;
+            }
+            T max = RowLoop<TVec, T>.Max(z, n);
+            ExpSum sum = RowLoop<TVec, T>.SumExps(new ExpShifted<TVec, T>(z, max), null, n);
+            double gaps = RowLoop<TVec, T>.Sum(new SoftTargetGaps<TVec, T>(z, max, targets), n);
+            if (typeof(T) == typeof(float) && !double.IsFinite(gaps))
+            {
+                // max − z_j overflowed float32 (logits near ±FLT_MAX): form the gaps in float64.
+                gaps = WideGaps.SoftTargets(z, max, p, 1.0 - epsilon, epsilon / cols, weight, n);
+            }
+            // Σ ŷ·(lse − z) = Σ ŷ·(max − z) + Σŷ·log Σexp; an all-zero target row contributes 0.
+            double rowLoss = targetSum == 0 ? gaps : gaps + targetSum * sum.Log;
+            total += rowLoss;
+            if (storeRowLosses)
+            {
+                loss[r] = VecMath.FlushSubnormal(T.CreateTruncating(rowLoss));
+            }
+            if (grad != null)
+            {
+                double expTotal = sum.Total;
+                var gradient = new SoftTargetGradient<TVec, T>(z, max, targets, T.CreateTruncating(scale),
+                    T.CreateTruncating(targetSum), T.CreateTruncating(scale * targetSum / expTotal),
+                    T.CreateTruncating(scale / expTotal), T.CreateTruncating(scale * sum.Excluding(1) / expTotal));
+                RowLoop<TVec, T>.Store(gradient, grad + r * ldGrad, n);
+            }
+        }
+        return total;
+    }
+
+    /// <summary>Whether every ŷ_j = ((1 − ε)·p_j + ε/C)·w_j of a row is 0 (rare: only checked when Σŷ = 0).</summary>
+    private readonly bool AllTargetsZero(T* p, T keep, T spread)
+    {
+        for (long j = 0; j < cols; j++)
+        {
+            T y = (keep * p[j] + spread) * (weight == null ? T.One : weight[j]);
+            if (y != T.Zero)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+}
