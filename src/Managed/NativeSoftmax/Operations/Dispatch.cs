@@ -107,7 +107,7 @@ internal static class Dispatch
         // have run), so the workers may hold its address.
         Prepared<TOperation> local = prepared;
         var job = new BlockJob(Unsafe.AsPointer(ref local), rows, rowsPerBlock);
-        if (threads > 1 && WorkerPool.TryRun(&RunBlock<TOperation, T, TVec>, &job, blocks, threads, out double* totals))
+        if (threads > 1 && WorkerPool.TryRun(&RunBlock<TOperation, T, TVec>, &job, blocks, threads, 1, out double* totals))
         {
             for (long b = 0; b < blocks; b++)
             {
@@ -116,23 +116,25 @@ internal static class Dispatch
         }
         else
         {
+            double blockTotal;
             for (long b = 0; b < blocks; b++)
             {
-                total += RunBlock<TOperation, T, TVec>(&job, b);
+                RunBlock<TOperation, T, TVec>(&job, b, &blockTotal);
+                total += blockTotal;
             }
         }
         TOperation.Finish(in prepared, total);
     }
 
-    /// <summary>Block <paramref name="block"/> of a <see cref="BlockJob"/>: its rows' loss total.</summary>
-    private static unsafe double RunBlock<TOperation, T, TVec>(void* state, long block)
+    /// <summary>Block <paramref name="block"/> of a <see cref="BlockJob"/>; writes its rows' loss total.</summary>
+    private static unsafe void RunBlock<TOperation, T, TVec>(void* state, long block, double* total)
         where TOperation : struct, IRowOperation<TOperation, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TVec : struct, IVec<TVec, T>
     {
         var job = (BlockJob*)state;
         long first = block * job->RowsPerBlock;
-        return TOperation.Run<TVec>(in Unsafe.AsRef<Prepared<TOperation>>(job->Prepared), first, Math.Min(job->Rows, first + job->RowsPerBlock));
+        *total = TOperation.Run<TVec>(in Unsafe.AsRef<Prepared<TOperation>>(job->Prepared), first, Math.Min(job->Rows, first + job->RowsPerBlock));
     }
 
     /// <summary>What every block of one call shares: the prepared operation (by address), the row

@@ -29,7 +29,8 @@ internal static unsafe partial class WorkerPool
     private static int s_threadCount = DefaultThreadCount();
 
     // The job in flight: written by its caller before the workers are released, read after.
-    private static delegate*<void*, long, double> s_body;
+    private static delegate*<void*, long, double*, void> s_body;
+    private static long s_stride; // results per item
     private static void* s_state;
     private static long s_count;
     private static long s_next;
@@ -78,15 +79,17 @@ internal static unsafe partial class WorkerPool
     }
 
     /// <summary>
-    /// Runs <c>results[i] = body(state, i)</c> for every i in [0, count) on up to
+    /// Runs <c>body(state, i, results + i·resultsPerItem)</c> for every i in [0, count) on up to
     /// <paramref name="threads"/> threads, the caller's included, and returns once all have run;
-    /// <paramref name="results"/> then points at the <paramref name="count"/> results, which the
-    /// pool owns until the caller's next job. Returns false, having run nothing, when the job
+    /// each item writes its <paramref name="resultsPerItem"/> results to the slot it is given, and
+    /// <paramref name="results"/> then points at all of them, in item order (the pool owns them
+    /// until its next job). Returns false, having run nothing, when the job
     /// should run inline instead: one thread asked for, the pool busy with another caller's job,
     /// a forked child, or no memory for the results.
     /// </summary>
     /// <exception cref="InvalidOperationException">An item threw on a worker thread (a bug).</exception>
-    public static bool TryRun(delegate*<void*, long, double> body, void* state, long count, int threads, out double* results)
+    public static bool TryRun(delegate*<void*, long, double*, void> body, void* state, long count, int threads,
+        long resultsPerItem, out double* results)
     {
         results = null;
         if (threads <= 1 || count <= 1 || Interlocked.CompareExchange(ref s_busy, 1, 0) != 0)
@@ -96,13 +99,14 @@ internal static unsafe partial class WorkerPool
         try
         {
             int helpers = (int)Math.Min(threads - 1, count - 1);
-            if (!TryStartWorkers(helpers) || !TryReserveResults(count))
+            if (!TryStartWorkers(helpers) || !TryReserveResults(count * resultsPerItem))
             {
                 return false;
             }
             s_body = body;
             s_state = state;
             s_count = count;
+            s_stride = resultsPerItem;
             s_next = 0;
             s_faulted = 0;
             Volatile.Write(ref s_pending, helpers);
@@ -128,13 +132,13 @@ internal static unsafe partial class WorkerPool
 
     private static void RunItems()
     {
-        delegate*<void*, long, double> body = s_body;
+        delegate*<void*, long, double*, void> body = s_body;
         void* state = s_state;
-        long count = s_count;
+        long count = s_count, stride = s_stride;
         double* results = s_results;
         for (long i = Interlocked.Increment(ref s_next) - 1; i < count; i = Interlocked.Increment(ref s_next) - 1)
         {
-            results[i] = body(state, i);
+            body(state, i, results + i * stride);
         }
     }
 
