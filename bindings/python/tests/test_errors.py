@@ -219,7 +219,7 @@ def test_abi_status_codes():
     assert lib.nsm_softmax_f64(2, 3, _p(z), 3, _p(out), 2) == _native.NSM_ERR_INVALID_LEADING_DIM
     assert lib.nsm_softmax_f64(2, 3, None, 3, _p(out), 3) == _native.NSM_ERR_NULL_POINTER
     assert lib.nsm_softmax_f64(2, 3, _p(z), 3, None, 3) == _native.NSM_ERR_NULL_POINTER
-    assert lib.nsm_softmax_f64(0, 3, None, 3, _p(out), 3) == _native.NSM_ERR_NULL_POINTER
+    assert lib.nsm_softmax_f64(0, 3, None, 3, _p(out), 3) == _native.NSM_OK  # no rows: NULL is fine
     assert lib.nsm_softmax_f64(-1, 3, _p(z), 3, _p(out), 3) == _native.NSM_ERR_INVALID_SHAPE
     assert lib.nsm_softmax_f64(2, 0, _p(z), 3, _p(out), 3) == _native.NSM_ERR_INVALID_SHAPE
     assert _native.text_of(lib.nsm_last_error)  # says which argument
