@@ -49,7 +49,21 @@
  *      output of that row is NaN (and its loss is NaN), except a cross-entropy row that asks for
  *      nothing (an ignored label, or soft targets that are all zero): loss 0, gradient 0.
  *  - Thread safety: every function is reentrant and may be called from many threads at once on
- *    disjoint outputs. nsm_last_error() is per thread. The library starts no threads.
+ *    disjoint outputs. nsm_last_error() is per thread.
+ *  - Threads: a call may run its rows, and the columns of a long row, on several threads: the
+ *    calling thread and the library's worker threads, which it starts on the first call large
+ *    enough to gain from them and keeps for the life of the process. Results are bitwise identical
+ *    for every thread count (rows and columns are cut into blocks that depend only on the shape,
+ *    and partial sums are added in block order). How many threads a call may use, the caller's
+ *    included, is nsm_get_num_threads(): by default NATIVESOFTMAX_NUM_THREADS if it is a whole
+ *    number in [1, 1024] (read on the first call; any other value is ignored), else the number of
+ *    CPUs this process may run on (its affinity mask); nsm_set_num_threads() changes it. Work too
+ *    small to gain from a thread stays on the calling thread. The workers serve one call at a
+ *    time: a call made while another thread's call is using them runs on its own thread alone,
+ *    so callers that already run many threads are not oversubscribed. In a child process forked
+ *    after the workers started, every call runs on its calling thread. Apart from these workers,
+ *    the NativeAOT runtime inside the library starts threads of its own (a finalizer thread) on
+ *    the first call.
  *  - The CPU path (AVX-512, AVX2, SSE4.2, NEON) is chosen once, on the first call, by CPUID;
  *    the environment variable NATIVESOFTMAX_MAX_ISA caps it: "avx512", "avx2" or "sse4.2" on
  *    x86-64, "neon" on AArch64 (case is ignored, empty means unset; any other value, or another
@@ -126,6 +140,16 @@ NSM_API const char* nsm_version_string(void);
 /** The instruction-set path in use: "avx512", "avx2", "sse4.2" or "neon"; "none" when no build
  *  can run here (every other call then returns NSM_ERR_UNSUPPORTED_CPU). */
 NSM_API const char* nsm_isa(void);
+
+/** How many threads a call may use, the calling thread included: 1 to 1024. On the first call
+ *  this loads the library's computing variant (1 when none can run here). */
+NSM_API int32_t nsm_get_num_threads(void);
+
+/** Sets how many threads a call may use, the calling thread included, for the whole process
+ *  (1: every call runs on its calling thread); 0 restores the default (see "Threads" above).
+ *  Calls already running keep the count they started with.
+ *  Errors: NSM_ERR_INVALID_ARGUMENT for a count below 0 or above 1024 (the count is unchanged). */
+NSM_API nsm_status nsm_set_num_threads(int32_t num_threads);
 
 /* ---------------------------------------------------------------------------------------------
  * softmax:      probabilities[r, j] = exp(z[r, j] − m_r) / Σ_k exp(z[r, k] − m_r),  m_r = max_k z[r, k]

@@ -71,6 +71,7 @@
 
 /* The operations forwarded to the variant: X(name, (parameters), (arguments)). */
 #define NSM_FORWARDED_OPERATIONS(X)                                                                 \
+    X(nsm_set_num_threads, (int32_t num_threads), (num_threads))                                   \
     X(nsm_softmax_f32,                                                                              \
       (int64_t rows, int64_t cols, const float* logits, int64_t ld_logits, float* probabilities,   \
        int64_t ld_probabilities),                                                                   \
@@ -137,6 +138,7 @@ typedef struct variant_functions {
 #undef NSM_DECLARE_POINTER
     __typeof__(&nsm_last_error) nsm_last_error;
     __typeof__(&nsm_isa) nsm_isa;
+    __typeof__(&nsm_get_num_threads) nsm_get_num_threads;
 } variant_functions;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -606,6 +608,7 @@ static int load_variant(const candidate* c)
     NSM_FORWARDED_OPERATIONS(NSM_LOOK_UP)
     NSM_LOOK_UP(nsm_last_error, , )
     NSM_LOOK_UP(nsm_isa, , )
+    NSM_LOOK_UP(nsm_get_num_threads, , )
 #undef NSM_LOOK_UP
     if (missing != NULL) {
         refuse(c, "does not export %s", missing);
@@ -707,6 +710,12 @@ NSM_API const char* nsm_isa(void)
 {
     pthread_once(&g_once, choose_variant);
     return g_isa;
+}
+
+NSM_API int32_t nsm_get_num_threads(void)
+{
+    pthread_once(&g_once, choose_variant);
+    return g_loaded ? g_variant.nsm_get_num_threads() : 1;
 }
 
 NSM_API const char* nsm_last_error(void)

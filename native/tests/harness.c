@@ -10,7 +10,7 @@
  *       Expects that no variant is usable: nsm_isa() == "none" and every operation fails with
  *       NSM_ERR_UNSUPPORTED_CPU (and a message containing TEXT).
  *
- * Groups: softmax backward jacobian cross_entropy cross_entropy_soft errors misc reference.
+ * Groups: softmax backward jacobian cross_entropy cross_entropy_soft errors misc reference threads.
  * The harness refuses to run against a library whose version differs from the header's.
  */
 #include "harness_support.h"
@@ -36,6 +36,7 @@ static const group k_groups[] = {
     {"errors", group_errors},
     {"misc", group_misc},
     {"reference", group_reference},
+    {"threads", group_threads},
 };
 #define GROUP_COUNT ((int)(sizeof k_groups / sizeof k_groups[0]))
 

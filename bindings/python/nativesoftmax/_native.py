@@ -117,6 +117,8 @@ def _prototypes():
         ("nsm_version_number", ctypes.c_int32, []),
         ("nsm_version_string", ctypes.c_char_p, []),
         ("nsm_isa", ctypes.c_char_p, []),
+        ("nsm_get_num_threads", ctypes.c_int32, []),
+        ("nsm_set_num_threads", _status, [ctypes.c_int32]),
     ]
     for suffix, fp in (("f32", _f32p), ("f64", _f64p)):
         for op in ("softmax", "log_softmax"):
@@ -277,17 +279,6 @@ def functions():
     if _functions is None:
         _load_once()
     return _functions
-
-
-def optional_function(name, restype, argtypes):
-    """A function that newer builds of the library export, or None when the loaded one does not."""
-    try:
-        fn = lib()[name]
-    except AttributeError:
-        return None
-    fn.restype = restype
-    fn.argtypes = argtypes
-    return fn
 
 
 class _DlInfo(ctypes.Structure):

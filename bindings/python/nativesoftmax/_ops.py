@@ -1075,8 +1075,30 @@ def library_path():
     return _native.library_path()
 
 
-def num_threads():
-    """The number of threads the library uses (nsm_get_num_threads), or None when the loaded
-    library does not have that function."""
-    fn = _native.optional_function("nsm_get_num_threads", ctypes.c_int32, [])
-    return None if fn is None else int(fn())
+def get_num_threads():
+    """How many threads a call may use, the calling thread included: 1 to 1024
+    (``nsm_get_num_threads``, as ``torch.get_num_threads``). By default the environment variable
+    NATIVESOFTMAX_NUM_THREADS when it is a whole number in [1, 1024], else the number of CPUs
+    this process may run on. Results are the same bits for every thread count."""
+    return int(_native.lib().nsm_get_num_threads())
+
+
+def set_num_threads(num_threads):
+    """Sets how many threads a call may use, the calling thread included, for the whole process
+    (``nsm_set_num_threads``, as ``torch.set_num_threads``); 0 restores the default.
+
+    Work too small to gain from a thread stays on the calling thread, and a call made while
+    another thread's call is using the library's workers runs on its own thread alone. In a
+    process forked after the workers started (multiprocessing, DataLoader workers), calls run on
+    the calling thread.
+
+    Raises:
+        NativeSoftmaxError: ``num_threads`` is below 0 or above 1024 (NSM_ERR_INVALID_ARGUMENT;
+            the setting is unchanged).
+        TypeError: ``num_threads`` is not an integer.
+    """
+    n = operator.index(num_threads)
+    if not -2 ** 31 <= n < 2 ** 31:
+        raise _binding_error(NSM_ERR_INVALID_ARGUMENT,
+                             "num_threads must be in [1, 1024], or 0 for the default; got %d" % n)
+    _native.check(_native.lib().nsm_set_num_threads(n))

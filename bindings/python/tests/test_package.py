@@ -111,8 +111,7 @@ def test_python_m_nativesoftmax(tmp_path):
     assert lines["library"] == nsm.library_path()
     assert lines["library version"] == nsm.library_version()
     assert lines["isa"] == nsm.isa()
-    threads = nsm.num_threads()
-    assert lines["threads"] == ("n/a" if threads is None else str(threads))
+    assert lines["threads"] == str(nsm.get_num_threads())
     assert lines["self-check"].startswith("ok"), run.stdout
 
 
@@ -135,12 +134,3 @@ def test_self_check_reports_a_wrong_result(monkeypatch):
     with redirect_stdout(out):
         assert cli.main() == 1
     assert re.search(r"self-check: FAILED \(2 problems\)", out.getvalue()), out.getvalue()
-
-
-def test_num_threads_is_the_librarys_or_none():
-    fn = _native.optional_function("nsm_get_num_threads", None, [])
-    threads = nsm.num_threads()
-    if fn is None:
-        assert threads is None
-    else:
-        assert isinstance(threads, int) and threads >= 1

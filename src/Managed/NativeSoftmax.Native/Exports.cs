@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using NativeSoftmax.Operations;
+using NativeSoftmax.Threading;
 
 namespace NativeSoftmax.Native;
 
@@ -52,6 +53,15 @@ internal static unsafe class Exports
     /// baseline (and the dispatcher loads it only on a CPU that has it), so a path is always
     /// accelerated here; "none" is the header's word for no path, kept for completeness.</summary>
     private static readonly byte[] IsaUtf8 = Text.Pinned(Dispatch.Isa ?? "none");
+
+    // ---- threads ------------------------------------------------------------------------------
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_get_num_threads")]
+    public static int GetNumThreads() => WorkerPool.ThreadCount;
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_set_num_threads")]
+    public static int SetNumThreads(int numThreads) =>
+        WorkerPool.TrySetThreadCount(numThreads, out Failure? failure) ? (int)Status.Ok : LastError.Set(failure.Value);
 
     // ---- softmax and log_softmax --------------------------------------------------------------
 

@@ -38,6 +38,18 @@ internal readonly unsafe struct ExpShifted<TVec, T>(T* x, T shift) : IRowFunctio
     public TVec Apply(nuint i) => VecMath.ExpOfDifference<TVec, T>(TVec.Load(x + i), _shift);
 }
 
+/// <summary>exp(x_i − shift)·scale: softmax in one pass, once the row's maximum and sum are known.</summary>
+internal readonly unsafe struct ExpShiftedScaled<TVec, T>(T* x, T shift, T scale) : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TVec _shift = TVec.Create(shift);
+    private readonly TVec _scale = TVec.Create(scale);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i) => VecMath.ExpOfDifference<TVec, T>(TVec.Load(x + i), _shift) * _scale;
+}
+
 /// <summary>x_i·scale.</summary>
 internal readonly unsafe struct Scaled<TVec, T>(T* x, T scale) : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>

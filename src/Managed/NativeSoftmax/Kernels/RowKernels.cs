@@ -10,7 +10,8 @@ namespace NativeSoftmax.Kernels;
 // runs them over a batch is RowToRowOperation.
 
 /// <summary>probabilities = softmax(logits): max, then exp(z − max) stored and summed, then scaled
-/// by 1/Σ (the maximum's exponential is exactly 1, so its probability is 1/Σ).</summary>
+/// by 1/Σ (the maximum's exponential is exactly 1, so its probability is 1/Σ). Long rows go by
+/// chunks of columns (<see cref="LongRow{TVec, T}"/>).</summary>
 internal readonly struct SoftmaxRow : IRowKernel
 {
     public static ArgumentName Input => new("logits", "ld_logits");
@@ -23,6 +24,11 @@ internal readonly struct SoftmaxRow : IRowKernel
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TLoop : struct, IRowLoop<TVec, T>
     {
+        if (LongRow<TVec, T>.Fits(n))
+        {
+            LongRow<TVec, T>.Softmax(logits, probabilities, n);
+            return;
+        }
         T max = TLoop.Max(logits, n);
         ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(logits, max), probabilities, n);
         TLoop.Store(new Scaled<TVec, T>(probabilities, T.CreateTruncating(1.0 / sum.Total)), probabilities, n);
@@ -30,7 +36,8 @@ internal readonly struct SoftmaxRow : IRowKernel
 }
 
 /// <summary>log_probabilities = (z − max) − log Σ exp(z − max), never log(softmax); log Σ as
-/// log1p of the non-maximum terms, so a dominant class keeps its tiny log-probability.</summary>
+/// log1p of the non-maximum terms, so a dominant class keeps its tiny log-probability. Long rows
+/// go by chunks of columns (<see cref="LongRow{TVec, T}"/>).</summary>
 internal readonly struct LogSoftmaxRow : IRowKernel
 {
     public static ArgumentName Input => new("logits", "ld_logits");
@@ -43,6 +50,11 @@ internal readonly struct LogSoftmaxRow : IRowKernel
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TLoop : struct, IRowLoop<TVec, T>
     {
+        if (LongRow<TVec, T>.Fits(n))
+        {
+            LongRow<TVec, T>.LogSoftmax(logits, logProbabilities, n);
+            return;
+        }
         T max = TLoop.Max(logits, n);
         ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(logits, max), null, n);
         TLoop.Store(new LogSoftmaxOf<TVec, T>(logits, max, T.CreateTruncating(sum.Log)), logProbabilities, n);

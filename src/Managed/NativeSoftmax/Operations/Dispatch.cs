@@ -2,7 +2,9 @@ using System.Numerics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
+using System.Runtime.CompilerServices;
 using NativeSoftmax.Simd;
+using NativeSoftmax.Threading;
 
 namespace NativeSoftmax.Operations;
 
@@ -10,12 +12,38 @@ namespace NativeSoftmax.Operations;
 internal static class Dispatch
 {
     /// <summary>
-    /// Rows per block. An operation runs one block at a time and returns the block's loss total;
-    /// the block totals are added in block order. The block size is a constant, independent of
-    /// any thread count, so a scheduler that runs blocks on several threads (and adds their
-    /// totals in the same order) gives the same bits as this single-threaded loop.
+    /// The elements a block of rows aims at. An operation runs one block of rows at a time and
+    /// returns the block's loss total, and the block totals are added in block order. How rows
+    /// are grouped into blocks depends only on the row length, never on the thread count, so the
+    /// threads that run blocks (<see cref="WorkerPool"/>) change no bit of the result.
     /// </summary>
-    public const long RowsPerBlock = 64;
+    public const long ElementsPerBlock = 16384;
+
+    /// <summary>The most rows in one block.</summary>
+    public const long MaxRowsPerBlock = 64;
+
+    /// <summary>
+    /// Work per thread below which a call does not wake another thread, in elements (each row
+    /// counted as its length plus <see cref="RowOverhead"/>): about 15 µs of one core's time at
+    /// the short-row rate, more than a worker takes to wake.
+    /// </summary>
+    public const long MinElementsPerThread = 32768;
+
+    /// <summary>What a row costs beyond its elements, in elements (set-up, reductions, a log).</summary>
+    public const long RowOverhead = 16;
+
+    /// <summary>Rows per block for rows of <paramref name="cols"/> elements: at least 1, at most
+    /// <see cref="MaxRowsPerBlock"/>.</summary>
+    public static long RowsPerBlock(long cols) => Math.Clamp(ElementsPerBlock / Math.Max(cols, 1), 1, MaxRowsPerBlock);
+
+    /// <summary>How many threads are worth using on <paramref name="rows"/> rows of
+    /// <paramref name="cols"/> elements cut into <paramref name="blocks"/> blocks.</summary>
+    public static int ThreadsFor(long rows, long cols, long blocks)
+    {
+        long work = rows * (cols + RowOverhead); // ≤ 2^58: shapes are capped at 2^57 bytes
+        long worthIt = Math.Max(1, work / MinElementsPerThread);
+        return (int)Math.Min(Math.Min(WorkerPool.ThreadCount, worthIt), blocks);
+    }
 
     /// <summary>
     /// Runs at the widest width the CPU accelerates that fits in one row; rows shorter than the
@@ -63,20 +91,59 @@ internal static class Dispatch
         }
     }
 
-    /// <summary>Every block of <see cref="RowsPerBlock"/> rows in order, their loss totals added
-    /// in that order, then the operation's finish.</summary>
-    private static void RunBlocks<TOperation, T, TVec>(in Prepared<TOperation> prepared)
+    /// <summary>Every block of <see cref="RowsPerBlock"/> rows, on as many threads as the work is
+    /// worth; their loss totals added in block order, then the operation's finish.</summary>
+    private static unsafe void RunBlocks<TOperation, T, TVec>(in Prepared<TOperation> prepared)
         where TOperation : struct, IRowOperation<TOperation, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TVec : struct, IVec<TVec, T>
     {
         long rows = prepared.Operation.Rows;
+        long rowsPerBlock = RowsPerBlock(prepared.Operation.Cols);
+        long blocks = rows == 0 ? 0 : (rows - 1) / rowsPerBlock + 1;
         double total = 0;
-        for (long first = 0; first < rows; first += RowsPerBlock)
+        int threads = ThreadsFor(rows, prepared.Operation.Cols, blocks);
+        // A copy on this stack frame, which outlives every block (the pool returns only after all
+        // have run), so the workers may hold its address.
+        Prepared<TOperation> local = prepared;
+        var job = new BlockJob(Unsafe.AsPointer(ref local), rows, rowsPerBlock);
+        if (threads > 1 && WorkerPool.TryRun(&RunBlock<TOperation, T, TVec>, &job, blocks, threads, 1, out double* totals))
         {
-            total += TOperation.Run<TVec>(in prepared, first, Math.Min(rows, first + RowsPerBlock));
+            for (long b = 0; b < blocks; b++)
+            {
+                total += totals[b];
+            }
+        }
+        else
+        {
+            double blockTotal;
+            for (long b = 0; b < blocks; b++)
+            {
+                RunBlock<TOperation, T, TVec>(&job, b, &blockTotal);
+                total += blockTotal;
+            }
         }
         TOperation.Finish(in prepared, total);
+    }
+
+    /// <summary>Block <paramref name="block"/> of a <see cref="BlockJob"/>; writes its rows' loss total.</summary>
+    private static unsafe void RunBlock<TOperation, T, TVec>(void* state, long block, double* total)
+        where TOperation : struct, IRowOperation<TOperation, T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where TVec : struct, IVec<TVec, T>
+    {
+        var job = (BlockJob*)state;
+        long first = block * job->RowsPerBlock;
+        *total = TOperation.Run<TVec>(in Unsafe.AsRef<Prepared<TOperation>>(job->Prepared), first, Math.Min(job->Rows, first + job->RowsPerBlock));
+    }
+
+    /// <summary>What every block of one call shares: the prepared operation (by address), the row
+    /// count and the rows per block.</summary>
+    private readonly unsafe struct BlockJob(void* prepared, long rows, long rowsPerBlock)
+    {
+        public void* Prepared { get; } = prepared;
+        public long Rows { get; } = rows;
+        public long RowsPerBlock { get; } = rowsPerBlock;
     }
 
     /// <summary>

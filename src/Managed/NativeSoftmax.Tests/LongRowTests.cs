@@ -1,0 +1,118 @@
+using NativeSoftmax.Kernels;
+using NativeSoftmax.Simd;
+
+namespace NativeSoftmax.Tests;
+
+/// <summary>
+/// Rows long enough to go by chunks of columns (<see cref="LongRow{TVec, T}"/>): values against
+/// the float64 reference at the chunk boundaries and with the non-finite cases that a chunk can
+/// hold alone (a chunk of −∞ only, NaN or +∞ in one chunk, a dominant class in a later chunk).
+/// </summary>
+public class LongRowTests
+{
+    private const int Chunk = (int)LongRow<Vec256<float>, float>.ChunkLength;
+
+    /// <summary>FLT_MIN, the smallest normal float.</summary>
+    private const double FloatMin = 1.1754943508222875e-38;
+
+    /// <summary>Lengths: the shortest long row, one element less (not long), 3 chunks and a remainder.</summary>
+    private static readonly int[] Lengths = [2 * Chunk - 1, 2 * Chunk, 3 * Chunk + 5];
+
+    public enum Pattern
+    {
+        Random,
+        FirstChunkAllNegativeInfinity,
+        LaterChunkHoldsTheMaximum,
+        DominantClassInLastChunk,
+        NaNInMiddleChunk,
+        PositiveInfinityInLastChunk,
+        AllNegativeInfinity,
+    }
+
+    public static TheoryData<Width, Pattern> WidthsAndPatterns()
+    {
+        var data = new TheoryData<Width, Pattern>();
+        foreach (Width width in Cases.AllWidths)
+        {
+            foreach (Pattern pattern in Enum.GetValues<Pattern>())
+            {
+                data.Add(width, pattern);
+            }
+        }
+        return data;
+    }
+
+    [Theory, MemberData(nameof(WidthsAndPatterns))]
+    public void SoftmaxAndLogSoftmaxMatchTheReference(Width width, Pattern pattern)
+    {
+        foreach (int cols in Lengths)
+        {
+            Matrix<float> logits = Make(pattern, cols);
+            double[] z = Enumerable.Range(0, cols).Select(j => (double)logits[0, j]).ToArray();
+            double[] expectedSoftmax = Reference.Softmax(z);
+            double[] expectedLog = Reference.LogSoftmax(z);
+            string context = $"{pattern} cols={cols} width={width}";
+
+            var probabilities = new Matrix<float>(1, cols, cols);
+            Ops.Softmax(width, logits, probabilities);
+            var logProbabilities = new Matrix<float>(1, cols, cols);
+            Ops.LogSoftmax(width, logits, logProbabilities);
+            var inPlace = new Matrix<float>(1, cols, cols).Fill((r, c) => logits[r, c]);
+            Ops.Softmax(width, inPlace, inPlace);
+
+            for (int j = 0; j < cols; j++)
+            {
+                double exact = expectedSoftmax[j], exactLog = expectedLog[j];
+                if (double.IsNaN(exact))
+                {
+                    Assert.True(float.IsNaN(probabilities[0, j]) && float.IsNaN(logProbabilities[0, j]),
+                        $"{context}: element {j} is {probabilities[0, j]} / {logProbabilities[0, j]}, expected NaN");
+                    continue;
+                }
+                // The header's bounds: softmax 1e-6 relative (0 below FLT_MIN); log_softmax
+                // 2e-6·(1 + |exact|), and for the dominant class (|exact| tiny) 1e-6 relative too.
+                double bound = exact < FloatMin ? FloatMin : 1e-6 * exact;
+                Assert.True(Math.Abs(probabilities[0, j] - exact) <= bound,
+                    $"{context}: softmax[{j}] = {probabilities[0, j]:R}, exact {exact:R}");
+                Assert.True(probabilities[0, j] == inPlace[0, j], $"{context}: in place differs at {j}");
+                double logBound = double.IsInfinity(exactLog) ? 0 : Math.Min(2e-6 * (1 + Math.Abs(exactLog)), Math.Max(1e-6 * Math.Abs(exactLog), FloatMin));
+                Assert.True(exactLog == logProbabilities[0, j] || Math.Abs(logProbabilities[0, j] - exactLog) <= logBound,
+                    $"{context}: log_softmax[{j}] = {logProbabilities[0, j]:R}, exact {exactLog:R}");
+            }
+        }
+    }
+
+    private static Matrix<float> Make(Pattern pattern, int cols)
+    {
+        Matrix<float> logits = TestData.Uniform<float>(997_000 + cols, 1, cols, cols, -20, 20);
+        switch (pattern)
+        {
+            case Pattern.FirstChunkAllNegativeInfinity:
+                for (int j = 0; j < Chunk; j++)
+                {
+                    logits[0, j] = float.NegativeInfinity;
+                }
+                break;
+            case Pattern.LaterChunkHoldsTheMaximum:
+                logits[0, 10] = 30; // the first chunk's maximum, then a larger one in the last chunk
+                logits[0, cols - 3] = 45;
+                break;
+            case Pattern.DominantClassInLastChunk:
+                logits[0, cols - 1] = 60; // every other probability below e^−40
+                break;
+            case Pattern.NaNInMiddleChunk:
+                logits[0, Chunk + 7] = float.NaN;
+                break;
+            case Pattern.PositiveInfinityInLastChunk:
+                logits[0, cols - 2] = float.PositiveInfinity;
+                break;
+            case Pattern.AllNegativeInfinity:
+                for (int j = 0; j < cols; j++)
+                {
+                    logits[0, j] = float.NegativeInfinity;
+                }
+                break;
+        }
+        return logits;
+    }
+}

@@ -1,0 +1,209 @@
+using System.Numerics;
+using NativeSoftmax.Operations;
+using NativeSoftmax.Threading;
+
+namespace NativeSoftmax.Tests;
+
+/// <summary>Tests that change <see cref="SoftmaxPrimitives.ThreadCount"/> (process-wide) run alone.</summary>
+[CollectionDefinition(nameof(ThreadCountCollection), DisableParallelization = true)]
+public class ThreadCountCollection;
+
+/// <summary>
+/// Threads over rows (and over the columns of a long row): every operation gives the same bits at
+/// 1, 2 and 7 threads, reduced losses included; the thread-count setting validates its input; a
+/// call made while another thread's call holds the workers still computes right.
+/// </summary>
+[Collection(nameof(ThreadCountCollection))]
+public class ThreadTests
+{
+    /// <summary>Shapes that cut into many blocks of rows, a few long rows, and one long row.</summary>
+    public static TheoryData<string, int, int> Shapes()
+    {
+        var data = new TheoryData<string, int, int>();
+        foreach (string dtype in Cases.Dtypes)
+        {
+            data.Add(dtype, 3001, 10);
+            data.Add(dtype, 517, 999);
+            data.Add(dtype, 3, 70_001);
+            data.Add(dtype, 1, 300_007);
+        }
+        return data;
+    }
+
+    [Theory, MemberData(nameof(Shapes))]
+    public void EveryOperationGivesTheSameBitsAtOneTwoAndSevenThreads(string dtype, int rows, int cols)
+    {
+        if (dtype == "float32")
+        {
+            Check<float>(rows, cols);
+        }
+        else
+        {
+            Check<double>(rows, cols);
+        }
+    }
+
+    [Fact]
+    public void ThreadCountIsValidatedAndZeroRestoresTheDefault()
+    {
+        int before = SoftmaxPrimitives.ThreadCount;
+        try
+        {
+            SoftmaxPrimitives.ThreadCount = 3;
+            Assert.Equal(3, SoftmaxPrimitives.ThreadCount);
+            Assert.Throws<ArgumentOutOfRangeException>(() => SoftmaxPrimitives.ThreadCount = -1);
+            Assert.Throws<ArgumentOutOfRangeException>(() => SoftmaxPrimitives.ThreadCount = WorkerPool.MaxThreads + 1);
+            Assert.Equal(3, SoftmaxPrimitives.ThreadCount); // unchanged by the refused values
+            SoftmaxPrimitives.ThreadCount = 0;
+            Assert.Equal(WorkerPool.DefaultThreadCount(), SoftmaxPrimitives.ThreadCount);
+        }
+        finally
+        {
+            SoftmaxPrimitives.ThreadCount = before;
+        }
+    }
+
+    [Theory]
+    [InlineData("5", 5)]
+    [InlineData("1", 1)]
+    [InlineData("0", -1)] // not in [1, 1024]: ignored
+    [InlineData("1025", -1)]
+    [InlineData("two", -1)]
+    [InlineData("", -1)]
+    public void TheEnvironmentVariableSetsTheDefaultWhenItIsAValidCount(string value, int expected)
+    {
+        string? before = Environment.GetEnvironmentVariable(WorkerPool.ThreadCountVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(WorkerPool.ThreadCountVariable, value);
+            int processors = Math.Clamp(Environment.ProcessorCount, 1, WorkerPool.MaxThreads);
+            Assert.Equal(expected == -1 ? processors : expected, WorkerPool.DefaultThreadCount());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(WorkerPool.ThreadCountVariable, before);
+        }
+    }
+
+    [Fact]
+    public void CallsFromManyThreadsAtOnceAreEachRight()
+    {
+        int before = SoftmaxPrimitives.ThreadCount;
+        try
+        {
+            SoftmaxPrimitives.ThreadCount = 4;
+            const int rows = 700, cols = 301;
+            Matrix<float> logits = TestData.Uniform<float>(990_000, rows, cols, cols, -20, 20);
+            var expected = new Matrix<float>(rows, cols, cols);
+            SoftmaxPrimitives.ThreadCount = 1;
+            Ops.Softmax(Width.PublicApi, logits, expected);
+            SoftmaxPrimitives.ThreadCount = 4;
+            var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+            Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 8 }, caller =>
+            {
+                for (int round = 0; round < 20; round++)
+                {
+                    var output = new Matrix<float>(rows, cols, cols);
+                    Ops.Softmax(Width.PublicApi, logits, output);
+                    if (!output.Data.AsSpan().SequenceEqual(expected.Data))
+                    {
+                        failures.Add($"caller {caller} round {round}");
+                    }
+                }
+            });
+            Assert.Empty(failures);
+        }
+        finally
+        {
+            SoftmaxPrimitives.ThreadCount = before;
+        }
+    }
+
+    [Fact]
+    public void BlocksDependOnlyOnTheRowLength()
+    {
+        Assert.Equal(Dispatch.MaxRowsPerBlock, Dispatch.RowsPerBlock(10));
+        Assert.Equal(16, Dispatch.RowsPerBlock(1000));
+        Assert.Equal(1, Dispatch.RowsPerBlock(32_000));
+        // Work too small for a second thread stays on the caller's: one 1 × 10 row never wakes a worker.
+        Assert.Equal(1, Dispatch.ThreadsFor(1, 10, 1));
+    }
+
+    private static void Check<T>(int rows, int cols)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int before = SoftmaxPrimitives.ThreadCount;
+        try
+        {
+            Results<T>? first = null;
+            foreach (int threads in new[] { 1, 2, 7 })
+            {
+                SoftmaxPrimitives.ThreadCount = threads;
+                Results<T> results = Run<T>(rows, cols);
+                if (first is null)
+                {
+                    first = results;
+                    continue;
+                }
+                foreach ((string name, T[] values) in results.Outputs)
+                {
+                    T[] reference = first.Outputs.Single(o => o.Name == name).Values;
+                    int differ = Enumerable.Range(0, values.Length).FirstOrDefault(i => !Same(values[i], reference[i]), -1);
+                    Assert.True(differ < 0,
+                        $"{name} {TestData.Name<T>()} {rows}x{cols}: at {threads} threads element {differ} is " +
+                        $"{(differ < 0 ? default : values[differ])}, at 1 thread {(differ < 0 ? default : reference[differ])}");
+                }
+            }
+        }
+        finally
+        {
+            SoftmaxPrimitives.ThreadCount = before;
+        }
+    }
+
+    private static bool Same<T>(T a, T b)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        double.CreateTruncating(a).Equals(double.CreateTruncating(b)) && T.IsNegative(a) == T.IsNegative(b);
+
+    private sealed record Results<T>(List<(string Name, T[] Values)> Outputs)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>;
+
+    private static Results<T> Run<T>(int rows, int cols)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Matrix<T> logits = TestData.Uniform<T>(991_000 + cols, rows, cols, cols, -30, 30);
+        Matrix<T> upstream = TestData.Uniform<T>(992_000 + cols, rows, cols, cols, -1, 1);
+        Matrix<T> soft = TestData.Probabilities<T>(993_000 + cols, rows, cols, cols);
+        long[] labels = TestData.Labels(994_000 + cols, rows, cols, ignoreIndex: -100);
+        T[] weight = TestData.Vector<T>(995_000 + cols, cols, 0.5, 2);
+        var outputs = new List<(string, T[])>();
+
+        var probabilities = new Matrix<T>(rows, cols, cols);
+        Ops.Softmax(Width.PublicApi, logits, probabilities);
+        outputs.Add(("softmax", probabilities.Data));
+        var logProbabilities = new Matrix<T>(rows, cols, cols);
+        Ops.LogSoftmax(Width.PublicApi, logits, logProbabilities);
+        outputs.Add(("log_softmax", logProbabilities.Data));
+        var dz = new Matrix<T>(rows, cols, cols);
+        Ops.SoftmaxBackward(Width.PublicApi, upstream, probabilities, dz);
+        outputs.Add(("softmax_backward", dz.Data));
+        var dzLog = new Matrix<T>(rows, cols, cols);
+        Ops.LogSoftmaxBackward(Width.PublicApi, upstream, logProbabilities, dzLog);
+        outputs.Add(("log_softmax_backward", dzLog.Data));
+        foreach (Reduction reduction in Enum.GetValues<Reduction>())
+        {
+            var options = new CrossEntropyOptions { Reduction = reduction, LabelSmoothing = 0.05 };
+            T[] loss = new T[reduction == Reduction.None ? rows : 1];
+            var grad = new Matrix<T>(rows, cols, cols);
+            Ops.CrossEntropy(Width.PublicApi, logits, labels, weight, options, loss, grad);
+            outputs.Add(($"cross_entropy {reduction} loss", loss));
+            outputs.Add(($"cross_entropy {reduction} grad", grad.Data));
+            T[] softLoss = new T[reduction == Reduction.None ? rows : 1];
+            var softGrad = new Matrix<T>(rows, cols, cols);
+            Ops.SoftCrossEntropy(Width.PublicApi, logits, soft, weight, options, softLoss, softGrad);
+            outputs.Add(($"soft cross_entropy {reduction} loss", softLoss));
+            outputs.Add(($"soft cross_entropy {reduction} grad", softGrad.Data));
+        }
+        return new Results<T>(outputs);
+    }
+}

@@ -1,0 +1,210 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.InteropServices;
+
+namespace NativeSoftmax.Threading;
+
+/// <summary>
+/// The library's worker threads: one pool per process, started on the first call that is worth
+/// splitting, which then runs the items of a job on the calling thread and up to
+/// <c>ThreadCount − 1</c> workers.
+/// </summary>
+/// <remarks>
+/// <para>Items are claimed one at a time from a shared counter, so which thread runs an item
+/// depends on timing, but what an item computes and where it writes never does: a caller that
+/// adds per-item results in item order gets the same bits for every thread count.</para>
+/// <para>Rules: one job at a time. A call that finds the pool busy (another thread of the process
+/// is running a job) runs inline on its own thread rather than queueing, so a caller that already
+/// runs many threads never gets more than its own threads plus one pool's worth. In a child
+/// process forked after the workers started (the workers do not exist there), every call runs
+/// inline: it never waits for a worker that is gone.</para>
+/// </remarks>
+internal static unsafe partial class WorkerPool
+{
+    /// <summary>The most threads one call may use (a sanity bound on settings).</summary>
+    public const int MaxThreads = 1024;
+
+    /// <summary>The environment variable that sets the default thread count.</summary>
+    public const string ThreadCountVariable = "NATIVESOFTMAX_NUM_THREADS";
+
+    private static int s_threadCount = DefaultThreadCount();
+
+    // The job in flight: written by its caller before the workers are released, read after.
+    private static delegate*<void*, long, double*, void> s_body;
+    private static long s_stride; // results per item
+    private static void* s_state;
+    private static long s_count;
+    private static long s_next;
+    private static int s_pending; // workers released for the job that have not finished it
+    private static int s_faulted; // an item threw on a worker
+
+    private static int s_busy; // 1 while a caller owns the pool
+    private static int s_ownerProcess; // the process that started the workers; 0 before any
+    private static readonly SemaphoreSlim s_wake = new(0);
+    private static readonly List<Thread> s_workers = [];
+
+    private static double* s_results; // the job's per-item results
+    private static long s_resultsLength;
+
+    /// <summary>Threads a call may use, the caller's included: at least 1.</summary>
+    public static int ThreadCount => Volatile.Read(ref s_threadCount);
+
+    /// <summary>Sets <see cref="ThreadCount"/>; 0 restores the default (the environment variable,
+    /// else every core this process may run on).</summary>
+    public static bool TrySetThreadCount(int count, [NotNullWhen(false)] out Failure? failure)
+    {
+        if (count < 0 || count > MaxThreads)
+        {
+            failure = new Failure(Status.InvalidArgument, "num_threads",
+                $"num_threads must be in [1, {MaxThreads}], or 0 for the default; got {count}.");
+            return false;
+        }
+        Volatile.Write(ref s_threadCount, count == 0 ? DefaultThreadCount() : count);
+        failure = null;
+        return true;
+    }
+
+    /// <summary>
+    /// <c>NATIVESOFTMAX_NUM_THREADS</c> when it is a whole number in [1, MaxThreads], else the
+    /// number of cores this process may run on (its CPU affinity mask and cgroup quota, as
+    /// <see cref="Environment.ProcessorCount"/> reports them on Linux).
+    /// </summary>
+    public static int DefaultThreadCount()
+    {
+        string? text = Environment.GetEnvironmentVariable(ThreadCountVariable);
+        if (int.TryParse(text, out int count) && count >= 1 && count <= MaxThreads)
+        {
+            return count;
+        }
+        return Math.Clamp(Environment.ProcessorCount, 1, MaxThreads);
+    }
+
+    /// <summary>
+    /// Runs <c>body(state, i, results + i·resultsPerItem)</c> for every i in [0, count) on up to
+    /// <paramref name="threads"/> threads, the caller's included, and returns once all have run;
+    /// each item writes its <paramref name="resultsPerItem"/> results to the slot it is given, and
+    /// <paramref name="results"/> then points at all of them, in item order (the pool owns them
+    /// until its next job). Returns false, having run nothing, when the job
+    /// should run inline instead: one thread asked for, the pool busy with another caller's job,
+    /// a forked child, or no memory for the results.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">An item threw on a worker thread (a bug).</exception>
+    public static bool TryRun(delegate*<void*, long, double*, void> body, void* state, long count, int threads,
+        long resultsPerItem, out double* results)
+    {
+        results = null;
+        if (threads <= 1 || count <= 1 || Interlocked.CompareExchange(ref s_busy, 1, 0) != 0)
+        {
+            return false;
+        }
+        try
+        {
+            int helpers = (int)Math.Min(threads - 1, count - 1);
+            if (!TryStartWorkers(helpers) || !TryReserveResults(count * resultsPerItem))
+            {
+                return false;
+            }
+            s_body = body;
+            s_state = state;
+            s_count = count;
+            s_stride = resultsPerItem;
+            s_next = 0;
+            s_faulted = 0;
+            Volatile.Write(ref s_pending, helpers);
+            s_wake.Release(helpers);
+            RunItems();
+            var spin = new SpinWait();
+            while (Volatile.Read(ref s_pending) != 0)
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+            if (s_faulted != 0)
+            {
+                throw new InvalidOperationException("an item of a parallel job failed on a worker thread");
+            }
+            results = s_results;
+            return true;
+        }
+        finally
+        {
+            Volatile.Write(ref s_busy, 0);
+        }
+    }
+
+    private static void RunItems()
+    {
+        delegate*<void*, long, double*, void> body = s_body;
+        void* state = s_state;
+        long count = s_count, stride = s_stride;
+        double* results = s_results;
+        for (long i = Interlocked.Increment(ref s_next) - 1; i < count; i = Interlocked.Increment(ref s_next) - 1)
+        {
+            body(state, i, results + i * stride);
+        }
+    }
+
+    private static void WorkerLoop()
+    {
+        while (true)
+        {
+            s_wake.Wait();
+            try
+            {
+                RunItems();
+            }
+            catch
+            {
+                // The caller reports it; an exception must not end the worker (nor the process).
+                Volatile.Write(ref s_faulted, 1);
+                Interlocked.Exchange(ref s_next, long.MaxValue / 2);
+            }
+            Interlocked.Decrement(ref s_pending);
+        }
+    }
+
+    /// <summary>At least <paramref name="helpers"/> workers running in this process.</summary>
+    private static bool TryStartWorkers(int helpers)
+    {
+        int process = GetProcessId();
+        if (s_ownerProcess != 0 && s_ownerProcess != process)
+        {
+            return false; // a forked child: the workers stayed in the parent
+        }
+        s_ownerProcess = process;
+        while (s_workers.Count < helpers)
+        {
+            var worker = new Thread(WorkerLoop, maxStackSize: 256 * 1024)
+            {
+                IsBackground = true,
+                Name = $"nativesoftmax-{s_workers.Count + 1}",
+            };
+            worker.Start();
+            s_workers.Add(worker);
+        }
+        return true;
+    }
+
+    /// <summary>Room for <paramref name="length"/> results (grown, never shrunk: no allocation per call).</summary>
+    private static bool TryReserveResults(long length)
+    {
+        if (length <= s_resultsLength)
+        {
+            return true;
+        }
+        void* grown;
+        try
+        {
+            grown = NativeMemory.Realloc(s_results, (nuint)length * sizeof(double));
+        }
+        catch (OutOfMemoryException)
+        {
+            return false; // the job runs inline, needing no results buffer
+        }
+        s_results = (double*)grown;
+        s_resultsLength = length;
+        return true;
+    }
+
+    // Environment.ProcessId is cached by the runtime, so it keeps the parent's id in a forked child.
+    [LibraryImport("libc", EntryPoint = "getpid")]
+    private static partial int GetProcessId();
+}
