@@ -38,8 +38,11 @@
  *    keep a relative accuracy of a few ulp (float32 log_softmax([20, 0]) is [−2.0611537e-9, −20],
  *    not [0, −20]). Label-smoothing sums Σ_j y_j·(m − z_j) that overflow float32 (logits near
  *    ±FLT_MAX) are formed again in float64. Reductions of the loss (sum, mean) accumulate in
- *    float64 for both dtypes: the row losses of each block of 64 rows in order, then the blocks in
- *    order (a fixed grouping, independent of how the work is split).
+ *    float64 for both dtypes: the row losses of each block of rows in order, then the blocks in
+ *    order (a fixed grouping that depends on the row length alone: 16384 elements a block, 1 to
+ *    64 rows). softmax and log_softmax rows of 8192 classes or more go by chunks of 4096 columns
+ *    (the last takes the remainder): each chunk's maximum and sum of exponentials, the chunks
+ *    folded in column order in float64, then one pass that writes the output.
  *  - Flush rule: every output (probabilities, log-probabilities, gradients, Jacobian entries,
  *    losses) whose magnitude is below the smallest normal number (FLT_MIN, DBL_MIN) is stored as
  *    0 (of either sign): no output is ever subnormal.
