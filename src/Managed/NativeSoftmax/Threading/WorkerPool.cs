@@ -35,7 +35,7 @@ internal static unsafe partial class WorkerPool
     private static long s_count;
     private static long s_next;
     private static int s_pending; // workers released for the job that have not finished it
-    private static int s_faulted; // an item threw on a worker
+    private static int s_faulted; // an item threw
 
     private static int s_busy; // 1 while a caller owns the pool
     private static int s_ownerProcess; // the process that started the workers; 0 before any
@@ -87,7 +87,8 @@ internal static unsafe partial class WorkerPool
     /// should run inline instead: one thread asked for, the pool busy with another caller's job,
     /// a forked child, or no memory for the results.
     /// </summary>
-    /// <exception cref="InvalidOperationException">An item threw on a worker thread (a bug).</exception>
+    /// <exception cref="InvalidOperationException">An item threw, on any thread (a bug); the
+    /// other threads stop taking items and are waited for first.</exception>
     public static bool TryRun(delegate*<void*, long, double*, void> body, void* state, long count, int threads,
         long resultsPerItem, out double* results)
     {
@@ -111,7 +112,17 @@ internal static unsafe partial class WorkerPool
             s_faulted = 0;
             Volatile.Write(ref s_pending, helpers);
             s_wake.Release(helpers);
-            RunItems();
+            try
+            {
+                RunItems();
+            }
+            catch
+            {
+                // Stop handing out items, and wait for the workers below before the job's state
+                // (and the caller's frame they point into) goes away.
+                Volatile.Write(ref s_faulted, 1);
+                Interlocked.Exchange(ref s_next, long.MaxValue / 2);
+            }
             var spin = new SpinWait();
             while (Volatile.Read(ref s_pending) != 0)
             {
@@ -119,7 +130,7 @@ internal static unsafe partial class WorkerPool
             }
             if (s_faulted != 0)
             {
-                throw new InvalidOperationException("an item of a parallel job failed on a worker thread");
+                throw new InvalidOperationException("an item of a parallel job failed");
             }
             results = s_results;
             return true;
