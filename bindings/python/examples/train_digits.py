@@ -20,12 +20,10 @@ import sys
 import time
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import nativesoftmax  # noqa: E402
+import digits  # noqa: E402  (beside this script)
 
 SEED = 0
 EPOCHS = 60
@@ -38,19 +36,8 @@ REQUIRED_ACCURACY = 0.95
 
 def main():
     start = time.perf_counter()
-    digits = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split(
-        digits.data, digits.target, test_size=0.2, random_state=SEED, stratify=digits.target)
-    scaler = StandardScaler().fit(x_train)  # statistics from the training split only
-    x_train = scaler.transform(x_train).astype(np.float32)
-    x_test = scaler.transform(x_test).astype(np.float32)
-    y_train = y_train.astype(np.int64)
+    x_train, x_test, y_train, y_test, classes = digits.load(SEED)
     n, features = x_train.shape
-    classes = int(digits.target.max()) + 1
-
-    print("nativesoftmax %s, ISA path: %s" % (nativesoftmax.__version__, nativesoftmax.isa()))
-    print("digits: %d train / %d held-out images, %d features, %d classes"
-          % (n, len(y_test), features, classes))
 
     rng = np.random.default_rng(SEED)
     w = np.zeros((features, classes), np.float32)

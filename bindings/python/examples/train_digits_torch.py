@@ -16,12 +16,9 @@ import sys
 import time
 
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import nativesoftmax  # noqa: E402
+import digits  # noqa: E402  (beside this script)
 import nativesoftmax.torch as nt  # noqa: E402
 
 SEED = 0
@@ -35,19 +32,9 @@ REQUIRED_ACCURACY = 0.95
 def main():
     start = time.perf_counter()
     torch.manual_seed(SEED)
-    digits = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split(
-        digits.data, digits.target, test_size=0.2, random_state=SEED, stratify=digits.target)
-    scaler = StandardScaler().fit(x_train)  # statistics from the training split only
-    x_train = torch.tensor(scaler.transform(x_train), dtype=torch.float32)
-    x_test = torch.tensor(scaler.transform(x_test), dtype=torch.float32)
-    y_train = torch.tensor(y_train, dtype=torch.int64)
-    y_test = torch.tensor(y_test, dtype=torch.int64)
+    x_train, x_test, y_train, y_test, classes = (
+        torch.from_numpy(a) if not isinstance(a, int) else a for a in digits.load(SEED))
     n, features = x_train.shape
-    classes = int(digits.target.max()) + 1
-    print("nativesoftmax %s, ISA path: %s" % (nativesoftmax.__version__, nativesoftmax.isa()))
-    print("digits: %d train / %d held-out images, %d features, %d classes"
-          % (n, len(y_test), features, classes))
 
     model = torch.nn.Sequential(torch.nn.Linear(features, HIDDEN), torch.nn.ReLU(),
                                 torch.nn.Linear(HIDDEN, classes))

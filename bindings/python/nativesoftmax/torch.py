@@ -16,34 +16,22 @@ from . import _ops
 __all__ = ["softmax", "log_softmax", "cross_entropy", "CrossEntropyLoss"]
 
 
-class _Softmax(torch.autograd.Function):
+class _RowToRow(torch.autograd.Function):
+    """y = forward(x) along ``dim``, with backward(grad, y): softmax and log_softmax (their
+    backward passes take the forward output, as PyTorch's do)."""
+
     @staticmethod
-    def forward(ctx, x, dim):
-        y = _ops.softmax(x, dim=dim)
+    def forward(ctx, x, dim, forward, backward):
+        y = forward(x, dim=dim)
         ctx.save_for_backward(y)
-        ctx.dim = dim
+        ctx.dim, ctx.backward_of = dim, backward
         return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        return _ops.softmax_backward(grad, y, dim=ctx.dim), None
-
-
-class _LogSoftmax(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, dim):
-        y = _ops.log_softmax(x, dim=dim)
-        ctx.save_for_backward(y)
-        ctx.dim = dim
-        return y
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad):
-        (y,) = ctx.saved_tensors
-        return _ops.log_softmax_backward(grad, y, dim=ctx.dim), None
+        return ctx.backward_of(grad, y, dim=ctx.dim), None, None, None
 
 
 class _CrossEntropy(torch.autograd.Function):
@@ -88,13 +76,13 @@ def softmax(input, dim=-1):
         A tensor of ``input``'s shape and dtype. Numerics and edge cases as
         ``nativesoftmax.softmax``.
     """
-    return _Softmax.apply(input, dim)
+    return _RowToRow.apply(input, dim, _ops.softmax, _ops.softmax_backward)
 
 
 def log_softmax(input, dim=-1):
     """``torch.log_softmax(input, dim)`` computed by NativeSoftmax, differentiable with autograd.
     Arguments and result as ``softmax``; numerics as ``nativesoftmax.log_softmax``."""
-    return _LogSoftmax.apply(input, dim)
+    return _RowToRow.apply(input, dim, _ops.log_softmax, _ops.log_softmax_backward)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
