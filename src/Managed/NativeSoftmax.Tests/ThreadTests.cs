@@ -26,6 +26,7 @@ public class ThreadTests
             data.Add(dtype, 517, 999);
             data.Add(dtype, 3, 70_001);
             data.Add(dtype, 1, 300_007);
+            data.Add(dtype, 1, (1 << 20) + 4096 + 3); // more chunks than LongRow keeps exponentials for
         }
         return data;
     }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using NativeSoftmax.Operations;
 using NativeSoftmax.Simd;
 using NativeSoftmax.Threading;
@@ -9,9 +10,10 @@ namespace NativeSoftmax.Kernels;
 /// <summary>
 /// Softmax and log_softmax of rows of at least <see cref="MinLength"/> elements, by chunks of
 /// columns: each chunk's maximum and <see cref="ExpSum"/> relative to it (read while the chunk is
-/// in the first-level cache), the chunks folded in column order into the row's, then one pass
-/// that writes the output. A long row is thus read from memory twice and written once, and its
-/// chunks can run on several threads: where a chunk's statistics are computed does not change
+/// in the first-level cache; softmax keeps the exponentials in the output), the chunks folded in
+/// column order into the row's, then one pass that writes the output (softmax: each chunk's
+/// exponentials scaled by exp(m_chunk − max)/Σ). A long row is read from memory about twice and
+/// written twice (once when the chunks stay in cache), and its chunks can run on several threads: where a chunk's statistics are computed does not change
 /// them, and the fold always takes them in the same order, so the result is the same bits for
 /// every thread count.
 /// </summary>
@@ -34,38 +36,49 @@ internal static unsafe class LongRow<TVec, T>
     /// <summary>log_softmax of one long row; <paramref name="logProbabilities"/> may be exactly <paramref name="logits"/>.</summary>
     public static void LogSoftmax(T* logits, T* logProbabilities, nuint n) => Row<LogSoftmaxOutput>(logits, logProbabilities, n);
 
+    /// <summary>
+    /// Rows of at most this many chunks (2^20 columns) keep softmax's exponentials: the chunk pass
+    /// stores exp(z − m_chunk) and the output pass scales each chunk by exp(m_chunk − max)/Σ, one
+    /// exponential per element. Longer rows, whose chunk maxima would not fit on the stack,
+    /// compute exp(z − max)/Σ again in the output pass. The choice depends on the length alone.
+    /// </summary>
+    public const long MaxChunksKeepingExps = 256;
+
     private static void Row<TOutput>(T* z, T* output, nuint n)
         where TOutput : struct, IOutput
     {
         long chunks = (long)(n / ChunkLength);
-        var job = new Job(z, output, n);
+        bool keepExps = TOutput.ScalesExps && chunks <= MaxChunksKeepingExps;
+        double* maxima = stackalloc double[keepExps ? (int)chunks : 0];
+        var job = new Job(z, output, n, keepExps ? maxima : null);
         int threads = Dispatch.ThreadsFor(1, (long)n, chunks);
         var fold = new RowStatistics();
-        if (threads > 1 && WorkerPool.TryRun(&StatisticsOfChunk, &job, chunks, threads, 3, out double* statistics))
+        double* statistics = null;
+        bool parallel = threads > 1 && WorkerPool.TryRun(&StatisticsOfChunk, &job, chunks, threads, 3, out statistics);
+        double* chunk = stackalloc double[3];
+        for (long k = 0; k < chunks; k++)
         {
-            for (long k = 0; k < chunks; k++)
+            double* these = parallel ? statistics + 3 * k : chunk;
+            if (!parallel)
             {
-                fold.Add(statistics[3 * k], statistics[3 * k + 1], statistics[3 * k + 2]);
+                StatisticsOfChunk(&job, k, these);
             }
-            job.Max = T.CreateTruncating(fold.Max);
-            job.Sum = fold.Sum;
-            if (WorkerPool.TryRun(&StoreChunk<TOutput>, &job, chunks, threads, 0, out _))
+            fold.Add(these[0], these[1], these[2]);
+            if (keepExps)
             {
-                return;
+                maxima[k] = these[0];
             }
         }
-        else
+        job.Max = T.CreateTruncating(fold.Max);
+        job.Sum = fold.Sum;
+        if (parallel && WorkerPool.TryRun(&StoreChunk<TOutput>, &job, chunks, threads, 0, out _))
         {
-            double* chunk = stackalloc double[3];
-            for (long k = 0; k < chunks; k++)
-            {
-                StatisticsOfChunk(&job, k, chunk);
-                fold.Add(chunk[0], chunk[1], chunk[2]);
-            }
-            job.Max = T.CreateTruncating(fold.Max);
-            job.Sum = fold.Sum;
+            return;
         }
-        TOutput.Store(z, output, n, job.Max, job.Sum); // element-wise: the same values as by chunks
+        for (long k = 0; k < chunks; k++)
+        {
+            StoreChunk<TOutput>(&job, k, null); // element-wise: the same values on any thread
+        }
     }
 
     /// <summary>Chunk <paramref name="chunk"/>'s [start, end) of a row of <paramref name="n"/>.</summary>
@@ -83,7 +96,8 @@ internal static unsafe class LongRow<TVec, T>
         (nuint start, nuint length) = Bounds(job->Length, chunk);
         T* z = job->Input + start;
         T max = RowLoop<TVec, T>.Max(z, length);
-        ExpSum sum = RowLoop<TVec, T>.SumExps(new ExpShifted<TVec, T>(z, max), null, length);
+        T* exps = job->ChunkMaxima != null ? job->Output + start : null; // may be exactly z: SumExps reads first
+        ExpSum sum = RowLoop<TVec, T>.SumExps(new ExpShifted<TVec, T>(z, max), exps, length);
         statistics[0] = double.CreateTruncating(max);
         statistics[1] = sum.Others;
         statistics[2] = sum.AtMax;
@@ -94,15 +108,32 @@ internal static unsafe class LongRow<TVec, T>
     {
         var job = (Job*)state;
         (nuint start, nuint length) = Bounds(job->Length, chunk);
-        TOutput.Store(job->Input + start, job->Output + start, length, job->Max, job->Sum);
+        if (job->ChunkMaxima == null)
+        {
+            TOutput.Store(job->Input + start, job->Output + start, length, job->Max, job->Sum);
+            return;
+        }
+        double chunkMax = job->ChunkMaxima[chunk], max = double.CreateTruncating(job->Max);
+        T* exps = job->Output + start;
+        if (chunkMax == double.NegativeInfinity && max > double.NegativeInfinity)
+        {
+            // A chunk of −∞ only: its stored exponentials are NaN (−∞ − −∞), its probabilities 0.
+            NativeMemory.Clear(exps, length * (nuint)sizeof(T));
+            return;
+        }
+        T scale = T.CreateTruncating(Math.Exp(chunkMax - max) / job->Sum.Total);
+        RowLoop<TVec, T>.Store(new Scaled<TVec, T>(exps, scale), exps, length);
     }
 
     /// <summary>What the chunks of one row share.</summary>
-    private struct Job(T* input, T* output, nuint length)
+    private struct Job(T* input, T* output, nuint length, double* chunkMaxima)
     {
         public readonly T* Input = input;
         public readonly T* Output = output;
         public readonly nuint Length = length;
+
+        /// <summary>Each chunk's maximum, when the chunk pass keeps its exponentials in the output; else null.</summary>
+        public readonly double* ChunkMaxima = chunkMaxima;
         public T Max;
         public ExpSum Sum;
     }
@@ -110,17 +141,24 @@ internal static unsafe class LongRow<TVec, T>
     /// <summary>The output pass, from the row's maximum and sum.</summary>
     private interface IOutput
     {
+        /// <summary>Whether the output is the exponentials scaled (softmax), so the chunk pass may keep them.</summary>
+        static abstract bool ScalesExps { get; }
+
         static abstract void Store(T* z, T* output, nuint n, T max, ExpSum sum);
     }
 
     private readonly struct SoftmaxOutput : IOutput
     {
+        public static bool ScalesExps => true;
+
         public static void Store(T* z, T* output, nuint n, T max, ExpSum sum) =>
             RowLoop<TVec, T>.Store(new ExpShiftedScaled<TVec, T>(z, max, T.CreateTruncating(1.0 / sum.Total)), output, n);
     }
 
     private readonly struct LogSoftmaxOutput : IOutput
     {
+        public static bool ScalesExps => false;
+
         public static void Store(T* z, T* output, nuint n, T max, ExpSum sum) =>
             RowLoop<TVec, T>.Store(new LogSoftmaxOf<TVec, T>(z, max, T.CreateTruncating(sum.Log)), output, n);
     }
