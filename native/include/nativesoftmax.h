@@ -226,6 +226,8 @@ NSM_API nsm_status nsm_softmax_jacobian_f64(int64_t cols, const double* logits,
  * covers and uses the defaults for fields added later. A struct from a newer header is accepted
  * when the fields this library does not know are left at zero. Start from
  * NSM_CROSS_ENTROPY_OPTIONS_INIT. Passing options == NULL means all defaults.
+ * Versions: 1 (32 bytes) ends with grad_scale; 2 (40 bytes on 64-bit platforms) adds
+ * grad_output. A version-1 struct (struct_size 32) is still accepted: grad_output is then NULL.
  * ------------------------------------------------------------------------------------------- */
 typedef int32_t nsm_reduction;
 #define NSM_REDUCTION_NONE 0  /**< loss is [rows]: one loss per row. */
@@ -238,11 +240,12 @@ typedef int32_t nsm_reduction;
 
 typedef struct nsm_cross_entropy_options {
     uint32_t struct_size;    /**< sizeof(nsm_cross_entropy_options) as the caller compiled it: at least
-                                  the size of version 1 (32 bytes). A larger size (a newer header) is
-                                  accepted when every byte past the first 32 is zero; otherwise
-                                  NSM_ERR_INVALID_ARGUMENT, whose message names the offset of the
-                                  first byte that is not. At most 4096 bytes are read: a larger
-                                  struct_size is rejected. */
+                                  the size of version 1 (32 bytes). The library reads the fields
+                                  that lie wholly within struct_size (a version-1 size leaves
+                                  grad_output NULL); every other byte struct_size covers (a newer
+                                  header's fields) must be zero, else NSM_ERR_INVALID_ARGUMENT,
+                                  whose message names the offset of the first byte that is not.
+                                  At most 4096 bytes are read: a larger struct_size is rejected. */
     nsm_reduction reduction; /**< NSM_REDUCTION_{NONE,SUM,MEAN}; default MEAN. */
     int64_t ignore_index;    /**< Hard labels equal to this give 0 loss and 0 gradient; default −100.
                                   Not used with soft targets. */
@@ -250,10 +253,20 @@ typedef struct nsm_cross_entropy_options {
     double grad_scale;       /**< The upstream gradient of the (reduced) loss, PyTorch's grad_output
                                   for a scalar loss; multiplies the whole gradient; default 1.
                                   Must be finite. */
+    const void* grad_output; /**< (Version 2.) The upstream gradient of each row's loss, for
+                                  reduction none only: NULL (the default) gives every row grad_scale;
+                                  else [rows] values of the logits' dtype (float for the _f32
+                                  functions, double for _f64), and row r's gradient is multiplied by
+                                  grad_output[r]·grad_scale. Values are not checked: they multiply
+                                  the row's gradient as they are, NaN and ±inf included (as
+                                  PyTorch); an ignored row, or a soft-target row whose targets are
+                                  all zero, still gets a zero gradient. The losses do not depend on
+                                  it. Errors: NSM_ERR_INVALID_ARGUMENT with reduction sum or mean;
+                                  NSM_ERR_OVERLAP when it overlaps loss or grad. */
 } nsm_cross_entropy_options;
 
 #define NSM_CROSS_ENTROPY_OPTIONS_INIT \
-    { (uint32_t)sizeof(nsm_cross_entropy_options), NSM_REDUCTION_MEAN, -100, 0.0, 1.0 }
+    { (uint32_t)sizeof(nsm_cross_entropy_options), NSM_REDUCTION_MEAN, -100, 0.0, 1.0, NULL }
 
 /* ---------------------------------------------------------------------------------------------
  * Fused softmax cross-entropy, hard labels (PyTorch's F.cross_entropy with class indices).
@@ -264,8 +277,9 @@ typedef struct nsm_cross_entropy_options {
  *   grad[r, i] = s·(o_i·Σ_j y_j − y_i),  y_j = (1 − ε)·w_t·δ_jt + (ε/cols)·w_j
  *   (docs/derivation.md §4–§5: o·Σy − y with the weighted, smoothed target y; = o − y for ε = 0,
  *   w = 1),
- * where s = grad_scale for "none" and "sum", grad_scale / Σ_r w_{t_r} for "mean" (NaN when that
- * sum is 0, as the loss).
+ * where s = grad_scale for "sum", grad_scale / Σ_r w_{t_r} for "mean" (NaN when that sum is 0, as
+ * the loss), and grad_scale·grad_output[r] for "none" (grad_scale when options->grad_output is
+ * NULL).
  * Rows whose label equals ignore_index get loss 0 and a zero gradient row, whatever their logits,
  * and do not count in the mean's divisor. This is PyTorch's normalisation exactly (PyTorch gives
  * a NaN gradient for an ignored row whose logits are all −inf; we give 0). With ε = 0 the smoothing term is absent
@@ -282,7 +296,7 @@ typedef struct nsm_cross_entropy_options {
  *         NSM_ERR_INVALID_SHAPE, NSM_ERR_INVALID_LEADING_DIM,
  *         NSM_ERR_LABEL_OUT_OF_RANGE (checked for every row before anything is written),
  *         NSM_ERR_INVALID_ARGUMENT (reduction, label_smoothing outside [0, 1] or NaN, weight,
- *         grad_scale, struct_size), NSM_ERR_OVERLAP.
+ *         grad_scale, grad_output with a reduction other than none, struct_size), NSM_ERR_OVERLAP.
  * Accuracy (float32): with unit weights, row losses within 2e-6·(1 + |exact|); with weights,
  * within 2e-6·Σ_j |y_j|·(1 + |lse − z_j|) (the size of the terms summed); gradients within
  * 1e-6·|s|·Σ_j |y_j| absolute.
@@ -311,8 +325,8 @@ NSM_API nsm_status nsm_cross_entropy_f64(int64_t rows, int64_t cols,
  *                                              zero target on a −inf logit)
  *   grad[r, i] = s·(o_i·Σ_j ŷ_j − ŷ_i)         (docs/derivation.md §4, the general form: exact
  *                                              even when the targets do not sum to 1)
- * s = grad_scale for "none" and "sum", grad_scale / rows for "mean" (PyTorch divides soft-target
- * means by the number of rows, weighted or not). A row whose ŷ are all zero gives loss 0 and a
+ * s = grad_scale for "sum", grad_scale / rows for "mean" (PyTorch divides soft-target means by the
+ * number of rows, weighted or not), grad_scale·grad_output[r] for "none" (as for hard labels). A row whose ŷ are all zero gives loss 0 and a
  * zero gradient whatever its logits (this wins over the NaN-row rule: an all −inf row with an
  * all-zero target is 0, not NaN). ignore_index is not used. Targets may be any finite or non-finite values; they are
  * not checked (a NaN target gives a NaN loss).

@@ -3,12 +3,15 @@
  * float64 reference of the header's formulas (docs/derivation.md §4–§5: dE/dz_i = o_i·Σy − y_i
  * with the weighted, smoothed target y): reductions none / sum / mean, class weights (negative
  * ones included), ignore_index (the default −100 and a class index), label smoothing, grad_scale,
- * loss-only, gradient-only and in-place gradients, every row length 1…49, 1000, 1001.
+ * per-row upstream gradients (grad_output, reduction none: row r's gradient times grad_output[r]),
+ * loss-only, gradient-only and in-place gradients, every row length 1…49, 1000, 1001; a
+ * version-1 options struct (32 bytes) still accepted.
  */
 #include "harness_support.h"
 #include "test_groups.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +159,15 @@ static void fill_ce_logits(matrix* m, int minus_inf, const int64_t* keep, rng* g
         }
 }
 
+/* grad_output for `rows` rows: uniform in [−2, 2], row 0 exactly 0 (a zero row gradient), in a
+ * guarded region (the call must only read it). */
+static region upstream_gradients(dtype t, int64_t rows, rng* g)
+{
+    region r = region_new((size_t)rows * dtype_size(t));
+    for (int64_t i = 0; i < rows; ++i) set_element(t, r.data, i, i == 0 ? 0.0 : rng_uniform(g, -2.0, 2.0));
+    return r;
+}
+
 /* ---- hard labels ---------------------------------------------------------------------------- */
 typedef struct hard_config {
     nsm_reduction reduction;
@@ -166,22 +178,27 @@ typedef struct hard_config {
     ce_layout layout;
     int null_options;   /* options == NULL (the defaults) */
     int minus_inf;      /* −inf logits away from the labels */
+    int per_row;        /* options.grad_output: one upstream gradient per row (reduction none) */
 } hard_config;
 
 static const hard_config k_hard_configs[] = {
-    {NSM_REDUCTION_MEAN, NO_WEIGHT, 0.0, 1.0, 0, CE_CONTIGUOUS, 1, 0},
-    {NSM_REDUCTION_MEAN, NO_WEIGHT, 0.0, 1.0, 0, CE_CONTIGUOUS, 0, 0},
-    {NSM_REDUCTION_SUM, POSITIVE_WEIGHT, 0.0, 1.0, 0, CE_STRIDED, 0, 0},
-    {NSM_REDUCTION_NONE, NO_WEIGHT, 0.1, 1.0, 0, CE_STRIDED, 0, 0},
-    {NSM_REDUCTION_MEAN, POSITIVE_WEIGHT, 0.1, 0.5, 1, CE_IN_PLACE, 0, 0},
-    {NSM_REDUCTION_MEAN, SIGNED_WEIGHT, 0.25, -2.0, 0, CE_STRIDED, 0, 0},
-    {NSM_REDUCTION_NONE, POSITIVE_WEIGHT, 1.0, 1.0, 1, CE_CONTIGUOUS, 0, 0},
-    {NSM_REDUCTION_SUM, NO_WEIGHT, 0.3, 3.0, 1, CE_LOSS_ONLY, 0, 0},
-    {NSM_REDUCTION_MEAN, POSITIVE_WEIGHT, 0.0, 1.0, 0, CE_GRAD_ONLY, 0, 0},
-    {NSM_REDUCTION_NONE, SIGNED_WEIGHT, 0.0, 0.25, 0, CE_IN_PLACE, 0, 0},
-    {NSM_REDUCTION_MEAN, NO_WEIGHT, 0.0, 1.0, 0, CE_STRIDED, 0, 1},
-    {NSM_REDUCTION_NONE, POSITIVE_WEIGHT, 0.1, 1.0, 0, CE_CONTIGUOUS, 0, 1},
-    {NSM_REDUCTION_SUM, NO_WEIGHT, 1.0, 1.0, 0, CE_CONTIGUOUS, 0, 0},
+    {NSM_REDUCTION_MEAN, NO_WEIGHT, 0.0, 1.0, 0, CE_CONTIGUOUS, 1, 0, 0},
+    {NSM_REDUCTION_MEAN, NO_WEIGHT, 0.0, 1.0, 0, CE_CONTIGUOUS, 0, 0, 0},
+    {NSM_REDUCTION_SUM, POSITIVE_WEIGHT, 0.0, 1.0, 0, CE_STRIDED, 0, 0, 0},
+    {NSM_REDUCTION_NONE, NO_WEIGHT, 0.1, 1.0, 0, CE_STRIDED, 0, 0, 0},
+    {NSM_REDUCTION_MEAN, POSITIVE_WEIGHT, 0.1, 0.5, 1, CE_IN_PLACE, 0, 0, 0},
+    {NSM_REDUCTION_MEAN, SIGNED_WEIGHT, 0.25, -2.0, 0, CE_STRIDED, 0, 0, 0},
+    {NSM_REDUCTION_NONE, POSITIVE_WEIGHT, 1.0, 1.0, 1, CE_CONTIGUOUS, 0, 0, 0},
+    {NSM_REDUCTION_SUM, NO_WEIGHT, 0.3, 3.0, 1, CE_LOSS_ONLY, 0, 0, 0},
+    {NSM_REDUCTION_MEAN, POSITIVE_WEIGHT, 0.0, 1.0, 0, CE_GRAD_ONLY, 0, 0, 0},
+    {NSM_REDUCTION_NONE, SIGNED_WEIGHT, 0.0, 0.25, 0, CE_IN_PLACE, 0, 0, 0},
+    {NSM_REDUCTION_MEAN, NO_WEIGHT, 0.0, 1.0, 0, CE_STRIDED, 0, 1, 0},
+    {NSM_REDUCTION_NONE, POSITIVE_WEIGHT, 0.1, 1.0, 0, CE_CONTIGUOUS, 0, 1, 0},
+    {NSM_REDUCTION_SUM, NO_WEIGHT, 1.0, 1.0, 0, CE_CONTIGUOUS, 0, 0, 0},
+    {NSM_REDUCTION_NONE, NO_WEIGHT, 0.0, 1.0, 0, CE_CONTIGUOUS, 0, 0, 1},
+    {NSM_REDUCTION_NONE, SIGNED_WEIGHT, 0.1, -0.5, 1, CE_STRIDED, 0, 1, 1},
+    {NSM_REDUCTION_NONE, POSITIVE_WEIGHT, 0.2, 2.0, 0, CE_IN_PLACE, 0, 0, 1},
+    {NSM_REDUCTION_NONE, NO_WEIGHT, 0.0, 1.0, 1, CE_LOSS_ONLY, 0, 0, 1},
 };
 #define HARD_CONFIG_COUNT ((int)(sizeof k_hard_configs / sizeof k_hard_configs[0]))
 
@@ -205,15 +222,17 @@ static void test_hard_case(dtype t, int64_t cols, int config_index)
         options.ignore_index = target[0];
     else
         target[1] = -100;
+    region upstream = upstream_gradients(t, cfg->per_row ? rows : 0, &g);
+    if (cfg->per_row) options.grad_output = upstream.data;
 
     set_context("op=%s len=%lld rows=%lld ld_logits=%lld ld_grad=%lld layout=%s reduction=%s "
-                "weight=%s label_smoothing=%g grad_scale=%g ignore_index=%lld options=%s "
-                "minus_inf=%d seed=%llu",
+                "weight=%s label_smoothing=%g grad_scale=%g grad_output=%s ignore_index=%lld "
+                "options=%s minus_inf=%d seed=%llu",
                 op_name("cross_entropy", t), (long long)cols, (long long)rows, (long long)ld_l,
                 (long long)ld_g, ce_layout_name(cfg->layout), reduction_name(cfg->reduction),
                 weight_name(cfg->weight), cfg->smoothing, cfg->grad_scale,
-                (long long)options.ignore_index, cfg->null_options ? "NULL" : "set", cfg->minus_inf,
-                (unsigned long long)seed);
+                cfg->per_row ? "per-row" : "NULL", (long long)options.ignore_index,
+                cfg->null_options ? "NULL" : "set", cfg->minus_inf, (unsigned long long)seed);
 
     matrix logits = matrix_new(t, rows, cols, ld_l);
     fill_ce_logits(&logits, cfg->minus_inf, target, &g);
@@ -245,7 +264,8 @@ static void test_hard_case(dtype t, int64_t cols, int config_index)
         for (int64_t j = 0; j < cols; ++j)
             y[j] = (eps / (double)cols) * (weight ? get_element(t, weight, j) : 1.0);
         y[target[r]] += (1.0 - eps) * (weight ? get_element(t, weight, target[r]) : 1.0);
-        expect_row(t, z + r * cols, cols, y, s, (int)r, &e);
+        /* grad_r = grad_output[r]·(s·∂loss_r/∂z_r) */
+        expect_row(t, z + r * cols, cols, y, cfg->per_row ? s * get_element(t, upstream.data, r) : s, (int)r, &e);
     }
     expect_reduction(cfg->reduction, rows, divisor, &e);
 
@@ -261,12 +281,14 @@ static void test_hard_case(dtype t, int64_t cols, int config_index)
         grad = &grad_storage;
     }
     snapshot logits_bytes = snapshot_take(logits.mem.data, logits.mem.bytes);
+    snapshot upstream_bytes = snapshot_take(upstream.data, upstream.bytes);
     nsm_status status = call_cross_entropy(t, rows, cols, matrix_data(&logits), ld_l, target, weight,
                                            cfg->null_options ? NULL : &options, loss,
                                            grad ? matrix_data(grad) : NULL, ld_g);
     if (check(status == NSM_OK, "status %d (%s): %s", (int)status, nsm_status_string(status),
               nsm_last_error())) {
         check_results(t, cfg->reduction, rows, cols, loss, grad, &e);
+        check(snapshot_unchanged(&upstream_bytes), "grad_output was modified");
         if (cfg->layout != CE_IN_PLACE)
             check(snapshot_unchanged(&logits_bytes), "the logits were modified");
         if (cfg->layout == CE_GRAD_ONLY) {
@@ -276,7 +298,9 @@ static void test_hard_case(dtype t, int64_t cols, int config_index)
     }
 
     snapshot_free(&logits_bytes);
+    snapshot_free(&upstream_bytes);
     if (grad == &grad_storage) matrix_free(&grad_storage);
+    region_free(&upstream);
     region_free(&loss_mem);
     region_free(&weight_mem);
     region_free(&target_mem);
@@ -314,18 +338,22 @@ typedef struct soft_config {
     ce_layout layout;
     target_kind targets;
     int null_options;
+    int per_row; /* options.grad_output (reduction none) */
 } soft_config;
 
 static const soft_config k_soft_configs[] = {
-    {NSM_REDUCTION_MEAN, NO_WEIGHT, 0.0, 1.0, CE_CONTIGUOUS, TARGET_DISTRIBUTION, 1},
-    {NSM_REDUCTION_SUM, NO_WEIGHT, 0.0, 1.0, CE_STRIDED, TARGET_UNNORMALISED, 0},
-    {NSM_REDUCTION_NONE, POSITIVE_WEIGHT, 0.1, 1.0, CE_STRIDED, TARGET_SPARSE, 0},
-    {NSM_REDUCTION_MEAN, POSITIVE_WEIGHT, 0.0, 0.5, CE_IN_PLACE, TARGET_UNNORMALISED, 0},
-    {NSM_REDUCTION_MEAN, SIGNED_WEIGHT, 0.2, -1.0, CE_IN_PLACE_TARGET, TARGET_DISTRIBUTION, 0},
-    {NSM_REDUCTION_NONE, NO_WEIGHT, 0.0, 1.0, CE_LOSS_ONLY, TARGET_SPARSE, 0},
-    {NSM_REDUCTION_SUM, POSITIVE_WEIGHT, 0.0, 2.0, CE_GRAD_ONLY, TARGET_DISTRIBUTION, 0},
-    {NSM_REDUCTION_NONE, NO_WEIGHT, 0.0, 1.0, CE_CONTIGUOUS, TARGET_ZERO_AT_MINUS_INF, 0},
-    {NSM_REDUCTION_MEAN, NO_WEIGHT, 1.0, 1.0, CE_CONTIGUOUS, TARGET_UNNORMALISED, 0},
+    {NSM_REDUCTION_MEAN, NO_WEIGHT, 0.0, 1.0, CE_CONTIGUOUS, TARGET_DISTRIBUTION, 1, 0},
+    {NSM_REDUCTION_SUM, NO_WEIGHT, 0.0, 1.0, CE_STRIDED, TARGET_UNNORMALISED, 0, 0},
+    {NSM_REDUCTION_NONE, POSITIVE_WEIGHT, 0.1, 1.0, CE_STRIDED, TARGET_SPARSE, 0, 0},
+    {NSM_REDUCTION_MEAN, POSITIVE_WEIGHT, 0.0, 0.5, CE_IN_PLACE, TARGET_UNNORMALISED, 0, 0},
+    {NSM_REDUCTION_MEAN, SIGNED_WEIGHT, 0.2, -1.0, CE_IN_PLACE_TARGET, TARGET_DISTRIBUTION, 0, 0},
+    {NSM_REDUCTION_NONE, NO_WEIGHT, 0.0, 1.0, CE_LOSS_ONLY, TARGET_SPARSE, 0, 0},
+    {NSM_REDUCTION_SUM, POSITIVE_WEIGHT, 0.0, 2.0, CE_GRAD_ONLY, TARGET_DISTRIBUTION, 0, 0},
+    {NSM_REDUCTION_NONE, NO_WEIGHT, 0.0, 1.0, CE_CONTIGUOUS, TARGET_ZERO_AT_MINUS_INF, 0, 0},
+    {NSM_REDUCTION_MEAN, NO_WEIGHT, 1.0, 1.0, CE_CONTIGUOUS, TARGET_UNNORMALISED, 0, 0},
+    {NSM_REDUCTION_NONE, NO_WEIGHT, 0.0, 1.0, CE_CONTIGUOUS, TARGET_DISTRIBUTION, 0, 1},
+    {NSM_REDUCTION_NONE, SIGNED_WEIGHT, 0.2, -1.5, CE_IN_PLACE_TARGET, TARGET_SPARSE, 0, 1},
+    {NSM_REDUCTION_NONE, POSITIVE_WEIGHT, 0.0, 0.5, CE_STRIDED, TARGET_UNNORMALISED, 0, 1},
 };
 #define SOFT_CONFIG_COUNT ((int)(sizeof k_soft_configs / sizeof k_soft_configs[0]))
 
@@ -359,13 +387,13 @@ static void test_soft_case(dtype t, int64_t cols, int config_index)
     uint64_t seed = case_seed((uint64_t)cols, (uint64_t)config_index, (uint64_t)t, 5);
     rng g = rng_new(seed);
     set_context("op=%s len=%lld rows=%lld ld_logits=%lld ld_target=%lld ld_grad=%lld layout=%s "
-                "reduction=%s weight=%s label_smoothing=%g grad_scale=%g targets=%s options=%s "
-                "seed=%llu",
+                "reduction=%s weight=%s label_smoothing=%g grad_scale=%g grad_output=%s targets=%s "
+                "options=%s seed=%llu",
                 op_name("cross_entropy_soft", t), (long long)cols, (long long)rows, (long long)ld_l,
                 (long long)ld_t, (long long)ld_g, ce_layout_name(cfg->layout),
                 reduction_name(cfg->reduction), weight_name(cfg->weight), cfg->smoothing,
-                cfg->grad_scale, target_name(cfg->targets), cfg->null_options ? "NULL" : "set",
-                (unsigned long long)seed);
+                cfg->grad_scale, cfg->per_row ? "per-row" : "NULL", target_name(cfg->targets),
+                cfg->null_options ? "NULL" : "set", (unsigned long long)seed);
 
     matrix logits = matrix_new(t, rows, cols, ld_l);
     int64_t* keep = (int64_t*)malloc(rows * sizeof(int64_t));
@@ -385,6 +413,8 @@ static void test_soft_case(dtype t, int64_t cols, int config_index)
     options.reduction = cfg->reduction;
     options.label_smoothing = cfg->smoothing;
     options.grad_scale = cfg->grad_scale;
+    region upstream = upstream_gradients(t, cfg->per_row ? rows : 0, &g);
+    if (cfg->per_row) options.grad_output = upstream.data;
 
     /* The reference: ŷ_j = ((1 − ε)·p_j + ε/cols)·w_j. */
     expectation e;
@@ -396,7 +426,7 @@ static void test_soft_case(dtype t, int64_t cols, int config_index)
         for (int64_t j = 0; j < cols; ++j)
             y[j] = ((1.0 - cfg->smoothing) * p[r * cols + j] + cfg->smoothing / (double)cols) *
                    (weight ? get_element(t, weight, j) : 1.0);
-        expect_row(t, z + r * cols, cols, y, s, (int)r, &e);
+        expect_row(t, z + r * cols, cols, y, cfg->per_row ? s * get_element(t, upstream.data, r) : s, (int)r, &e);
     }
     expect_reduction(cfg->reduction, rows, (double)rows, &e);
 
@@ -429,6 +459,7 @@ static void test_soft_case(dtype t, int64_t cols, int config_index)
 
     snapshot_free(&logits_bytes);
     snapshot_free(&target_bytes);
+    region_free(&upstream);
     if (grad == &grad_storage) matrix_free(&grad_storage);
     region_free(&loss_mem);
     region_free(&weight_mem);
@@ -639,6 +670,97 @@ static void test_ce_near_float_max(int soft)
     }
 }
 
+/* ---- options versions and per-row upstream gradients ------------------------------------------ */
+/* nsm_cross_entropy_options as version 1 of the header declared it: it ends with grad_scale. */
+typedef struct options_v1 {
+    uint32_t struct_size;
+    nsm_reduction reduction;
+    int64_t ignore_index;
+    double label_smoothing;
+    double grad_scale;
+} options_v1;
+
+#define SMALL_ROWS 4
+#define SMALL_COLS 7
+
+/* One small call, hard labels {1, 2, −100, 6} or soft targets whose row 2 is all zero. */
+static nsm_status small_call(dtype t, int soft, const nsm_cross_entropy_options* options, void* loss, void* grad)
+{
+    static const int64_t labels[SMALL_ROWS] = {1, 2, -100, 6};
+    double z[SMALL_ROWS * SMALL_COLS], p[SMALL_ROWS * SMALL_COLS]; /* storage for either dtype */
+    for (int i = 0; i < SMALL_ROWS * SMALL_COLS; ++i) {
+        set_element(t, z, i, 0.375 * (double)(i % 11) - 1.5);
+        set_element(t, p, i, i / SMALL_COLS == 2 ? 0.0 : 0.125 * (double)(i % 5));
+    }
+    return soft ? call_cross_entropy_soft(t, SMALL_ROWS, SMALL_COLS, z, SMALL_COLS, p, SMALL_COLS, NULL, options, loss, grad,
+                                          SMALL_COLS)
+                : call_cross_entropy(t, SMALL_ROWS, SMALL_COLS, z, SMALL_COLS, labels, NULL, options, loss, grad, SMALL_COLS);
+}
+
+/* A caller compiled against version 1 passes a 32-byte struct: accepted, with grad_output NULL.
+ * The struct ends at a PROT_NONE page, so a read past its 32 bytes would crash the test. */
+static void test_ce_version1_options(dtype t, int soft)
+{
+    set_context("op=%s version-1 options struct (32 bytes, ending at a guard page)",
+                op_name(soft ? "cross_entropy_soft" : "cross_entropy", t));
+    check(sizeof(options_v1) == 32 && offsetof(nsm_cross_entropy_options, grad_output) == 32,
+          "version 1 is 32 bytes and grad_output follows it (sizeof %zu, offset %zu)", sizeof(options_v1),
+          offsetof(nsm_cross_entropy_options, grad_output));
+    region v1_mem = region_new(sizeof(options_v1));
+    options_v1* v1 = (options_v1*)v1_mem.data;
+    v1->struct_size = (uint32_t)sizeof(options_v1);
+    v1->reduction = NSM_REDUCTION_NONE;
+    v1->ignore_index = -100;
+    v1->label_smoothing = 0.1;
+    v1->grad_scale = 0.5;
+    nsm_cross_entropy_options current = NSM_CROSS_ENTROPY_OPTIONS_INIT;
+    current.reduction = NSM_REDUCTION_NONE;
+    current.label_smoothing = 0.1;
+    current.grad_scale = 0.5;
+    double loss_v1[SMALL_ROWS], grad_v1[SMALL_ROWS * SMALL_COLS]; /* storage for either dtype */
+    double loss[SMALL_ROWS], grad[SMALL_ROWS * SMALL_COLS]; /* storage for either dtype */
+    nsm_status status = small_call(t, soft, (const nsm_cross_entropy_options*)(const void*)v1, loss_v1, grad_v1);
+    if (check(status == NSM_OK, "version 1: status %d: %s", (int)status, nsm_last_error())) {
+        status = small_call(t, soft, &current, loss, grad);
+        check(status == NSM_OK, "status %d: %s", (int)status, nsm_last_error());
+        check(memcmp(loss, loss_v1, SMALL_ROWS * dtype_size(t)) == 0 &&
+                  memcmp(grad, grad_v1, SMALL_ROWS * SMALL_COLS * dtype_size(t)) == 0,
+              "version 1 gives other results than the same options in the current struct");
+    }
+    region_free(&v1_mem);
+}
+
+/* grad_output {0.5, NaN, NaN, inf}: row 0 is the bits of grad_scale 0.5 alone; row 1 is NaN;
+ * row 2 (ignored label, or all-zero soft targets) stays 0; row 3 is non-finite everywhere. */
+static void test_ce_nonfinite_upstream(dtype t, int soft)
+{
+    set_context("op=%s grad_output {0.5, NaN, NaN, inf}", op_name(soft ? "cross_entropy_soft" : "cross_entropy", t));
+    double upstream[SMALL_ROWS]; /* storage for either dtype */
+    set_element(t, upstream, 0, 0.5);
+    set_element(t, upstream, 1, NAN);
+    set_element(t, upstream, 2, NAN);
+    set_element(t, upstream, 3, INFINITY);
+    nsm_cross_entropy_options per_row = NSM_CROSS_ENTROPY_OPTIONS_INIT, half = NSM_CROSS_ENTROPY_OPTIONS_INIT;
+    per_row.reduction = half.reduction = NSM_REDUCTION_NONE;
+    per_row.grad_output = upstream;
+    half.grad_scale = 0.5;
+    double loss[SMALL_ROWS], grad[SMALL_ROWS * SMALL_COLS]; /* storage for either dtype */
+    double grad_half[SMALL_ROWS * SMALL_COLS];
+    nsm_status status = small_call(t, soft, &per_row, loss, grad);
+    nsm_status status_half = small_call(t, soft, &half, loss, grad_half);
+    if (check(status == NSM_OK && status_half == NSM_OK, "status %d, %d: %s", (int)status, (int)status_half, nsm_last_error())) {
+        check(memcmp(grad, grad_half, SMALL_COLS * dtype_size(t)) == 0,
+              "row 0 (grad_output 0.5) differs from grad_scale 0.5");
+        for (int c = 0; c < SMALL_COLS; ++c) {
+            double nan_row = get_element(t, grad, SMALL_COLS + c), zero_row = get_element(t, grad, 2 * SMALL_COLS + c);
+            double inf_row = get_element(t, grad, 3 * SMALL_COLS + c);
+            check(isnan(nan_row), "grad[1,%d] = %g, expected NaN", c, nan_row);
+            check(zero_row == 0.0, "grad[2,%d] = %g, expected 0 (a row that asks for nothing)", c, zero_row);
+            check(!isfinite(inf_row), "grad[3,%d] = %g, expected non-finite", c, inf_row);
+        }
+    }
+}
+
 static int64_t ce_length_at(int index) /* 0..50: 1…49, 1000, 1001 */
 {
     return index < 49 ? index + 1 : index == 49 ? 1000 : 1001;
@@ -653,6 +775,8 @@ void group_cross_entropy(void)
         test_ce_dominant((dtype)dt, 0);
         test_ce_flush((dtype)dt, 0);
         test_ce_divisor_zero((dtype)dt);
+        test_ce_version1_options((dtype)dt, 0);
+        test_ce_nonfinite_upstream((dtype)dt, 0);
     }
     test_ce_near_float_max(0);
 }
@@ -665,6 +789,8 @@ void group_cross_entropy_soft(void)
     for (int dt = 0; dt < 2; ++dt) {
         test_ce_dominant((dtype)dt, 1);
         test_ce_flush((dtype)dt, 1);
+        test_ce_version1_options((dtype)dt, 1);
+        test_ce_nonfinite_upstream((dtype)dt, 1);
     }
     test_ce_near_float_max(1);
 }

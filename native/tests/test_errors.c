@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,20 +188,31 @@ static nsm_cross_entropy_options options_with(nsm_reduction reduction, double sm
     return o;
 }
 
-/* nsm_cross_entropy_options as a newer header might lay it out: version 1, then fields this
- * library does not know. */
+/* nsm_cross_entropy_options as a newer header might lay it out: this header's struct, then
+ * fields this library does not know. */
 typedef struct extended_options {
-    nsm_cross_entropy_options v1;
+    nsm_cross_entropy_options known;
     unsigned char extra[16];
 } extended_options;
 
-static extended_options extended_options_with(const nsm_cross_entropy_options* v1)
+/* The offset of extra[i] in the struct: the first unknown byte is at sizeof(nsm_cross_entropy_options). */
+#define EXTRA_OFFSET(i) ((int)(offsetof(extended_options, extra) + (i)))
+
+static extended_options extended_options_with(const nsm_cross_entropy_options* known)
 {
     extended_options x;
     memset(&x, 0, sizeof x);
-    x.v1 = *v1;
-    x.v1.struct_size = (uint32_t)sizeof x;
+    x.known = *known;
+    x.known.struct_size = (uint32_t)sizeof x;
     return x;
+}
+
+/* The message of the last failure names this offset. */
+static void names_offset(int offset)
+{
+    char text[32];
+    snprintf(text, sizeof text, "offset %d", offset);
+    check(strstr(nsm_last_error(), text) != NULL, "the message does not name %s: %s", text, nsm_last_error());
 }
 
 static void errors_cross_entropy(dtype t)
@@ -256,14 +268,35 @@ static void errors_cross_entropy(dtype t)
     EXPECT("options.struct_size 4", NSM_ERR_INVALID_ARGUMENT, CE_OPT(&o));
     /* A newer header's larger struct: bytes this library does not know must be zero. */
     extended_options x = extended_options_with(&d);
-    x.extra[4] = 1; /* offset 32 + 4 */
-    EXPECT("options.struct_size 48 with the byte at offset 36 set", NSM_ERR_INVALID_ARGUMENT,
-           CE_OPT(&x.v1));
-    check(strstr(nsm_last_error(), "offset 36") != NULL, "the message does not name offset 36: %s", nsm_last_error());
+    x.extra[4] = 1;
+    EXPECT("options.struct_size sizeof + 16 with the 5th byte past this header's struct set", NSM_ERR_INVALID_ARGUMENT,
+           CE_OPT(&x.known));
+    names_offset(EXTRA_OFFSET(4));
     x = extended_options_with(&d);
-    x.v1.struct_size = 4097;
+    x.known.struct_size = 4097;
     EXPECT("options.struct_size 4097 (above the 4096 bytes the library reads)", NSM_ERR_INVALID_ARGUMENT,
-           CE_OPT(&x.v1));
+           CE_OPT(&x.known));
+    /* struct_size 36 covers half of grad_output: those bytes are not a field this library reads,
+     * so they must be zero (here the pointer's low bytes are not). */
+    o = options_with(NSM_REDUCTION_NONE, 0.0, 1.0);
+    o.struct_size = 36;
+    EXPECT_AFTER(o.grad_output = b.in2.data, "options.struct_size 36 with grad_output's low bytes set",
+                 NSM_ERR_INVALID_ARGUMENT, CE_OPT(&o));
+    names_offset(32);
+
+    /* grad_output: per-row upstream gradients, for reduction none only. */
+    o = options_with(NSM_REDUCTION_MEAN, 0.0, 1.0);
+    EXPECT_AFTER(o.grad_output = b.in2.data, "grad_output with reduction mean", NSM_ERR_INVALID_ARGUMENT, CE_OPT(&o));
+    check(strstr(nsm_last_error(), "grad_output") != NULL, "the message does not name grad_output: %s", nsm_last_error());
+    o.reduction = NSM_REDUCTION_SUM;
+    EXPECT_AFTER(o.grad_output = b.in2.data, "grad_output with reduction sum", NSM_ERR_INVALID_ARGUMENT, CE_OPT(&o));
+    EXPECT_AFTER(o.grad_output = b.in2.data, "grad_output with reduction sum, no rows", NSM_ERR_INVALID_ARGUMENT,
+                 CE(0, C, b.in.data, LD, b.labels, NULL, &o, b.loss.data, b.out.data, LD));
+    o.reduction = NSM_REDUCTION_NONE;
+    EXPECT_AFTER(o.grad_output = b.loss.data, "grad_output is loss", NSM_ERR_OVERLAP, CE_OPT(&o));
+    EXPECT_AFTER(o.grad_output = at(t, b.out.data, 2 * LD + 1), "grad_output inside grad", NSM_ERR_OVERLAP, CE_OPT(&o));
+    EXPECT_AFTER(o.grad_output = at(t, b.loss.data, 1), "grad_output overlaps loss[1..]", NSM_ERR_OVERLAP,
+                 CE(R, C, b.in.data, LD, b.labels, NULL, &o, b.loss.data, NULL, LD));
     EXPECT_AFTER(set_element(t, b.weight.data, 1, NAN), "weight NaN", NSM_ERR_INVALID_ARGUMENT,
                  CE_OPT(&d));
     EXPECT_AFTER(set_element(t, b.weight.data, 3, -INFINITY), "weight -inf",
@@ -317,10 +350,15 @@ static void errors_cross_entropy_soft(dtype t)
     o.struct_size = 8;
     EXPECT("options.struct_size 8", NSM_ERR_INVALID_ARGUMENT, CS_OPT(&o));
     extended_options x = extended_options_with(&d);
-    x.extra[15] = 0x80; /* offset 47 */
-    EXPECT("options.struct_size 48 with the byte at offset 47 set", NSM_ERR_INVALID_ARGUMENT,
-           CS_OPT(&x.v1));
-    check(strstr(nsm_last_error(), "offset 47") != NULL, "the message does not name offset 47: %s", nsm_last_error());
+    x.extra[15] = 0x80;
+    EXPECT("options.struct_size sizeof + 16 with its last byte set", NSM_ERR_INVALID_ARGUMENT,
+           CS_OPT(&x.known));
+    names_offset(EXTRA_OFFSET(15));
+    o = options_with(NSM_REDUCTION_MEAN, 0.0, 1.0);
+    EXPECT_AFTER(o.grad_output = b.in2.data, "grad_output with reduction mean", NSM_ERR_INVALID_ARGUMENT, CS_OPT(&o));
+    o.reduction = NSM_REDUCTION_NONE;
+    EXPECT_AFTER(o.grad_output = b.loss.data, "grad_output is loss", NSM_ERR_OVERLAP, CS_OPT(&o));
+    EXPECT_AFTER(o.grad_output = at(t, b.out.data, LD), "grad_output inside grad", NSM_ERR_OVERLAP, CS_OPT(&o));
     EXPECT_AFTER(set_element(t, b.weight.data, 0, INFINITY), "weight inf", NSM_ERR_INVALID_ARGUMENT,
                  CS_OPT(&d));
     EXPECT("grad = target + 1", NSM_ERR_OVERLAP,
@@ -440,9 +478,14 @@ static void zero_rows(dtype t)
 
     /* A newer header's larger struct whose extra bytes are zero is accepted. */
     extended_options x = extended_options_with(&sum);
-    st = call_cross_entropy(t, R, C, b.in.data, LD, b.labels, NULL, &x.v1, b.loss.data, NULL, LD);
-    check(st == NSM_OK, "cross_entropy with a 48-byte options struct whose last 16 bytes are 0: status %d (%s)",
+    st = call_cross_entropy(t, R, C, b.in.data, LD, b.labels, NULL, &x.known, b.loss.data, NULL, LD);
+    check(st == NSM_OK, "cross_entropy with an options struct 16 bytes larger, those bytes 0: status %d (%s)",
           (int)st, nsm_last_error());
+    /* grad_output with no rows: nothing is read through it. */
+    nsm_cross_entropy_options per_row = options_with(NSM_REDUCTION_NONE, 0.0, 1.0);
+    per_row.grad_output = b.in2.data;
+    st = call_cross_entropy(t, 0, C, NULL, LD, NULL, NULL, &per_row, NULL, NULL, LD);
+    check(st == NSM_OK, "cross_entropy none rows 0 with grad_output: status %d (%s)", (int)st, nsm_last_error());
     st = call_cross_entropy(t, 0, C, b.in.data, LD, b.labels, NULL, &mean, b.loss.data, b.out.data, LD);
     check(st == NSM_OK && isnan(get_element(t, b.loss.data, 0)),
           "cross_entropy mean rows 0: status %d, loss %g (expected NaN)", (int)st, get_element(t, b.loss.data, 0));

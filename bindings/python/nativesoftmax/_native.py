@@ -81,7 +81,9 @@ class LibraryLoadError(OSError):
 
 
 class CrossEntropyOptions(ctypes.Structure):
-    """nsm_cross_entropy_options, field for field as the header declares it."""
+    """nsm_cross_entropy_options, field for field as the header declares it (version 2: version 1
+    ends with grad_scale; grad_output is the address of [rows] per-row upstream gradients, or
+    None / 0)."""
 
     _fields_ = [
         ("struct_size", ctypes.c_uint32),
@@ -89,12 +91,14 @@ class CrossEntropyOptions(ctypes.Structure):
         ("ignore_index", ctypes.c_int64),
         ("label_smoothing", ctypes.c_double),
         ("grad_scale", ctypes.c_double),
+        ("grad_output", ctypes.c_void_p),
     ]
 
 
 # The same structure as a struct format (native sizes and alignment, from the ctypes fields
 # above): packing gives the bytes of a CrossEntropyOptions, and the operations pass those bytes
-# as the read-only options pointer, which costs one pack instead of building a Structure.
+# as the read-only options pointer, which costs one pack instead of building a Structure. A NULL
+# grad_output is packed as 0.
 OPTIONS_FORMAT = struct.Struct("@" + "".join(t._type_ for _, t in CrossEntropyOptions._fields_))
 if OPTIONS_FORMAT.size != ctypes.sizeof(CrossEntropyOptions):  # pragma: no cover - a new field
     raise ImportError("OPTIONS_FORMAT does not describe CrossEntropyOptions")

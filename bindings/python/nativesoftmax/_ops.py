@@ -786,8 +786,25 @@ def _grad_out_in(g, logits, shape, dtype, result_dtype):
 _CLASS_AXIS = (1,)
 
 
+def _grad_output_in(u, red, loss_shape, rows, dtype):
+    """The per-row upstream gradients as a contiguous [rows] array of the working dtype (no copy
+    when they already are one, so that an overlap with an output reaches the library). With
+    reduction "none" they must have the loss's shape; with "sum" or "mean" they are passed as they
+    are, and the library refuses them with its own message."""
+    u = np.asarray(u)
+    _working_dtype(u.dtype)  # rejects complex/object upstream gradients with a TypeError
+    if red == _native.NSM_REDUCTION_NONE:
+        if u.shape != loss_shape:
+            raise _binding_error(NSM_ERR_INVALID_SHAPE,
+                                 "grad_output must have the shape of the per-row loss %s, got %s"
+                                 % (loss_shape, u.shape))
+        u = u.reshape(rows)
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(u.reshape(-1), dtype=dtype)
+
+
 def _cross_entropy_arrays(logits, target, weight, ignore_index, reduction, label_smoothing,
-                          return_grad, grad_scale, grad_out):
+                          return_grad, grad_scale, grad_out, grad_output=None):
     z = np.asarray(logits)
     t = np.asarray(target)
     dtype = _working_dtype(z.dtype)
@@ -850,8 +867,11 @@ def _cross_entropy_arrays(logits, target, weight, ignore_index, reduction, label
     if not _INT64_MIN <= ignore_index <= _INT64_MAX:
         raise _binding_error(NSM_ERR_INVALID_ARGUMENT,
                              "ignore_index %d does not fit in int64" % ignore_index)
+    upstream = None
+    if grad_output is not None:
+        upstream = _grad_output_in(grad_output, red, () if one_row else row_shape, rows, dtype)
     options = _pack_options(_OPTIONS_SIZE, red, ignore_index, float(label_smoothing),
-                            float(grad_scale))
+                            float(grad_scale), 0 if upstream is None else _address(upstream))
     zmat, _, _, ld_z = _as_rows(zr, dtype)
     loss = np.empty(rows if red == _native.NSM_REDUCTION_NONE else 1, dtype)
     if grad_out is not None:
@@ -893,7 +913,8 @@ def _cross_entropy_arrays(logits, target, weight, ignore_index, reduction, label
 
 
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0, *, return_grad=False, grad_scale=1.0, grad_out=None):
+                  label_smoothing=0.0, *, return_grad=False, grad_scale=1.0, grad_out=None,
+                  grad_output=None):
     """Fused softmax cross-entropy (``torch.nn.functional.cross_entropy``), optionally with the
     gradient with respect to the logits.
 
@@ -920,10 +941,17 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
             without weights), PyTorch's normalisation; NaN when that divisor is 0 (e.g. every row
             ignored, or N = 0). For soft targets the mean divides by the number of rows.
         label_smoothing: ε in [0, 1]; the target becomes (1 − ε)·y + ε/C.
-        return_grad: also return ∂(grad_scale · loss)/∂logits.
+        return_grad: also return ∂(grad_scale · loss)/∂logits (with ``grad_output``,
+            ∂(grad_scale · Σ_r grad_output[r]·loss[r])/∂logits).
         grad_scale: the upstream gradient of the returned loss (PyTorch's ``grad_output`` for a
             scalar loss, or the same value for every row with reduction "none"); must be finite.
-            (A different upstream gradient per row for "none" is not available here.)
+        grad_output: None, or with reduction "none" one upstream gradient per row, of the loss's
+            shape ([N], [N, d1, …], or a scalar for [C] logits), converted to the working dtype:
+            row r's gradient is multiplied by ``grad_output[r] * grad_scale`` (the backward of
+            PyTorch's ``reduction="none"``). Values are not checked: NaN and ±inf make that row's
+            gradient non-finite, except an ignored row (or an all-zero soft-target row), which
+            stays 0. The loss does not depend on it. With "sum" or "mean" it is refused
+            (NSM_ERR_INVALID_ARGUMENT: pass the scalar upstream gradient as ``grad_scale``).
         grad_out: None, or an ndarray to write the gradient into (implies ``return_grad=True``;
             it is returned as the gradient). It must have the logits' shape and the gradient's
             dtype, and be writeable. For [N, C] and [C] logits of float32 or float64 it must have
@@ -945,7 +973,8 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
         for "sum" and "mean" (and for [C] logits), otherwise an array of the target's shape
         ([N], or [N, d1, …]). ``grad`` has the logits' shape: ``grad[r, i] = s·(o_i·Σ_j y_j − y_i)``
         with y the weighted, smoothed target of row r and ``s = grad_scale`` ("none", "sum") or
-        ``grad_scale / divisor`` ("mean"). Both have the dtype rule of ``softmax``. Torch tensor
+        ``grad_scale / divisor`` ("mean"), times ``grad_output[r]`` when given. Both have the
+        dtype rule of ``softmax``. Torch tensor
         logits give torch tensors (a 0-d tensor for a scalar loss); target and weight may be
         tensors too.
 
@@ -970,19 +999,22 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
         NativeSoftmaxError (a ValueError) with the library's status and message:
             NSM_ERR_LABEL_OUT_OF_RANGE for a label outside [0, C) that is not ignore_index;
             NSM_ERR_INVALID_ARGUMENT for label_smoothing outside [0, 1] or NaN, a non-finite
-            weight or grad_scale; NSM_ERR_INVALID_SHAPE for C = 0; NSM_ERR_OVERLAP for a grad_out
-            that partially overlaps an input. The binding itself raises NativeSoftmaxError
+            weight or grad_scale, a grad_output with reduction "sum" or "mean";
+            NSM_ERR_INVALID_SHAPE for C = 0; NSM_ERR_OVERLAP for a grad_out that partially
+            overlaps an input, or that overlaps grad_output. The binding itself raises NativeSoftmaxError
             (message prefixed "binding: ") for shapes that do not fit together (target, weight or
             grad_out of the wrong shape, 0-d logits), an unknown reduction, an ignore_index
-            outside int64, a weight that is finite in its own dtype but overflows the working
+            outside int64, a grad_output whose shape is not the per-row loss's
+            (NSM_ERR_INVALID_SHAPE), a weight that is finite in its own dtype but overflows the working
             dtype (NSM_ERR_INVALID_ARGUMENT, e.g. 1e300 with float32 logits), a grad_out of the
             wrong dtype or read-only (NSM_ERR_INVALID_ARGUMENT) or of a layout that needs a copy
             (NSM_ERR_INVALID_LEADING_DIM), a tensor on another device.
         NativeSoftmaxTypeError (also a TypeError): unsupported dtypes (complex, bool targets...).
     """
-    # The fast path: ndarrays of the working dtype, C-contiguous, [N, C] logits, no grad_out.
+    # The fast path: ndarrays of the working dtype, C-contiguous, [N, C] logits, no grad_out and
+    # no grad_output.
     if (type(logits) is _ndarray and type(target) is _ndarray and grad_out is None
-            and type(reduction) is str):
+            and grad_output is None and type(reduction) is str):
         fns = _CROSS_ENTROPY_FAST.get(logits.dtype)
         red = _REDUCTIONS.get(reduction)
         if (fns is not None and red is not None and logits.ndim == 2
@@ -997,7 +1029,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
                                             and weight.flags.num & _C_ALIGNED == _C_ALIGNED))):
                 try:
                     options = _pack_options(_OPTIONS_SIZE, red, ignore_index, label_smoothing,
-                                            grad_scale)
+                                            grad_scale, 0)
                 except (struct.error, TypeError, OverflowError):
                     options = None  # the general path converts, or says what is wrong
                 if options is not None:
@@ -1019,14 +1051,16 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
                         loss = loss[0]
                     return (loss, grad) if return_grad else loss
 
-    torch = _torch_in((logits, target, weight, grad_out))
+    torch = _torch_in((logits, target, weight, grad_out, grad_output))
     if torch is None:
         return _cross_entropy_arrays(logits, target, weight, ignore_index, reduction,
-                                     label_smoothing, return_grad, grad_scale, grad_out)
+                                     label_smoothing, return_grad, grad_scale, grad_out,
+                                     grad_output)
     bfloat16 = _is_bfloat16(torch, logits)
     z = np.asarray(_tensor_as_array(torch, logits, "logits"))
     t = _tensor_as_array(torch, target, "target")
     w = _tensor_as_array(torch, weight, "weight")
+    u = _tensor_as_array(torch, grad_output, "grad_output")
     g, writeback = None, None
     if grad_out is not None:
         dtype = _working_dtype(z.dtype)
@@ -1035,7 +1069,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
         if g is None:
             return_grad = True
     result = _cross_entropy_arrays(z, t, w, ignore_index, reduction, label_smoothing,
-                                   return_grad, grad_scale, g)
+                                   return_grad, grad_scale, g, u)
     if not (return_grad or g is not None):
         return _as_tensor(torch, result, bfloat16)
     loss, grad = result

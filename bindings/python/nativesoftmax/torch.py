@@ -8,6 +8,8 @@ are differentiable once (``torch.autograd.gradcheck`` passes in float64); a seco
 raises RuntimeError.
 """
 
+import math
+
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -35,9 +37,9 @@ class _RowToRow(torch.autograd.Function):
 
 
 class _CrossEntropy(torch.autograd.Function):
-    """The loss and, when the logits need a gradient, the gradient of the unscaled loss in the
-    same library call; backward scales it by the upstream gradient (one value per row for
-    reduction "none")."""
+    """Forward computes the loss alone; backward asks the library for the gradient with the
+    upstream gradient applied: per row (``grad_output``) for reduction "none", as ``grad_scale``
+    for "sum" and "mean"."""
 
     @staticmethod
     def forward(ctx, logits, target, weight, ignore_index, reduction, label_smoothing):
@@ -46,22 +48,29 @@ class _CrossEntropy(torch.autograd.Function):
             if needs:
                 raise RuntimeError("nativesoftmax.torch.cross_entropy has no gradient with "
                                    "respect to %s; pass %s.detach()" % (name, name))
-        options = dict(weight=weight, ignore_index=ignore_index, reduction=reduction,
-                       label_smoothing=label_smoothing)
-        if not ctx.needs_input_grad[0]:
-            return _ops.cross_entropy(logits, target, **options)
-        loss, grad = _ops.cross_entropy(logits, target, return_grad=True, **options)
-        ctx.save_for_backward(grad)
-        ctx.per_row = reduction == "none" and logits.dim() >= 2
-        return loss
+        ctx.options = dict(ignore_index=ignore_index, reduction=reduction,
+                           label_smoothing=label_smoothing)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(logits, target, weight)
+        return _ops.cross_entropy(logits, target, weight, **ctx.options)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss):
-        (grad,) = ctx.saved_tensors
-        if ctx.per_row:  # the loss is [N, d1, ...]; the classes are axis 1 of the gradient
-            grad_loss = grad_loss.unsqueeze(1)
-        return grad * grad_loss, None, None, None, None, None
+        logits, target, weight = ctx.saved_tensors
+        if ctx.options["reduction"] == "none":
+            _, grad = _ops.cross_entropy(logits, target, weight, return_grad=True,
+                                         grad_output=grad_loss, **ctx.options)
+        else:
+            scale = float(grad_loss)
+            if math.isfinite(scale):
+                _, grad = _ops.cross_entropy(logits, target, weight, return_grad=True,
+                                             grad_scale=scale, **ctx.options)
+            else:  # the library takes a finite grad_scale; torch's product propagates inf and NaN
+                _, grad = _ops.cross_entropy(logits, target, weight, return_grad=True,
+                                             **ctx.options)
+                grad = grad * grad_loss
+        return grad, None, None, None, None, None
 
 
 def softmax(input, dim=-1):

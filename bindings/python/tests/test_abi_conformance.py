@@ -123,6 +123,24 @@ def _evaluate(cursor):
         _lib.clang_EvalResult_dispose(result)
 
 
+def _null_pointer(cursor):
+    """None for a null pointer constant (NULL, ((void*)0), 0): libclang evaluates no pointer, so
+    the integer under the casts and parentheses is evaluated."""
+    while True:
+        result = _lib.clang_Cursor_Evaluate(cursor)
+        if result:
+            try:
+                if _lib.clang_EvalResult_getKind(result) == 1:
+                    value = _lib.clang_EvalResult_getAsLongLong(result)
+                    assert value == 0, "%s: a pointer initialised to %d" % (cursor.spelling, value)
+                    return None
+            finally:
+                _lib.clang_EvalResult_dispose(result)
+        children = list(cursor.get_children())
+        assert len(children) == 1, "libclang cannot evaluate the pointer %s" % cursor.spelling
+        cursor = children[0]
+
+
 def read_header(path=HEADER):
     """The header's NSM_API functions, structs, constants and NSM_X_INIT initializers."""
     args = ["-x", "c", "-std=c99", "-I", str(path.parent)]
@@ -166,7 +184,8 @@ def read_header(path=HEADER):
             items = list(init_list.get_children())
             assert len(items) == len(struct.fields), "%s: %d values for %d fields" % (
                 name, len(items), len(struct.fields))
-            inits[struct.name] = {f.name: _evaluate(v) for f, v in zip(struct.fields, items)}
+            inits[struct.name] = {f.name: _null_pointer(v) if f.type.kind == "pointer" else _evaluate(v)
+                                  for f, v in zip(struct.fields, items)}
         else:
             values[name] = _evaluate(cursor)
     return Header(functions, structs, values, inits)
@@ -282,7 +301,8 @@ def test_address_prototypes_are_the_headers_with_pointers_as_addresses(header):
 def test_options_bytes_are_the_structure(header):
     """The operations pass the options as bytes packed with _native.OPTIONS_FORMAT; they must be
     the bytes of the header-checked CrossEntropyOptions, field for field."""
-    for values in ((2, -100, 0.0, 1.0), (0, 2 ** 63 - 1, 0.25, -3.5), (1, -2 ** 63, 1.0, 1e300)):
+    for values in ((2, -100, 0.0, 1.0, 0), (0, 2 ** 63 - 1, 0.25, -3.5, 2 ** 64 - 8),
+                   (1, -2 ** 63, 1.0, 1e300, 0x7F00_1234_5678)):
         size = _native.OPTIONS_SIZE
         assert size == header.structs["nsm_cross_entropy_options"].size
         packed = _native.OPTIONS_FORMAT.pack(size, *values)

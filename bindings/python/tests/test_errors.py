@@ -183,11 +183,12 @@ def _ce(rows, cols, z, t, w, opts, loss, grad, ld_z=None, ld_g=None):
 
 
 def test_options_struct_matches_the_header():
-    assert ctypes.sizeof(_native.CrossEntropyOptions) == 32
+    # version 1 (32 bytes, its offsets unchanged), then version 2's grad_output
+    assert ctypes.sizeof(_native.CrossEntropyOptions) == 40
     offsets = [getattr(_native.CrossEntropyOptions, f).offset
                for f in ("struct_size", "reduction", "ignore_index", "label_smoothing",
-                         "grad_scale")]
-    assert offsets == [0, 4, 8, 16, 24]
+                         "grad_scale", "grad_output")]
+    assert offsets == [0, 4, 8, 16, 24, 32]
 
 
 def test_failed_calls_write_nothing():

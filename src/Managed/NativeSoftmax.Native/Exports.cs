@@ -117,46 +117,53 @@ internal static unsafe class Exports
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_f32")]
     public static int CrossEntropyF32(long rows, long cols, float* logits, long ldLogits, long* target, float* weight,
-        CrossEntropyOptionsV1* options, float* loss, float* grad, long ldGrad) =>
-        Invoke<HardLabelCrossEntropyOperation<float, CrossEntropyOptionsPointer>, float>(
+        CrossEntropyOptionsV2* options, float* loss, float* grad, long ldGrad) =>
+        Invoke<HardLabelCrossEntropyOperation<float, long, CrossEntropyOptionsPointer>, float>(
             new(rows, cols, logits, ldLogits, target, weight, new(options), loss, grad, ldGrad));
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_f64")]
     public static int CrossEntropyF64(long rows, long cols, double* logits, long ldLogits, long* target, double* weight,
-        CrossEntropyOptionsV1* options, double* loss, double* grad, long ldGrad) =>
-        Invoke<HardLabelCrossEntropyOperation<double, CrossEntropyOptionsPointer>, double>(
+        CrossEntropyOptionsV2* options, double* loss, double* grad, long ldGrad) =>
+        Invoke<HardLabelCrossEntropyOperation<double, long, CrossEntropyOptionsPointer>, double>(
             new(rows, cols, logits, ldLogits, target, weight, new(options), loss, grad, ldGrad));
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_soft_f32")]
     public static int CrossEntropySoftF32(long rows, long cols, float* logits, long ldLogits, float* target, long ldTarget,
-        float* weight, CrossEntropyOptionsV1* options, float* loss, float* grad, long ldGrad) =>
+        float* weight, CrossEntropyOptionsV2* options, float* loss, float* grad, long ldGrad) =>
         Invoke<SoftTargetCrossEntropyOperation<float, CrossEntropyOptionsPointer>, float>(
             new(rows, cols, logits, ldLogits, target, ldTarget, weight, new(options), loss, grad, ldGrad));
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_soft_f64")]
     public static int CrossEntropySoftF64(long rows, long cols, double* logits, long ldLogits, double* target, long ldTarget,
-        double* weight, CrossEntropyOptionsV1* options, double* loss, double* grad, long ldGrad) =>
+        double* weight, CrossEntropyOptionsV2* options, double* loss, double* grad, long ldGrad) =>
         Invoke<SoftTargetCrossEntropyOperation<double, CrossEntropyOptionsPointer>, double>(
             new(rows, cols, logits, ldLogits, target, ldTarget, weight, new(options), loss, grad, ldGrad));
 }
 
-/// <summary>nsm_cross_entropy_options as version 1 of the header lays it out (32 bytes).</summary>
+/// <summary>nsm_cross_entropy_options as version 2 of the header lays it out (40 bytes): version 1
+/// (the first <see cref="Version1Size"/> bytes) and grad_output.</summary>
 [StructLayout(LayoutKind.Sequential)]
-internal struct CrossEntropyOptionsV1
+internal unsafe struct CrossEntropyOptionsV2
 {
+    /// <summary>The size of version 1, which ends with grad_scale: the least struct_size accepted.</summary>
+    public const uint Version1Size = 32;
+
     public uint StructSize;
     public int Reduction;
     public long IgnoreIndex;
     public double LabelSmoothing;
     public double GradScale;
+    public void* GradOutput;
 }
 
 /// <summary>
 /// The caller's options pointer, read by the operation's Prepare (so inside Invoke's guarded
-/// region): NULL means the defaults; struct_size must cover version 1, and bytes past it (a newer
-/// header's fields) must be zero, at most <see cref="Checks.MaxStructBytes"/> of them read.
+/// region): NULL means the defaults; struct_size must cover version 1. The fields that lie wholly
+/// within struct_size are read (a version-1 struct leaves grad_output NULL); every other byte it
+/// covers (a newer header's fields) must be zero, at most <see cref="Checks.MaxStructBytes"/> of
+/// them read.
 /// </summary>
-internal readonly unsafe struct CrossEntropyOptionsPointer(CrossEntropyOptionsV1* options) : ILossOptionsSource
+internal readonly unsafe struct CrossEntropyOptionsPointer(CrossEntropyOptionsV2* options) : ILossOptionsSource
 {
     public bool TryRead(out LossOptions read, [NotNullWhen(false)] out Failure? failure)
     {
@@ -167,17 +174,21 @@ internal readonly unsafe struct CrossEntropyOptionsPointer(CrossEntropyOptionsV1
             return true;
         }
         uint size = options->StructSize;
-        if (size < sizeof(CrossEntropyOptionsV1))
+        if (size < CrossEntropyOptionsV2.Version1Size)
         {
             failure = new Failure(Status.InvalidArgument, "options",
-                $"options->struct_size is {size}; set it to sizeof(nsm_cross_entropy_options) ({sizeof(CrossEntropyOptionsV1)} or more), e.g. with NSM_CROSS_ENTROPY_OPTIONS_INIT.");
+                $"options->struct_size is {size}; set it to sizeof(nsm_cross_entropy_options) ({sizeof(CrossEntropyOptionsV2)}, "
+                + $"or {CrossEntropyOptionsV2.Version1Size} for version 1), e.g. with NSM_CROSS_ENTROPY_OPTIONS_INIT.");
             return false;
         }
-        if (!Checks.UnknownBytesZero((byte*)options, size, (uint)sizeof(CrossEntropyOptionsV1), "options", out failure))
+        bool version2 = size >= sizeof(CrossEntropyOptionsV2);
+        uint known = version2 ? (uint)sizeof(CrossEntropyOptionsV2) : CrossEntropyOptionsV2.Version1Size;
+        if (!Checks.UnknownBytesZero((byte*)options, size, known, "options", out failure))
         {
             return false;
         }
-        read = new LossOptions((Reduction)options->Reduction, options->IgnoreIndex, options->LabelSmoothing, options->GradScale);
+        read = new LossOptions((Reduction)options->Reduction, options->IgnoreIndex, options->LabelSmoothing, options->GradScale,
+            version2 ? options->GradOutput : null);
         return true;
     }
 }

@@ -210,13 +210,13 @@ public class EdgeCaseTests
             {
                 LossOptions options = new CrossEntropyOptions { Reduction = reduction }.ToLossOptions();
                 T loss = Matrix<T>.Sentinel;
-                Ops.RunAt<HardLabelCrossEntropyOperation<T, LossOptions>, T>(width, new(0, cols, null, cols, null, null, options, &loss, null, cols));
+                Ops.RunAt<HardLabelCrossEntropyOperation<T, long, LossOptions>, T>(width, new(0, cols, null, cols, null, null, options, &loss, null, cols));
                 CheckReduced(loss, reduction, expected, $"{context} cross_entropy {reduction}");
                 loss = Matrix<T>.Sentinel;
                 Ops.RunAt<SoftTargetCrossEntropyOperation<T, LossOptions>, T>(width, new(0, cols, null, cols, null, cols, null, options, &loss, null, cols));
                 CheckReduced(loss, reduction, expected, $"{context} cross_entropy_soft {reduction}");
                 // Neither loss nor gradient asked for: nothing to do, and no error.
-                Ops.RunAt<HardLabelCrossEntropyOperation<T, LossOptions>, T>(width, new(0, cols, null, cols, null, null, options, null, null, cols));
+                Ops.RunAt<HardLabelCrossEntropyOperation<T, long, LossOptions>, T>(width, new(0, cols, null, cols, null, null, options, null, null, cols));
                 Ops.RunAt<SoftTargetCrossEntropyOperation<T, LossOptions>, T>(width, new(0, cols, null, cols, null, cols, null, options, null, null, cols));
             }
         }

@@ -41,10 +41,14 @@ internal sealed class NativeHeader
     /// <summary>Values of the constants (a long, or a string for NSM_VERSION_STRING), by macro name.</summary>
     public required IReadOnlyDictionary<string, object> Constants { get; init; }
 
-    /// <summary>Each NSM_X_INIT macro's values (long or double) by field name, by struct name.</summary>
+    /// <summary>Each NSM_X_INIT macro's values (long or double, or <see cref="NullPointer"/> for a
+    /// pointer field set to NULL) by field name, by struct name.</summary>
     public required IReadOnlyDictionary<string, IReadOnlyDictionary<string, object>> Initializers { get; init; }
 
     public Function this[string name] => Functions.Single(f => f.Name == name);
+
+    /// <summary>The value of a pointer field that an initializer sets to NULL.</summary>
+    public static readonly object NullPointer = "NULL";
 
     private static readonly Lazy<NativeHeader> Repository = new(() => Read(RepositoryFile("native", "include", "nativesoftmax.h")));
 
@@ -226,7 +230,8 @@ internal sealed class NativeHeader
                     }
                     initializers[s.Name] = s.Fields.Zip(values).ToDictionary(
                         p => p.First.Name,
-                        p => Evaluate(p.Second) ?? throw new InvalidOperationException($"{name}: clang cannot evaluate the value of {p.First.Name}"));
+                        p => (p.First.Type.Kind == Kind.Pointer ? NullPointerOrNull(p.Second) : Evaluate(p.Second))
+                            ?? throw new InvalidOperationException($"{name}: clang cannot evaluate the value of {p.First.Name}"));
                 }
                 else
                 {
@@ -240,6 +245,28 @@ internal sealed class NativeHeader
             clang_disposeIndex(index);
         }
         return (constants, initializers);
+    }
+
+    /// <summary>
+    /// <see cref="NullPointer"/> when a pointer initializer is a null pointer constant (NULL,
+    /// ((void*)0) or 0: libclang evaluates no pointer, so the integer under its casts and
+    /// parentheses is evaluated), else null.
+    /// </summary>
+    private static object? NullPointerOrNull(Cursor value)
+    {
+        for (Cursor expression = value; ; )
+        {
+            if (Evaluate(expression) is long integer)
+            {
+                return integer == 0 ? NullPointer : null;
+            }
+            List<Cursor> children = Children(expression);
+            if (children.Count != 1)
+            {
+                return null;
+            }
+            expression = children[0];
+        }
     }
 
     /// <summary>The double-quoted words of a doc comment, in order.</summary>

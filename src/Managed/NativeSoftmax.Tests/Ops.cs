@@ -146,47 +146,67 @@ internal static unsafe class Ops
         }
     }
 
-    /// <summary>Hard-label cross-entropy; <paramref name="loss"/> and <paramref name="grad"/> may be null (not wanted).</summary>
+    /// <summary>Hard-label cross-entropy; <paramref name="loss"/> and <paramref name="grad"/> may be null (not wanted),
+    /// and so may <paramref name="gradOutput"/> (every row's upstream gradient is the grad scale).</summary>
     public static void CrossEntropy<T>(Width width, Matrix<T> logits, long[] target, T[]? weight,
-        CrossEntropyOptions options, T[]? loss, Matrix<T>? grad)
+        CrossEntropyOptions options, T[]? loss, Matrix<T>? grad, T[]? gradOutput = null)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         if (width == Width.PublicApi)
         {
-            SoftmaxPrimitives.CrossEntropy<T>(logits.Rows, logits.Cols, logits.Span, logits.Ld, target, weight,
-                loss, grad is null ? default : grad.Span, grad?.Ld ?? 0, options);
+            if (gradOutput is null)
+            {
+                SoftmaxPrimitives.CrossEntropy<T>(logits.Rows, logits.Cols, logits.Span, logits.Ld, target, weight,
+                    loss, grad is null ? default : grad.Span, grad?.Ld ?? 0, options);
+            }
+            else
+            {
+                SoftmaxPrimitives.CrossEntropy<T>(logits.Rows, logits.Cols, logits.Span, logits.Ld, target, weight, gradOutput,
+                    loss, grad is null ? default : grad.Span, grad?.Ld ?? 0, options);
+            }
             return;
         }
         fixed (T* z = logits.Data)
         fixed (long* t = target)
         fixed (T* w = weight)
+        fixed (T* u = gradOutput)
         fixed (T* l = loss)
         fixed (T* g = grad?.Data)
         {
-            RunAt<HardLabelCrossEntropyOperation<T, LossOptions>, T>(width,
-                new(logits.Rows, logits.Cols, z, logits.Ld, t, w, options.ToLossOptions(), l, g, grad?.Ld ?? 0));
+            RunAt<HardLabelCrossEntropyOperation<T, long, LossOptions>, T>(width,
+                new(logits.Rows, logits.Cols, z, logits.Ld, t, w, options.ToLossOptions(u), l, g, grad?.Ld ?? 0));
         }
     }
 
-    /// <summary>Soft-target cross-entropy; <paramref name="loss"/> and <paramref name="grad"/> may be null (not wanted).</summary>
+    /// <summary>Soft-target cross-entropy; <paramref name="loss"/> and <paramref name="grad"/> may be null (not wanted),
+    /// and so may <paramref name="gradOutput"/>.</summary>
     public static void SoftCrossEntropy<T>(Width width, Matrix<T> logits, Matrix<T> target, T[]? weight,
-        CrossEntropyOptions options, T[]? loss, Matrix<T>? grad)
+        CrossEntropyOptions options, T[]? loss, Matrix<T>? grad, T[]? gradOutput = null)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         if (width == Width.PublicApi)
         {
-            SoftmaxPrimitives.CrossEntropy<T>(logits.Rows, logits.Cols, logits.Span, logits.Ld, target.Span, target.Ld,
-                weight, loss, grad is null ? default : grad.Span, grad?.Ld ?? 0, options);
+            if (gradOutput is null)
+            {
+                SoftmaxPrimitives.CrossEntropy<T>(logits.Rows, logits.Cols, logits.Span, logits.Ld, target.Span, target.Ld,
+                    weight, loss, grad is null ? default : grad.Span, grad?.Ld ?? 0, options);
+            }
+            else
+            {
+                SoftmaxPrimitives.CrossEntropy<T>(logits.Rows, logits.Cols, logits.Span, logits.Ld, target.Span, target.Ld,
+                    weight, gradOutput, loss, grad is null ? default : grad.Span, grad?.Ld ?? 0, options);
+            }
             return;
         }
         fixed (T* z = logits.Data)
         fixed (T* p = target.Data)
         fixed (T* w = weight)
+        fixed (T* u = gradOutput)
         fixed (T* l = loss)
         fixed (T* g = grad?.Data)
         {
             RunAt<SoftTargetCrossEntropyOperation<T, LossOptions>, T>(width,
-                new(logits.Rows, logits.Cols, z, logits.Ld, p, target.Ld, w, options.ToLossOptions(), l, g, grad?.Ld ?? 0));
+                new(logits.Rows, logits.Cols, z, logits.Ld, p, target.Ld, w, options.ToLossOptions(u), l, g, grad?.Ld ?? 0));
         }
     }
 }

@@ -23,7 +23,7 @@ public unsafe class ShapeLimitTests
         Assert.True(failure!.Value.Status == Status.InvalidShape, $"softmax {rows} x {cols}, ld {ld}: {failure.Value.Status}: {failure.Value.Message}");
 
         long label = 0;
-        var crossEntropy = new HardLabelCrossEntropyOperation<float, LossOptions>(rows, cols, &input, ld, &label, &input,
+        var crossEntropy = new HardLabelCrossEntropyOperation<float, long, LossOptions>(rows, cols, &input, ld, &label, &input,
             CrossEntropyOptions.Default.ToLossOptions(), &output, null, 0);
         Assert.False(crossEntropy.Prepare(out _, out failure), $"cross_entropy {rows} x {cols}, ld {ld} was accepted");
         Assert.True(failure!.Value.Status == Status.InvalidShape, $"cross_entropy {rows} x {cols}: {failure.Value.Status}: {failure.Value.Message}");

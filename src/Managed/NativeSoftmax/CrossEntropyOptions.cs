@@ -43,14 +43,30 @@ public sealed record CrossEntropyOptions
     /// (PyTorch's grad_output for a scalar loss); must be finite; default 1.</summary>
     public double GradScale { get; init; } = 1.0;
 
-    internal LossOptions ToLossOptions() => new(Reduction, IgnoreIndex, LabelSmoothing, GradScale);
+    /// <summary>These options for an operation, with the per-row upstream gradients
+    /// (nsm_cross_entropy_options.grad_output: [rows] values of the operation's element type, or
+    /// null), which the .NET API takes as a span argument rather than an option.</summary>
+    internal unsafe LossOptions ToLossOptions(void* gradOutput = null) =>
+        new(Reduction, IgnoreIndex, LabelSmoothing, GradScale, gradOutput);
 }
 
 /// <summary>The options as the operations take them: a plain value, so the C exports build it
-/// from nsm_cross_entropy_options without allocating.</summary>
-internal readonly record struct LossOptions(Reduction Reduction, long IgnoreIndex, double LabelSmoothing, double GradScale)
-    : ILossOptionsSource
+/// from nsm_cross_entropy_options without allocating. <see cref="GradOutput"/> points to [rows]
+/// values of the operation's element type, or is null.</summary>
+internal readonly unsafe struct LossOptions(Reduction reduction, long ignoreIndex, double labelSmoothing, double gradScale,
+    void* gradOutput = null) : ILossOptionsSource
 {
+    public Reduction Reduction { get; } = reduction;
+
+    public long IgnoreIndex { get; } = ignoreIndex;
+
+    public double LabelSmoothing { get; } = labelSmoothing;
+
+    public double GradScale { get; } = gradScale;
+
+    /// <summary>Each row's upstream gradient (reduction none only), or null for grad_scale alone.</summary>
+    public void* GradOutput { get; } = gradOutput;
+
     /// <summary>Options already read: always succeeds.</summary>
     public bool TryRead(out LossOptions options, [NotNullWhen(false)] out Failure? failure)
     {

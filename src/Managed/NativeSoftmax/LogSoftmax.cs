@@ -8,7 +8,7 @@ public static partial class SoftmaxPrimitives
     /// <summary>
     /// Log-softmax of one row: <c>logProbabilities[j] = (z_j − m) − log Σ_k exp(z_k − m)</c>.
     /// </summary>
-    /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <typeparam name="T"><see cref="float"/>, <see cref="double"/>, or <see cref="Half"/> (computed in float).</typeparam>
     /// <param name="logits">The row z, of length C ≥ 1.</param>
     /// <param name="logProbabilities">Receives the C log-probabilities in its first C elements (it
     /// may be longer); may be exactly <paramref name="logits"/>.</param>
@@ -27,7 +27,7 @@ public static partial class SoftmaxPrimitives
     /// Log-softmax of every row of a <c>[rows × cols]</c> matrix:
     /// <c>logProbabilities[r, j] = (z[r, j] − m_r) − log Σ_k exp(z[r, k] − m_r)</c>.
     /// </summary>
-    /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <typeparam name="T"><see cref="float"/>, <see cref="double"/>, or <see cref="Half"/> (computed in float).</typeparam>
     /// <param name="rows">Number of rows, ≥ 0.</param>
     /// <param name="cols">Classes per row, ≥ 1.</param>
     /// <param name="logits">The logits z, row r at <c>r·ldLogits</c>.</param>
@@ -36,7 +36,7 @@ public static partial class SoftmaxPrimitives
     /// <param name="ldLogProbabilities">Leading dimension of <paramref name="logProbabilities"/>, ≥ cols.</param>
     /// <exception cref="ArgumentOutOfRangeException">rows &lt; 0, cols &lt; 1, or a leading dimension &lt; cols.</exception>
     /// <exception cref="ArgumentException">A span is too short, or the output partially overlaps the input.</exception>
-    /// <exception cref="NotSupportedException"><typeparamref name="T"/> is neither float nor double.</exception>
+    /// <exception cref="NotSupportedException"><typeparamref name="T"/> is not float, double or Half.</exception>
     /// <remarks>Float32 results are within 2e-6·(1 + |exact|). A −∞ logit in a row with a finite
     /// maximum gives −∞. Source: docs/derivation.md §1.</remarks>
     public static void LogSoftmax<T>(int rows, int cols, ReadOnlySpan<T> logits, int ldLogits,

@@ -8,7 +8,7 @@ public static partial class SoftmaxPrimitives
     /// <summary>
     /// Softmax of one row: <c>probabilities[j] = exp(z_j − m) / Σ_k exp(z_k − m)</c>, m = max_k z_k.
     /// </summary>
-    /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <typeparam name="T"><see cref="float"/>, <see cref="double"/>, or <see cref="Half"/> (computed in float).</typeparam>
     /// <param name="logits">The row z, of length C ≥ 1.</param>
     /// <param name="probabilities">Receives the C probabilities in its first C elements (it may be
     /// longer, as with TensorPrimitives); may be exactly <paramref name="logits"/>.</param>
@@ -27,7 +27,7 @@ public static partial class SoftmaxPrimitives
     /// Softmax of every row of a <c>[rows × cols]</c> matrix:
     /// <c>probabilities[r, j] = exp(z[r, j] − m_r) / Σ_k exp(z[r, k] − m_r)</c>, m_r the row maximum.
     /// </summary>
-    /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <typeparam name="T"><see cref="float"/>, <see cref="double"/>, or <see cref="Half"/> (computed in float).</typeparam>
     /// <param name="rows">Number of rows, ≥ 0.</param>
     /// <param name="cols">Classes per row, ≥ 1.</param>
     /// <param name="logits">The logits z, row r at <c>r·ldLogits</c>.</param>
@@ -36,7 +36,7 @@ public static partial class SoftmaxPrimitives
     /// <param name="ldProbabilities">Leading dimension of <paramref name="probabilities"/>, ≥ cols.</param>
     /// <exception cref="ArgumentOutOfRangeException">rows &lt; 0, cols &lt; 1, or a leading dimension &lt; cols.</exception>
     /// <exception cref="ArgumentException">A span is too short, or the output partially overlaps the input.</exception>
-    /// <exception cref="NotSupportedException"><typeparamref name="T"/> is neither float nor double.</exception>
+    /// <exception cref="NotSupportedException"><typeparamref name="T"/> is not float, double or Half.</exception>
     /// <remarks>Float32 results are within 1e-6 relative of the exact value. Source: docs/derivation.md §1
     /// (o_j, max-shifted).</remarks>
     public static void Softmax<T>(int rows, int cols, ReadOnlySpan<T> logits, int ldLogits,

@@ -6,9 +6,9 @@ namespace NativeSoftmax;
 
 /// <summary>
 /// Softmax, log-softmax, their backward passes, the softmax Jacobian and the fused softmax
-/// cross-entropy over row-major <c>[rows × cols]</c> matrices of <see cref="float"/> or
-/// <see cref="double"/>, one softmax per row, vectorised for the CPU at hand (AVX-512, AVX2,
-/// SSE/NEON 128-bit).
+/// cross-entropy over row-major <c>[rows × cols]</c> matrices of <see cref="float"/>,
+/// <see cref="double"/> or <see cref="Half"/>, one softmax per row, vectorised for the CPU at hand
+/// (AVX-512, AVX2, SSE/NEON 128-bit).
 /// </summary>
 /// <remarks>
 /// <para>Source: the derivation "Gradient of the Softmax Function with Cross-Entropy Loss"
@@ -21,7 +21,12 @@ namespace NativeSoftmax;
 /// any other overlap throws. Invalid arguments throw before anything is written:
 /// <see cref="ArgumentOutOfRangeException"/> for shapes, leading dimensions and labels,
 /// <see cref="ArgumentException"/> for options, overlaps and short spans,
-/// <see cref="NotSupportedException"/> for an element type other than float or double.</para>
+/// <see cref="NotSupportedException"/> for an element type other than float, double or Half.</para>
+/// <para>Half is computed in float: the inputs are widened to float (exactly), the float
+/// operation runs, and each result is rounded to the nearest Half once. A Half result is within
+/// the float32 accuracy stated for the method plus one Half ulp of the exact value; the flush
+/// rule below applies to the float results, so a Half result may be a subnormal Half. The float
+/// scratch is rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/>.</para>
 /// <para>Numerics: rows are shifted by their maximum before exponentiation, so no finite logit
 /// overflows; the shift z − max is exact, and the exponential is a vectorised approximation
 /// within 1.25 ulp. When one class dominates, its log-probability, loss, gradient and Jacobian
@@ -61,7 +66,7 @@ public static partial class SoftmaxPrimitives
         where TKernel : struct, IRowKernel
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        RequireFloatOrDouble<T>();
+        RequireSupported<T>();
         RequireLength(input.Length, rows, cols, ldInput, TKernel.Input.Name);
         if (TKernel.SecondInput is { } second)
         {
@@ -72,15 +77,20 @@ public static partial class SoftmaxPrimitives
         fixed (T* b = secondInput)
         fixed (T* o = output)
         {
+            if (typeof(T) == typeof(Half))
+            {
+                HalfRowToRow<TKernel>(rows, cols, (Half*)a, ldInput, (Half*)b, ldSecondInput, (Half*)o, ldOutput);
+                return;
+            }
             Execute<RowToRowOperation<TKernel, T>, T>(new(rows, cols, a, ldInput, b, ldSecondInput, o, ldOutput));
         }
     }
 
-    private static void RequireFloatOrDouble<T>()
+    private static void RequireSupported<T>()
     {
-        if (typeof(T) != typeof(float) && typeof(T) != typeof(double))
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(double) && typeof(T) != typeof(Half))
         {
-            throw new NotSupportedException($"NativeSoftmax computes in float or double, not {typeof(T).Name}.");
+            throw new NotSupportedException($"NativeSoftmax computes in float or double (Half through float), not {typeof(T).Name}.");
         }
     }
 

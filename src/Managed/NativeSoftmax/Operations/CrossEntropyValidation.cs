@@ -45,6 +45,13 @@ internal static unsafe class CrossEntropyValidation
             failure = new(Status.InvalidArgument, "grad_scale", $"grad_scale must be finite, got {options.GradScale}.");
             return false;
         }
+        if (options.GradOutput != null && options.Reduction != Reduction.None)
+        {
+            failure = new(Status.InvalidArgument, "grad_output",
+                $"grad_output gives each row's loss its upstream gradient, for reduction none only; with reduction {options.Reduction.ToString().ToLowerInvariant()} "
+                + "the loss is one value: pass its upstream gradient as grad_scale.");
+            return false;
+        }
         if (weight != null)
         {
             weightSum = 0;
@@ -64,7 +71,10 @@ internal static unsafe class CrossEntropyValidation
         var weightRegion = new Region(weight, weight == null ? 0 : cols, cols, "weight");
         var lossRegion = new Region(loss, loss == null ? 0 : lossCount, lossCount, "loss");
         var gradRegion = grad == null ? new Region(null, 0, 0, "grad") : Region.Matrix(grad, rows, cols, ldGrad, "grad");
+        var gradOutputRegion = new Region(options.GradOutput, rows, rows, "grad_output");
         return Checks.Disjoint(gradRegion, logitsRegion, sizeof(T), exactAllowed: true, out failure)
+            && Checks.Disjoint(gradRegion, gradOutputRegion, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(lossRegion, gradOutputRegion, sizeof(T), exactAllowed: false, out failure)
             && Checks.Disjoint(gradRegion, target, sizeof(T), exactAllowed: gradMayBeTarget, out failure)
             && Checks.Disjoint(gradRegion, weightRegion, sizeof(T), exactAllowed: false, out failure)
             && Checks.Disjoint(lossRegion, logitsRegion, sizeof(T), exactAllowed: false, out failure)
@@ -74,6 +84,12 @@ internal static unsafe class CrossEntropyValidation
     }
 
     private static readonly double PositiveNaN = BitConverter.Int64BitsToDouble(0x7FF8_0000_0000_0000);
+
+    /// <summary>The gradient's factor for row <paramref name="r"/>: <paramref name="scale"/> (from
+    /// <see cref="GradientScale"/>) times the row's upstream gradient when grad_output is given.</summary>
+    public static double RowScale<T>(LossOptions options, double scale, long r)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        options.GradOutput == null ? scale : scale * double.CreateTruncating(((T*)options.GradOutput)[r]);
 
     /// <summary>
     /// The gradient's factor s: grad_scale, divided by the divisor for the mean. A mean over a

@@ -8,14 +8,16 @@ using NativeSoftmax.Simd;
 namespace NativeSoftmax.Operations;
 
 /// <summary>
-/// Fused softmax cross-entropy with hard (int64) labels, PyTorch's normalisation; the gradient is
+/// Fused softmax cross-entropy with hard labels (class indices of type <typeparamref name="TLabel"/>:
+/// int64 in the C ABI, int32 or int64 in the .NET API), PyTorch's normalisation; the gradient is
 /// docs/derivation.md §4's o·Σy − y for the weighted, smoothed target y. Prepare reads the options, checks the
 /// labels and computes Σw and the mean's divisor, which the run needs.
 /// </summary>
-internal unsafe struct HardLabelCrossEntropyOperation<T, TOptions>(long rows, long cols, T* logits, long ldLogits,
-    long* target, T* weight, TOptions optionsSource, T* loss, T* grad, long ldGrad)
-    : IRowOperation<HardLabelCrossEntropyOperation<T, TOptions>, T>
+internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long rows, long cols, T* logits, long ldLogits,
+    TLabel* target, T* weight, TOptions optionsSource, T* loss, T* grad, long ldGrad)
+    : IRowOperation<HardLabelCrossEntropyOperation<T, TLabel, TOptions>, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    where TLabel : unmanaged, IBinaryInteger<TLabel>, ISignedNumber<TLabel>
     where TOptions : struct, ILossOptionsSource
 {
     // What Prepare computes; only a prepared copy has them.
@@ -27,12 +29,12 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TOptions>(long rows, lo
 
     public readonly long Cols => cols;
 
-    public readonly bool Prepare(out Prepared<HardLabelCrossEntropyOperation<T, TOptions>> prepared, [NotNullWhen(false)] out Failure? failure)
+    public readonly bool Prepare(out Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, [NotNullWhen(false)] out Failure? failure)
     {
         prepared = default;
-        HardLabelCrossEntropyOperation<T, TOptions> ready = this;
+        HardLabelCrossEntropyOperation<T, TLabel, TOptions> ready = this;
         if (!optionsSource.TryRead(out ready._options, out failure)
-            || !CrossEntropyValidation.Check(rows, cols, logits, ldLogits, new Region(target, rows, rows, "target", sizeof(long)),
+            || !CrossEntropyValidation.Check(rows, cols, logits, ldLogits, new Region(target, rows, rows, "target", sizeof(TLabel)),
                 weight, ready._options, loss, grad, ldGrad, gradMayBeTarget: false, out ready._weightSum, out failure))
         {
             return false;
@@ -40,7 +42,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TOptions>(long rows, lo
         long ignoreIndex = ready._options.IgnoreIndex;
         for (long r = 0; r < rows; r++)
         {
-            long t = target[r];
+            long t = long.CreateTruncating(target[r]);
             if (t == ignoreIndex)
             {
                 continue;
@@ -57,13 +59,13 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TOptions>(long rows, lo
         return true;
     }
 
-    public static double Run<TVec>(in Prepared<HardLabelCrossEntropyOperation<T, TOptions>> prepared, long first, long end)
+    public static double Run<TVec>(in Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, long first, long end)
         where TVec : struct, IVec<TVec, T> =>
         ShortRow<TVec, T>.Fits((nuint)prepared.Operation.Cols)
             ? prepared.Operation.RunRows<TVec, ShortRow<TVec, T>>(first, end)
             : prepared.Operation.RunRows<TVec, RowLoop<TVec, T>>(first, end);
 
-    public static void Finish(in Prepared<HardLabelCrossEntropyOperation<T, TOptions>> prepared, double total) =>
+    public static void Finish(in Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, double total) =>
         prepared.Operation.StoreReduced(total);
 
     private readonly void StoreReduced(double total) =>
@@ -84,7 +86,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TOptions>(long rows, lo
         {
             T* z = logits + r * ldLogits;
             T* g = grad == null ? null : grad + r * ldGrad;
-            long t = target[r];
+            long t = long.CreateTruncating(target[r]);
             if (t == _options.IgnoreIndex)
             {
                 if (storeRowLosses)
@@ -126,13 +128,14 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TOptions>(long rows, lo
                 // from g_j = exp(z_j − max) and o_j = g_j / S. Every j but t in one pass; then t,
                 // as (e_t·(Σy − y_t) − y_t·(S − e_t))/S: at the maximum (e_t = 1) that is the
                 // −y_t·(S − 1)/S of a dominant class, which 1/S − 1 would round to 0.
+                double rowScale = CrossEntropyValidation.RowScale<T>(_options, scale, r);
                 double targetSum = keep * wt + spread * _weightSum;
                 double yt = (keep + spread) * wt;
                 double et = double.CreateTruncating(g[t]);
                 double expTotal = sum.Total;
-                TLoop.Store(new ScaledMinusWeights<TVec, T>(g, T.CreateTruncating(scale * targetSum / expTotal),
-                    T.CreateTruncating(scale * spread), weight), g, n);
-                double gt = scale * (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) / expTotal;
+                TLoop.Store(new ScaledMinusWeights<TVec, T>(g, T.CreateTruncating(rowScale * targetSum / expTotal),
+                    T.CreateTruncating(rowScale * spread), weight), g, n);
+                double gt = rowScale * (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) / expTotal;
                 g[t] = VecMath.FlushSubnormal(T.CreateTruncating(gt));
             }
         }

@@ -99,9 +99,10 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
             if (grad != null)
             {
                 double expTotal = sum.Total;
-                var gradient = new SoftTargetGradient<TVec, T>(z, max, targets, T.CreateTruncating(scale),
-                    T.CreateTruncating(targetSum), T.CreateTruncating(scale * targetSum / expTotal),
-                    T.CreateTruncating(scale / expTotal), T.CreateTruncating(scale * sum.Excluding(1) / expTotal));
+                double rowScale = CrossEntropyValidation.RowScale<T>(_options, scale, r);
+                var gradient = new SoftTargetGradient<TVec, T>(z, max, targets, T.CreateTruncating(rowScale),
+                    T.CreateTruncating(targetSum), T.CreateTruncating(rowScale * targetSum / expTotal),
+                    T.CreateTruncating(rowScale / expTotal), T.CreateTruncating(rowScale * sum.Excluding(1) / expTotal));
                 RowLoop<TVec, T>.Store(gradient, grad + r * ldGrad, n);
             }
         }
