@@ -11,7 +11,9 @@ first call, so its thread count is fixed per process):
   python  bindings/python/benchmarks/compare.py: NativeSoftmax through the binding, PyTorch, scipy
   dotnet  src/Managed/NativeSoftmax.Benchmarks side-by-side: SoftmaxPrimitives, TensorPrimitives
 Each process gets NATIVESOFTMAX_NUM_THREADS=T and OMP_NUM_THREADS=T (Debian's oneDNN and torch use
-OpenMP) and --threads T (XNNPACK's pthreadpool, torch.set_num_threads); below the number of CPUs
+OpenMP), OMP_WAIT_POLICY=PASSIVE (an OpenMP worker that spins after its call would take a CPU from
+the contender timed next in the same process) and --threads T (XNNPACK's pthreadpool,
+torch.set_num_threads); below the number of CPUs
 this process may use, it is pinned with taskset to T of them (so one-thread runs are pinned).
 
 Thread counts: 1, 2, 4, … and all the CPUs this process may use. Shapes: the row-length sweep
@@ -232,6 +234,7 @@ def main(argv=None):
         order = jobs[p % len(jobs):] + jobs[:p % len(jobs)]
         for producer, t, command in order:
             env = dict(os.environ, NATIVESOFTMAX_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t),
+                       OMP_WAIT_POLICY="PASSIVE",
                        DOTNET_TC_CallCountingDelayMs="0", PYTHONDONTWRITEBYTECODE="1")
             pinned = t < len(cpus)
             if pinned:

@@ -387,7 +387,8 @@ def document(res, plots):
         "(one per producer and thread count), so slow phases of the machine fall on every contender alike. "
         "The spread column below is the interquartile range over the median." % (rounds, c["passes"], c["rounds"], c["min_time"]),
         "- **Threads**: one process per thread count N, with NATIVESOFTMAX_NUM_THREADS=N, OMP_NUM_THREADS=N "
-        "(oneDNN, PyTorch), an N-thread pthreadpool (XNNPACK, memcpy) and torch.set_num_threads(N); "
+        "(oneDNN, PyTorch) and OMP_WAIT_POLICY=PASSIVE (OpenMP workers sleep when idle instead of spinning into "
+        "the next contender's time), an N-thread pthreadpool (XNNPACK, memcpy) and torch.set_num_threads(N); "
         "runs with fewer threads than CPUs are pinned with taskset (one-thread runs to one CPU). "
         "Thread counts: %s." % ", ".join(threads_label(t, res.all_threads) for t in c["thread_counts"]),
         "- **Correctness first**: before timing, every output is compared with a float64 reference computed "
