@@ -34,7 +34,8 @@ internal interface IRowLoop<TVec, T>
     /// <summary>
     /// Σ f(i) over [0, n) for a function whose values are exponentials exp(z − max) (≤ 1), split
     /// into the values that are exactly 1 and the others (<see cref="ExpSum"/>); when
-    /// <paramref name="storeTo"/> is not null, f(i) is also stored there (it may be exactly z).
+    /// <paramref name="storeTo"/> is not null, f(i) is also stored there (it may be exactly z). A total
+    /// of at least 2 may come unsplit (see <see cref="ExpSum"/>).
     /// </summary>
     static abstract unsafe ExpSum SumExps<TFunction>(TFunction f, T* storeTo, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>;

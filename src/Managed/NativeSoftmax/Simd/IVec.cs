@@ -43,7 +43,8 @@ internal interface IVec<TSelf, T>
     /// <summary>All-ones lanes where <c>left == right</c> (false for NaN).</summary>
     static abstract TSelf EqualTo(TSelf left, TSelf right);
 
-    /// <summary>Lanes of <paramref name="ifTrue"/> where <paramref name="mask"/> is all-ones, else of <paramref name="ifFalse"/>.</summary>
+    /// <summary>Lanes of <paramref name="ifTrue"/> where <paramref name="mask"/> is all-ones, else of <paramref name="ifFalse"/>;
+    /// every lane of <paramref name="mask"/> must be all-ones or zero (a comparison's result, or a select of such): x86 blends on the sign bit alone.</summary>
     static abstract TSelf Select(TSelf mask, TSelf ifTrue, TSelf ifFalse);
 
     /// <summary>A mask whose lanes <c>firstLane … Count − 1</c> are all-ones and the others zero.</summary>

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace NativeSoftmax.Simd;
 
@@ -54,8 +55,16 @@ internal readonly struct Vec128<T> : IVec<Vec128<T>, T>
     public static Vec128<T> EqualTo(Vec128<T> left, Vec128<T> right) => new(Vector128.Equals(left._v, right._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vec128<T> Select(Vec128<T> mask, Vec128<T> ifTrue, Vec128<T> ifFalse) =>
-        new(Vector128.ConditionalSelect(mask._v, ifTrue._v, ifFalse._v));
+    public static Vec128<T> Select(Vec128<T> mask, Vec128<T> ifTrue, Vec128<T> ifFalse)
+    {
+        if (Sse41.IsSupported) // a blend on the sign bit: every mask is a comparison's (see Vec256.Select)
+        {
+            return typeof(T) == typeof(float)
+                ? new(Sse41.BlendVariable(ifFalse._v.AsSingle(), ifTrue._v.AsSingle(), mask._v.AsSingle()).As<float, T>())
+                : new(Sse41.BlendVariable(ifFalse._v.AsDouble(), ifTrue._v.AsDouble(), mask._v.AsDouble()).As<double, T>());
+        }
+        return new(Vector128.ConditionalSelect(mask._v, ifTrue._v, ifFalse._v));
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec128<T> LanesFrom(int firstLane) =>
