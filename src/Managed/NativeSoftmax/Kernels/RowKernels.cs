@@ -31,7 +31,7 @@ internal readonly struct SoftmaxRow : IRowKernel
         }
         T max = TLoop.Max(logits, n);
         ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(logits, max), probabilities, n);
-        TLoop.Store(new Scaled<TVec, T>(probabilities, T.CreateTruncating(1.0 / sum.Total)), probabilities, n);
+        TLoop.Store(new ScaledExps<TVec, T>(probabilities, T.CreateTruncating(1.0 / sum.Total)), probabilities, n);
     }
 }
 

@@ -30,11 +30,11 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
         where TFunction : struct, IRowFunction<TVec, T>
     {
         nuint width = (nuint)TVec.Count;
-        TVec last = TVec.FlushSubnormal(f.Apply(n - width));
+        TVec last = VecMath.Flush<TVec, T, TFunction>(f.Apply(n - width));
         nuint i = 0;
         for (; i + width <= n; i += width)
         {
-            TVec.Store(TVec.FlushSubnormal(f.Apply(i)), destination + i);
+            TVec.Store(VecMath.Flush<TVec, T, TFunction>(f.Apply(i)), destination + i);
         }
         if (i < n)
         {

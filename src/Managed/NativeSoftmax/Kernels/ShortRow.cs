@@ -30,8 +30,8 @@ internal readonly unsafe struct ShortRow<TVec, T> : IRowLoop<TVec, T>
     {
         nuint tailStart = n - (nuint)TVec.Count;
         TVec head = f.Apply(0), tail = f.Apply(tailStart); // both before either store
-        TVec.Store(TVec.FlushSubnormal(head), destination);
-        TVec.Store(TVec.FlushSubnormal(tail), destination + tailStart);
+        TVec.Store(VecMath.Flush<TVec, T, TFunction>(head), destination);
+        TVec.Store(VecMath.Flush<TVec, T, TFunction>(tail), destination + tailStart);
     }
 
     /// <inheritdoc/>

@@ -95,15 +95,19 @@ internal readonly struct Vec128<T> : IVec<Vec128<T>, T>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vec128<T> FromVector(Vector128<T> v) => new(v);
 
+    /// <remarks>Two (float) or one (double) shuffle-and-max steps, no branches; NaN lanes follow
+    /// the CPU's max rule (callers never rely on it).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T MaxLanes(Vec128<T> value)
     {
-        T max = value._v.GetElement(0);
-        for (int i = 1; i < Vector128<T>.Count; i++)
+        if (typeof(T) == typeof(float))
         {
-            T lane = value._v.GetElement(i);
-            max = lane > max ? lane : max;
+            Vector128<float> v = value._v.AsSingle();
+            v = Vector128.MaxNative(v, Vector128.Shuffle(v, Vector128.Create(2, 3, 0, 1)));
+            v = Vector128.MaxNative(v, Vector128.Shuffle(v, Vector128.Create(1, 0, 3, 2)));
+            return v.As<float, T>().ToScalar();
         }
-        return max;
+        Vector128<double> d = value._v.AsDouble();
+        return Vector128.MaxNative(d, Vector128.Shuffle(d, Vector128.Create(1L, 0L))).As<double, T>().ToScalar();
     }
 }

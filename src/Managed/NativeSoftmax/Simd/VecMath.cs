@@ -42,6 +42,27 @@ internal static class VecMath
         where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
         T.Abs(value) < MinNormal<T>() ? T.Zero : value;
 
+    /// <summary>The flush rule for a stored value of <typeparamref name="TFunction"/>: the rule as
+    /// <see cref="IVec{TSelf, T}.FlushSubnormal"/> states it, by <see cref="FlushNonNegative"/> when
+    /// the function's values are never negative.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static TVec Flush<TVec, T, TFunction>(TVec value)
+        where TVec : struct, IVec<TVec, T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where TFunction : struct, Kernels.IRowFunction<TVec, T> =>
+        TFunction.IsNonNegative ? FlushNonNegative<TVec, T>(value) : TVec.FlushSubnormal(value);
+
+    /// <summary>
+    /// <see cref="IVec{TSelf, T}.FlushSubnormal"/> for lanes that are ≥ 0 or NaN: x &lt; FLT_MIN
+    /// (DBL_MIN) becomes 0, which for such lanes is exactly |x| &lt; FLT_MIN (NaN compares false
+    /// and stays). A compare and a blend.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVec FlushNonNegative<TVec, T>(TVec value)
+        where TVec : struct, IVec<TVec, T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        TVec.Select(TVec.LessThan(value, TVec.Create(MinNormal<T>())), TVec.Create(T.Zero), value);
+
     public const int SingleExponentBias = 127;
     public const int SingleMantissaBits = 23;
     public const long DoubleExponentBias = 1023;
