@@ -203,7 +203,7 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
         TVec isNew = TVec.LanesFrom(firstLane);
         TVec isOne = TVec.Select(isNew, TVec.EqualTo(tail, one), zero);
         others += double.CreateTruncating(TVec.SumLanes(TVec.Select(isNew, TVec.Select(isOne, zero, tail), zero)));
-        atMax += double.CreateTruncating(TVec.SumLanes(TVec.Select(isOne, one, zero)));
+        atMax += TVec.CountTrue(isOne);
     }
 
     /// <inheritdoc/>

@@ -64,6 +64,11 @@ internal interface IVec<TSelf, T>
     /// </summary>
     static abstract TSelf Pow2FromShifted(TSelf shifted);
 
+    /// <summary>How many lanes of <paramref name="mask"/> are all-ones (a comparison's result, as for
+    /// <see cref="Select"/>): a sign-bit mask and a population count, where summing 1s would take a
+    /// lane reduction.</summary>
+    static abstract int CountTrue(TSelf mask);
+
     /// <summary>Sum of the lanes.</summary>
     static abstract T SumLanes(TSelf value);
 

@@ -90,6 +90,9 @@ internal readonly struct Vec128<T> : IVec<Vec128<T>, T>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int CountTrue(Vec128<T> mask) => BitOperations.PopCount(Vector128.ExtractMostSignificantBits(mask._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T SumLanes(Vec128<T> value) => Vector128.Sum(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -92,6 +92,9 @@ internal readonly struct Vec256<T> : IVec<Vec256<T>, T>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int CountTrue(Vec256<T> mask) => BitOperations.PopCount(Vector256.ExtractMostSignificantBits(mask._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T SumLanes(Vec256<T> value) => Vector256.Sum(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
