@@ -24,7 +24,7 @@ namespace NativeSoftmax.Simd;
 /// below 1.25 ulp, which ExpAccuracyTests checks for both evaluations at every width.</para>
 /// <para>Special values: NaN → NaN; x below ln(smallest normal) (−87.336544 float, −708.40 double),
 /// −∞ included → 0 (no subnormal results); x above (2^e_max + ½)·ln2 (88.38 float, 709.44 double),
-/// +∞ included → +∞. The library only ever calls it on z − max ≤ 0.</para>
+/// +∞ included → +∞ (ExpOfDifference leaves this check out). The library only ever calls it on z − max ≤ 0.</para>
 /// </remarks>
 internal static class VecMath
 {
@@ -116,7 +116,7 @@ internal static class VecMath
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         TVec zero = TVec.Create(T.Zero);
-        return typeof(T) == typeof(float) ? ExpSingle<TVec, T>(x, zero) : ExpDouble<TVec, T>(x, zero);
+        return typeof(T) == typeof(float) ? ExpSingle<TVec, T>(x, zero, true) : ExpDouble<TVec, T>(x, zero, true);
     }
 
     /// <summary>
@@ -124,7 +124,11 @@ internal static class VecMath
     /// error (Knuth's TwoSum, six operations, valid for any magnitudes) is added to the reduced
     /// argument, so e^(a − b) = e^(d + error) ≈ p(r + error)·2^n. Without it, the relative error of
     /// the result would grow with |a − b| (|a − b|·2^−24 for float: 4e-6 at a − b = −65).
-    /// Special values follow d as in <see cref="Exp{TVec, T}(TVec)"/>.
+    /// Special values follow d as in <see cref="Exp{TVec, T}(TVec)"/>, except above the overflow
+    /// threshold, where the result is unspecified (not +∞: the check costs a compare and a blend per
+    /// vector). The library calls it with b the row's maximum, so d ≤ 0; only a row holding a NaN can
+    /// give a larger d (the maximum of such a row is unspecified), and its sum, and so every output
+    /// of the row, is NaN whatever this gives.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TVec ExpOfDifference<TVec, T>(TVec a, TVec b)
@@ -136,7 +140,7 @@ internal static class VecMath
         TVec aRounded = d - minusB;
         TVec bRounded = d - aRounded;
         TVec error = (a - aRounded) + (minusB - bRounded);
-        return typeof(T) == typeof(float) ? ExpSingle<TVec, T>(d, error) : ExpDouble<TVec, T>(d, error);
+        return typeof(T) == typeof(float) ? ExpSingle<TVec, T>(d, error, false) : ExpDouble<TVec, T>(d, error, false);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -150,7 +154,7 @@ internal static class VecMath
         where T : unmanaged, IBinaryFloatingPointIeee754<T> => TVec.Create(T.CreateTruncating(value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVec ExpSingle<TVec, T>(TVec x, TVec correction)
+    private static TVec ExpSingle<TVec, T>(TVec x, TVec correction, bool checkOverflow)
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
@@ -170,11 +174,11 @@ internal static class VecMath
 
         TVec result = p * TVec.Pow2FromShifted(shifted);
         result = TVec.Select(TVec.LessThan(x, C<TVec, T>(MinInputSingle)), TVec.Create(T.Zero), result);
-        return TVec.Select(TVec.LessThan(C<TVec, T>(MaxInputSingle), x), TVec.Create(T.PositiveInfinity), result);
+        return checkOverflow ? TVec.Select(TVec.LessThan(C<TVec, T>(MaxInputSingle), x), TVec.Create(T.PositiveInfinity), result) : result;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVec ExpDouble<TVec, T>(TVec x, TVec correction)
+    private static TVec ExpDouble<TVec, T>(TVec x, TVec correction, bool checkOverflow)
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
@@ -201,6 +205,6 @@ internal static class VecMath
 
         TVec result = p * TVec.Pow2FromShifted(shifted);
         result = TVec.Select(TVec.LessThan(x, D<TVec, T>(MinInputDouble)), TVec.Create(T.Zero), result);
-        return TVec.Select(TVec.LessThan(D<TVec, T>(MaxInputDouble), x), TVec.Create(T.PositiveInfinity), result);
+        return checkOverflow ? TVec.Select(TVec.LessThan(D<TVec, T>(MaxInputDouble), x), TVec.Create(T.PositiveInfinity), result) : result;
     }
 }
