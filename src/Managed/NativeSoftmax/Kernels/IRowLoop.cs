@@ -11,7 +11,8 @@ namespace NativeSoftmax.Kernels;
 /// type is written once and runs on both.
 /// </summary>
 /// <remarks>
-/// Every store goes through <see cref="IVec{TSelf, T}.FlushSubnormal"/> (the flush rule), except
+/// Every store goes through the flush rule (<see cref="VecMath.Flush{TVec, T, TFunction}"/>:
+/// <see cref="IVec{TSelf, T}.FlushSubnormal"/>, or its cheaper form for never-negative functions), except
 /// the exponentials of <see cref="SumExps"/>, which are intermediate values (and exp already gives
 /// 0 below the smallest normal number).
 /// </remarks>
