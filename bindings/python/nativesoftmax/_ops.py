@@ -666,7 +666,7 @@ def log_softmax_backward(grad_output, output, axis=_LAST, *, dim=None, out=None)
     Args, returns, raises: as ``softmax_backward`` (``output`` holds log-probabilities).
 
     Numerics: exp(output) uses the library's vectorised exp, whose measured maximum error is
-    below 1.25 ulp (0.94 ulp float32, 0.88 ulp float64 where the CPU has FMA); Σ g is accumulated
+    below 1.25 ulp (0.88 ulp float32 and float64 where the CPU has FMA); Σ g is accumulated
     in the working precision. A −inf log-probability contributes 0·Σg = 0 (exp(−inf) = 0).
     """
     if (type(grad_output) is _ndarray and type(output) is _ndarray and dim is None

@@ -87,6 +87,7 @@ internal readonly struct WithMultiplyAdd<TVec, T, TRule> : IVec<WithMultiplyAdd<
     public static WithMultiplyAdd<TVec, T, TRule> LanesFrom(int firstLane) => new(TVec.LanesFrom(firstLane));
     public static WithMultiplyAdd<TVec, T, TRule> FlushSubnormal(WithMultiplyAdd<TVec, T, TRule> value) => new(TVec.FlushSubnormal(value._v));
     public static WithMultiplyAdd<TVec, T, TRule> Pow2FromShifted(WithMultiplyAdd<TVec, T, TRule> shifted) => new(TVec.Pow2FromShifted(shifted._v));
+    public static int CountTrue(WithMultiplyAdd<TVec, T, TRule> mask) => TVec.CountTrue(mask._v);
     public static T SumLanes(WithMultiplyAdd<TVec, T, TRule> value) => TVec.SumLanes(value._v);
     public static T MaxLanes(WithMultiplyAdd<TVec, T, TRule> value) => TVec.MaxLanes(value._v);
 }

@@ -6,13 +6,17 @@ namespace NativeSoftmax.Kernels;
 /// <see cref="Others"/>, the sum of all the rest. A sum in the working precision would round the
 /// rest away against the 1s when one class dominates (f32: 1 + 2e-9 = 1); kept apart, it gives
 /// log Σ, 1 − o_max and o_max·(1 − o_max) to full relative accuracy. Both parts are float64.
+/// The split is needed only when S − 1 is small against S: a loop may give a total of at least
+/// <see cref="RowLoop{TVec, T}.SplitBelow"/> (2) unsplit, as (S − 1, 1), where S − 1 ≥ S/2 keeps the
+/// total's relative accuracy.
 /// </summary>
 internal readonly struct ExpSum(double others, double atMax)
 {
     /// <summary>Σ of the exponentials below 1.</summary>
     public double Others => others;
 
-    /// <summary>How many exponentials are exactly 1 (at least 1 in a row that is not NaN).</summary>
+    /// <summary>How many exponentials are exactly 1 (at least 1 in a row that is not NaN); 1 for a total
+    /// of at least 2 given unsplit.</summary>
     public double AtMax => atMax;
 
     /// <summary>S = Σ_j exp(z_j − max).</summary>

@@ -13,4 +13,8 @@ internal interface IRowFunction<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
     TVec Apply(nuint i);
+
+    /// <summary>Whether every value is ≥ 0 or NaN, never negative (probabilities): the loops then
+    /// flush with a compare and a blend, no absolute value (<see cref="VecMath.FlushNonNegative"/>).</summary>
+    static virtual bool IsNonNegative => false;
 }

@@ -11,7 +11,8 @@ namespace NativeSoftmax.Kernels;
 /// type is written once and runs on both.
 /// </summary>
 /// <remarks>
-/// Every store goes through <see cref="IVec{TSelf, T}.FlushSubnormal"/> (the flush rule), except
+/// Every store goes through the flush rule (<see cref="VecMath.Flush{TVec, T, TFunction}"/>:
+/// <see cref="IVec{TSelf, T}.FlushSubnormal"/>, or its cheaper form for never-negative functions), except
 /// the exponentials of <see cref="SumExps"/>, which are intermediate values (and exp already gives
 /// 0 below the smallest normal number).
 /// </remarks>
@@ -34,7 +35,8 @@ internal interface IRowLoop<TVec, T>
     /// <summary>
     /// Σ f(i) over [0, n) for a function whose values are exponentials exp(z − max) (≤ 1), split
     /// into the values that are exactly 1 and the others (<see cref="ExpSum"/>); when
-    /// <paramref name="storeTo"/> is not null, f(i) is also stored there (it may be exactly z).
+    /// <paramref name="storeTo"/> is not null, f(i) is also stored there (it may be exactly z). A total
+    /// of at least 2 may come unsplit (see <see cref="ExpSum"/>).
     /// </summary>
     static abstract unsafe ExpSum SumExps<TFunction>(TFunction f, T* storeTo, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>;

@@ -122,7 +122,7 @@ internal static unsafe class LongRow<TVec, T>
             return;
         }
         T scale = T.CreateTruncating(Math.Exp(chunkMax - max) / job->Sum.Total);
-        RowLoop<TVec, T>.Store(new Scaled<TVec, T>(exps, scale), exps, length);
+        RowLoop<TVec, T>.Store(new ScaledExps<TVec, T>(exps, scale), exps, length);
     }
 
     /// <summary>What the chunks of one row share.</summary>

@@ -38,7 +38,7 @@ internal readonly unsafe struct ExpShifted<TVec, T>(T* x, T shift) : IRowFunctio
     public TVec Apply(nuint i) => VecMath.ExpOfDifference<TVec, T>(TVec.Load(x + i), _shift);
 }
 
-/// <summary>exp(x_i − shift)·scale: softmax in one pass, once the row's maximum and sum are known.</summary>
+/// <summary>exp(x_i − shift)·scale, scale ≥ 0: softmax in one pass, once the row's maximum and sum are known.</summary>
 internal readonly unsafe struct ExpShiftedScaled<TVec, T>(T* x, T shift, T scale) : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
@@ -46,8 +46,23 @@ internal readonly unsafe struct ExpShiftedScaled<TVec, T>(T* x, T shift, T scale
     private readonly TVec _shift = TVec.Create(shift);
     private readonly TVec _scale = TVec.Create(scale);
 
+    public static bool IsNonNegative => true; // scale = 1/Σ ≥ 0
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Apply(nuint i) => VecMath.ExpOfDifference<TVec, T>(TVec.Load(x + i), _shift) * _scale;
+}
+
+/// <summary>e_i·scale for exponentials e_i ≥ 0 and a scale ≥ 0 (softmax from stored exp(z − max)): never negative.</summary>
+internal readonly unsafe struct ScaledExps<TVec, T>(T* exps, T scale) : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TVec _scale = TVec.Create(scale);
+
+    public static bool IsNonNegative => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i) => TVec.Load(exps + i) * _scale;
 }
 
 /// <summary>x_i·scale.</summary>

@@ -31,7 +31,7 @@ internal readonly struct SoftmaxRow : IRowKernel
         }
         T max = TLoop.Max(logits, n);
         ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(logits, max), probabilities, n);
-        TLoop.Store(new Scaled<TVec, T>(probabilities, T.CreateTruncating(1.0 / sum.Total)), probabilities, n);
+        TLoop.Store(new ScaledExps<TVec, T>(probabilities, T.CreateTruncating(1.0 / sum.Total)), probabilities, n);
     }
 }
 
@@ -56,7 +56,10 @@ internal readonly struct LogSoftmaxRow : IRowKernel
             return;
         }
         T max = TLoop.Max(logits, n);
-        ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(logits, max), null, n);
+        // The output row holds the exponentials meanwhile (unless it is the logits): a sum with
+        // stores needs no split unless the total is below 2 (IRowLoop.SumExps).
+        T* scratch = logProbabilities == logits ? null : logProbabilities;
+        ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(logits, max), scratch, n);
         TLoop.Store(new LogSoftmaxOf<TVec, T>(logits, max, T.CreateTruncating(sum.Log)), logProbabilities, n);
     }
 }

@@ -30,11 +30,11 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
         where TFunction : struct, IRowFunction<TVec, T>
     {
         nuint width = (nuint)TVec.Count;
-        TVec last = TVec.FlushSubnormal(f.Apply(n - width));
+        TVec last = VecMath.Flush<TVec, T, TFunction>(f.Apply(n - width));
         nuint i = 0;
         for (; i + width <= n; i += width)
         {
-            TVec.Store(TVec.FlushSubnormal(f.Apply(i)), destination + i);
+            TVec.Store(VecMath.Flush<TVec, T, TFunction>(f.Apply(i)), destination + i);
         }
         if (i < n)
         {
@@ -78,14 +78,35 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
         return total;
     }
 
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] // only picks one of the two loops below
-    public static ExpSum SumExps<TFunction>(TFunction f, T* storeTo, nuint n)
-        where TFunction : struct, IRowFunction<TVec, T> =>
-        storeTo == null ? SumExpsOnly(f, n) : StoreAndSumExps(f, storeTo, n);
+    /// <summary>Vectors one accumulator adds in <see cref="SumExps"/> before its sum joins the block's
+    /// (four sub-blocks of 8 make a block of <see cref="BlockVectors"/>, added as (s0 + s1) + (s2 + s3)):
+    /// the same 8 additions per partial sum as <see cref="Sum"/>'s rotating partial sums, without the
+    /// register moves of the rotation (the exponential is long enough to hide one add's latency).</summary>
+    private const int SubBlockVectors = 8;
 
-    /// <summary><see cref="SumExps"/> without stores: summed as <see cref="Sum"/>, with a lane
-    /// count beside the partial sums for the values that are exactly 1.</summary>
+    /// <summary>The total below which <see cref="SumExps"/> splits off the exponentials equal to 1.</summary>
+    /// <remarks>At S ≥ 2, S − 1 ≥ S/2, so S − 1 = Total − 1 (and log S, 1 − o_max) keep the relative
+    /// accuracy of the total itself; only below can a dominant class's tiny others drown in the 1s.</remarks>
+    public const double SplitBelow = 2.0;
+
+    /// <inheritdoc/>
+    /// <remarks>With a destination the loop only sums and stores; when the total is below
+    /// <see cref="SplitBelow"/> a second, exponential-free pass over the stored values splits it.
+    /// A total of at least <see cref="SplitBelow"/> comes back as (Total − 1, 1).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // only picks one of the loops below
+    public static ExpSum SumExps<TFunction>(TFunction f, T* storeTo, nuint n)
+        where TFunction : struct, IRowFunction<TVec, T>
+    {
+        if (storeTo == null)
+        {
+            return SumExpsOnly(f, n);
+        }
+        double total = StoreAndSum(f, storeTo, n);
+        return total >= SplitBelow ? new ExpSum(total - 1, 1) : SumExpsOnly(new Elements<TVec, T>(storeTo), n);
+    }
+
+    /// <summary><see cref="SumExps"/> without stores: summed by blocks of sub-blocks (see
+    /// <see cref="SubBlockVectors"/>), with a lane count beside the sums for the values that are exactly 1.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static ExpSum SumExpsOnly<TFunction>(TFunction f, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
@@ -101,62 +122,77 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
         for (nuint i = 0; i < full;)
         {
             nuint blockEnd = Math.Min(full, i + BlockVectors * width);
-            TVec s0 = zero, s1 = zero, s2 = zero, s3 = zero, ones = zero;
-            for (; i < blockEnd; i += width)
+            TVec pairs = zero, half = zero, ones = zero;
+            for (int k = 0; i < blockEnd; k++)
             {
-                TVec value = f.Apply(i);
-                TVec isOne = TVec.EqualTo(value, one);
-                TVec next = s0 + TVec.Select(isOne, zero, value);
-                ones += TVec.Select(isOne, one, zero);
-                s0 = s1;
-                s1 = s2;
-                s2 = s3;
-                s3 = next;
+                nuint subEnd = Math.Min(blockEnd, i + SubBlockVectors * width);
+                TVec s = zero;
+                for (; i < subEnd; i += width)
+                {
+                    TVec value = f.Apply(i);
+                    TVec isOne = TVec.EqualTo(value, one);
+                    s += TVec.Select(isOne, zero, value);
+                    ones += TVec.Select(isOne, one, zero);
+                }
+                if ((k & 1) == 0)
+                {
+                    half = s;
+                }
+                else
+                {
+                    pairs += half + s;
+                    half = zero;
+                }
             }
-            others += double.CreateTruncating(TVec.SumLanes((s0 + s1) + (s2 + s3)));
+            others += double.CreateTruncating(TVec.SumLanes(pairs + half));
             atMax += double.CreateTruncating(TVec.SumLanes(ones));
         }
         return new ExpSum(others, atMax);
     }
 
-    /// <summary><see cref="SumExps"/> with stores, in one pass.</summary>
+    /// <summary>Stores f over [0, n) and returns its sum, as <see cref="SumExpsOnly"/> sums but without the split.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static ExpSum StoreAndSumExps<TFunction>(TFunction f, T* destination, nuint n)
+    private static double StoreAndSum<TFunction>(TFunction f, T* destination, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         nuint width = (nuint)TVec.Count;
-        TVec zero = TVec.Create(T.Zero), one = TVec.Create(T.One);
+        TVec zero = TVec.Create(T.Zero);
         TVec last = f.Apply(n - width);
         nuint full = n - n % width;
-        double others = 0, atMax = 0;
-        if (full < n)
-        {
-            AddTail(last, (int)(full + width - n), ref others, ref atMax);
-        }
+        double total = full < n
+            ? double.CreateTruncating(TVec.SumLanes(TVec.Select(TVec.LanesFrom((int)(full + width - n)), last, zero)))
+            : 0.0;
         for (nuint i = 0; i < full;)
         {
             nuint blockEnd = Math.Min(full, i + BlockVectors * width);
-            TVec s0 = zero, s1 = zero, s2 = zero, s3 = zero, ones = zero;
-            for (; i < blockEnd; i += width)
+            TVec pairs = zero, half = zero;
+            for (int k = 0; i < blockEnd; k++)
             {
-                TVec value = f.Apply(i);
-                TVec.Store(value, destination + i);
-                TVec isOne = TVec.EqualTo(value, one);
-                TVec next = s0 + TVec.Select(isOne, zero, value);
-                ones += TVec.Select(isOne, one, zero);
-                s0 = s1;
-                s1 = s2;
-                s2 = s3;
-                s3 = next;
+                nuint subEnd = Math.Min(blockEnd, i + SubBlockVectors * width);
+                TVec s = zero;
+                for (; i < subEnd; i += width)
+                {
+                    TVec value = f.Apply(i);
+                    TVec.Store(value, destination + i);
+                    s += value;
+                }
+                if ((k & 1) == 0)
+                {
+                    half = s;
+                }
+                else
+                {
+                    pairs += half + s;
+                    half = zero;
+                }
             }
-            others += double.CreateTruncating(TVec.SumLanes((s0 + s1) + (s2 + s3)));
-            atMax += double.CreateTruncating(TVec.SumLanes(ones));
+            total += double.CreateTruncating(TVec.SumLanes(pairs + half));
         }
         if (full < n)
         {
             TVec.Store(last, destination + (n - width));
         }
-        return new ExpSum(others, atMax);
+        return total;
     }
 
     /// <summary>Adds the lanes <c>firstLane …</c> of the tail vector (those the full vectors do not cover) to the two parts of an <see cref="ExpSum"/>.</summary>
@@ -167,7 +203,7 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
         TVec isNew = TVec.LanesFrom(firstLane);
         TVec isOne = TVec.Select(isNew, TVec.EqualTo(tail, one), zero);
         others += double.CreateTruncating(TVec.SumLanes(TVec.Select(isNew, TVec.Select(isOne, zero, tail), zero)));
-        atMax += double.CreateTruncating(TVec.SumLanes(TVec.Select(isOne, one, zero)));
+        atMax += TVec.CountTrue(isOne);
     }
 
     /// <inheritdoc/>

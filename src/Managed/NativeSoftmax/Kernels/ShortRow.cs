@@ -30,8 +30,8 @@ internal readonly unsafe struct ShortRow<TVec, T> : IRowLoop<TVec, T>
     {
         nuint tailStart = n - (nuint)TVec.Count;
         TVec head = f.Apply(0), tail = f.Apply(tailStart); // both before either store
-        TVec.Store(TVec.FlushSubnormal(head), destination);
-        TVec.Store(TVec.FlushSubnormal(tail), destination + tailStart);
+        TVec.Store(VecMath.Flush<TVec, T, TFunction>(head), destination);
+        TVec.Store(VecMath.Flush<TVec, T, TFunction>(tail), destination + tailStart);
     }
 
     /// <inheritdoc/>
@@ -53,19 +53,20 @@ internal readonly unsafe struct ShortRow<TVec, T> : IRowLoop<TVec, T>
             TVec.Store(tail, storeTo + tailStart);
         }
         TVec zero = TVec.Create(T.Zero), one = TVec.Create(T.One);
-        TVec headIsOne = TVec.EqualTo(head, one), tailIsOne = TVec.EqualTo(tail, one);
+        TVec headIsOne = TVec.EqualTo(head, one);
+        TVec tailIsOne = TVec.Select(BeyondHead(n), TVec.EqualTo(tail, one), zero);
         T others = SumOfBoth(TVec.Select(headIsOne, zero, head), TVec.Select(tailIsOne, zero, tail), n);
-        T atMax = SumOfBoth(TVec.Select(headIsOne, one, zero), TVec.Select(tailIsOne, one, zero), n);
-        return new ExpSum(double.CreateTruncating(others), double.CreateTruncating(atMax));
+        int atMax = TVec.CountTrue(headIsOne) + TVec.CountTrue(tailIsOne);
+        return new ExpSum(double.CreateTruncating(others), atMax);
     }
 
     /// <summary>Σ over the row of values held as head and overlapping tail: the tail's lanes that
     /// the head already covers are masked out.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static T SumOfBoth(TVec head, TVec tail, nuint n)
-    {
-        nuint width = (nuint)TVec.Count;
-        TVec beyondHead = TVec.LanesFrom((int)(2 * width - n));
-        return TVec.SumLanes(head + TVec.Select(beyondHead, tail, TVec.Create(T.Zero)));
-    }
+    private static T SumOfBoth(TVec head, TVec tail, nuint n) =>
+        TVec.SumLanes(head + TVec.Select(BeyondHead(n), tail, TVec.Create(T.Zero)));
+
+    /// <summary>The tail's lanes that the head does not cover.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVec BeyondHead(nuint n) => TVec.LanesFrom((int)(2 * (nuint)TVec.Count - n));
 }

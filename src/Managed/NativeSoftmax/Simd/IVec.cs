@@ -43,7 +43,8 @@ internal interface IVec<TSelf, T>
     /// <summary>All-ones lanes where <c>left == right</c> (false for NaN).</summary>
     static abstract TSelf EqualTo(TSelf left, TSelf right);
 
-    /// <summary>Lanes of <paramref name="ifTrue"/> where <paramref name="mask"/> is all-ones, else of <paramref name="ifFalse"/>.</summary>
+    /// <summary>Lanes of <paramref name="ifTrue"/> where <paramref name="mask"/> is all-ones, else of <paramref name="ifFalse"/>;
+    /// every lane of <paramref name="mask"/> must be all-ones or zero (a comparison's result, or a select of such): x86 blends on the sign bit alone.</summary>
     static abstract TSelf Select(TSelf mask, TSelf ifTrue, TSelf ifFalse);
 
     /// <summary>A mask whose lanes <c>firstLane … Count − 1</c> are all-ones and the others zero.</summary>
@@ -62,6 +63,11 @@ internal interface IVec<TSelf, T>
     /// See <see cref="VecMath"/> for the trick.
     /// </summary>
     static abstract TSelf Pow2FromShifted(TSelf shifted);
+
+    /// <summary>How many lanes of <paramref name="mask"/> are all-ones (a comparison's result, as for
+    /// <see cref="Select"/>): a sign-bit mask and a population count, where summing 1s would take a
+    /// lane reduction.</summary>
+    static abstract int CountTrue(TSelf mask);
 
     /// <summary>Sum of the lanes.</summary>
     static abstract T SumLanes(TSelf value);

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace NativeSoftmax.Simd;
 
@@ -54,8 +55,16 @@ internal readonly struct Vec128<T> : IVec<Vec128<T>, T>
     public static Vec128<T> EqualTo(Vec128<T> left, Vec128<T> right) => new(Vector128.Equals(left._v, right._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vec128<T> Select(Vec128<T> mask, Vec128<T> ifTrue, Vec128<T> ifFalse) =>
-        new(Vector128.ConditionalSelect(mask._v, ifTrue._v, ifFalse._v));
+    public static Vec128<T> Select(Vec128<T> mask, Vec128<T> ifTrue, Vec128<T> ifFalse)
+    {
+        if (Sse41.IsSupported) // a blend on the sign bit: every mask is a comparison's (see Vec256.Select)
+        {
+            return typeof(T) == typeof(float)
+                ? new(Sse41.BlendVariable(ifFalse._v.AsSingle(), ifTrue._v.AsSingle(), mask._v.AsSingle()).As<float, T>())
+                : new(Sse41.BlendVariable(ifFalse._v.AsDouble(), ifTrue._v.AsDouble(), mask._v.AsDouble()).As<double, T>());
+        }
+        return new(Vector128.ConditionalSelect(mask._v, ifTrue._v, ifFalse._v));
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec128<T> LanesFrom(int firstLane) =>
@@ -81,20 +90,27 @@ internal readonly struct Vec128<T> : IVec<Vec128<T>, T>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int CountTrue(Vec128<T> mask) => BitOperations.PopCount(Vector128.ExtractMostSignificantBits(mask._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T SumLanes(Vec128<T> value) => Vector128.Sum(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vec128<T> FromVector(Vector128<T> v) => new(v);
 
+    /// <remarks>Two (float) or one (double) shuffle-and-max steps, no branches; NaN lanes follow
+    /// the CPU's max rule (callers never rely on it).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T MaxLanes(Vec128<T> value)
     {
-        T max = value._v.GetElement(0);
-        for (int i = 1; i < Vector128<T>.Count; i++)
+        if (typeof(T) == typeof(float))
         {
-            T lane = value._v.GetElement(i);
-            max = lane > max ? lane : max;
+            Vector128<float> v = value._v.AsSingle();
+            v = Vector128.MaxNative(v, Vector128.Shuffle(v, Vector128.Create(2, 3, 0, 1)));
+            v = Vector128.MaxNative(v, Vector128.Shuffle(v, Vector128.Create(1, 0, 3, 2)));
+            return v.As<float, T>().ToScalar();
         }
-        return max;
+        Vector128<double> d = value._v.AsDouble();
+        return Vector128.MaxNative(d, Vector128.Shuffle(d, Vector128.Create(1L, 0L))).As<double, T>().ToScalar();
     }
 }

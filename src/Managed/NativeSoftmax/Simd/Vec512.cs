@@ -81,6 +81,9 @@ internal readonly struct Vec512<T> : IVec<Vec512<T>, T>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int CountTrue(Vec512<T> mask) => BitOperations.PopCount(Vector512.ExtractMostSignificantBits(mask._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T SumLanes(Vec512<T> value) => Vector512.Sum(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

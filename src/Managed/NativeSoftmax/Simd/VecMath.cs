@@ -13,16 +13,18 @@ namespace NativeSoftmax.Simd;
 /// 1.5·2^p (p = mantissa bits) to x·log2 e leaves n in the low bits of the sum, so
 /// <c>sum − shifter</c> is n as a float and <c>(bits(sum) + bias) &lt;&lt; p</c> is the bit pattern
 /// of 2^n (the shifter's own bits are shifted out).</para>
-/// <para>Polynomial: the Taylor series of e^r, degree 7 for float (truncation error
-/// ≤ (ln2/2)^8/8! = 5.2e-9 relative, 0.04 ulp) and degree 13 for double (≤ 4e-18, 0.02 ulp),
-/// evaluated by Horner's rule. Result e^x = p(r)·2^n.</para>
-/// <para>Maximum error, the same at every width: float 0.94 ulp with FMA and 1.22 ulp without
-/// (x86-64-v2), measured over every float in [ln FLT_MIN, 0] against Math.Exp; double 0.88 and
+/// <para>Polynomial: for float, degree 6, 1 + r + r²·q(r) with q fitted to minimise the relative
+/// error on [−ln2/2, ln2/2] (3.8e-9 with its coefficients rounded to float, 0.06 ulp; one
+/// multiply-add fewer than the degree-7 Taylor series, 5.2e-9, it replaced); for double the Taylor
+/// series to degree 13 (≤ (ln2/2)^14/14! = 4e-18, 0.02 ulp); evaluated by Horner's rule. Result
+/// e^x = p(r)·2^n.</para>
+/// <para>Maximum error, the same at every width: float 0.882 ulp with FMA and 1.176 ulp without
+/// (x86-64-v2), measured over every float in [ln FLT_MIN, 0] against exp in double; double 0.88 and
 /// 1.13 ulp on samples of [−745, 0] against a double-double reference. nativesoftmax.h promises
 /// below 1.25 ulp, which ExpAccuracyTests checks for both evaluations at every width.</para>
 /// <para>Special values: NaN → NaN; x below ln(smallest normal) (−87.336544 float, −708.40 double),
 /// −∞ included → 0 (no subnormal results); x above (2^e_max + ½)·ln2 (88.38 float, 709.44 double),
-/// +∞ included → +∞. The library only ever calls it on z − max ≤ 0.</para>
+/// +∞ included → +∞ (ExpOfDifference leaves this check out). The library only ever calls it on z − max ≤ 0.</para>
 /// </remarks>
 internal static class VecMath
 {
@@ -42,6 +44,27 @@ internal static class VecMath
         where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
         T.Abs(value) < MinNormal<T>() ? T.Zero : value;
 
+    /// <summary>The flush rule for a stored value of <typeparamref name="TFunction"/>: the rule as
+    /// <see cref="IVec{TSelf, T}.FlushSubnormal"/> states it, by <see cref="FlushNonNegative"/> when
+    /// the function's values are never negative.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static TVec Flush<TVec, T, TFunction>(TVec value)
+        where TVec : struct, IVec<TVec, T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where TFunction : struct, Kernels.IRowFunction<TVec, T> =>
+        TFunction.IsNonNegative ? FlushNonNegative<TVec, T>(value) : TVec.FlushSubnormal(value);
+
+    /// <summary>
+    /// <see cref="IVec{TSelf, T}.FlushSubnormal"/> for lanes that are ≥ 0 or NaN: x &lt; FLT_MIN
+    /// (DBL_MIN) becomes 0, which for such lanes is exactly |x| &lt; FLT_MIN (NaN compares false
+    /// and stays). A compare and a blend.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVec FlushNonNegative<TVec, T>(TVec value)
+        where TVec : struct, IVec<TVec, T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        TVec.Select(TVec.LessThan(value, TVec.Create(MinNormal<T>())), TVec.Create(T.Zero), value);
+
     public const int SingleExponentBias = 127;
     public const int SingleMantissaBits = 23;
     public const long DoubleExponentBias = 1023;
@@ -55,13 +78,14 @@ internal static class VecMath
     private const float MinInputSingle = -87.3365402f;      // 0xC2AEAC4F, the float just above ln(2^−126) = −87.33654475
     private const float MaxInputSingle = 88.3762626f;       // 127.5·ln2
 
-    // 1/k! for k = 2…7 (C1 = C0 = 1).
-    private const float C2Single = 0.5f;                    // 0x3F000000
-    private const float C3Single = 0.166666672f;            // 0x3E2AAAAB
-    private const float C4Single = 0.0416666679f;           // 0x3D2AAAAB
-    private const float C5Single = 0.00833333377f;          // 0x3C088889
-    private const float C6Single = 0.00138888892f;          // 0x3AB60B61
-    private const float C7Single = 0.000198412701f;         // 0x39500D01
+    // Degree 6, C1 = C0 = 1: C2…C6 minimise the relative error of 1 + r + r²·(C2 + C3·r + … + C6·r⁴)
+    // against e^r on [−ln2/2, ln2/2] (a Lawson fit, then rounded to float): 3.8e-9 with the rounded
+    // coefficients, against 5.2e-9 for the degree-7 Taylor series it replaces.
+    private const float C2Single = 0.49999994f;             // 0x3EFFFFFE
+    private const float C3Single = 0.16666521f;             // 0x3E2AAA49
+    private const float C4Single = 0.041668389f;            // 0x3D2AAC79
+    private const float C5Single = 0.0083687101f;           // 0x3C091CEA
+    private const float C6Single = 0.0013814613f;           // 0x3AB51226
 
     // double constants.
     private const double Log2EDouble = 1.4426950408889634;            // 0x3FF71547652B82FE
@@ -92,7 +116,7 @@ internal static class VecMath
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         TVec zero = TVec.Create(T.Zero);
-        return typeof(T) == typeof(float) ? ExpSingle<TVec, T>(x, zero) : ExpDouble<TVec, T>(x, zero);
+        return typeof(T) == typeof(float) ? ExpSingle<TVec, T>(x, zero, true) : ExpDouble<TVec, T>(x, zero, true);
     }
 
     /// <summary>
@@ -100,7 +124,11 @@ internal static class VecMath
     /// error (Knuth's TwoSum, six operations, valid for any magnitudes) is added to the reduced
     /// argument, so e^(a − b) = e^(d + error) ≈ p(r + error)·2^n. Without it, the relative error of
     /// the result would grow with |a − b| (|a − b|·2^−24 for float: 4e-6 at a − b = −65).
-    /// Special values follow d as in <see cref="Exp{TVec, T}(TVec)"/>.
+    /// Special values follow d as in <see cref="Exp{TVec, T}(TVec)"/>, except above the overflow
+    /// threshold, where the result is unspecified (not +∞: the check costs a compare and a blend per
+    /// vector). The library calls it with b the row's maximum, so d ≤ 0; only a row holding a NaN can
+    /// give a larger d (the maximum of such a row is unspecified), and its sum, and so every output
+    /// of the row, is NaN whatever this gives.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TVec ExpOfDifference<TVec, T>(TVec a, TVec b)
@@ -112,7 +140,7 @@ internal static class VecMath
         TVec aRounded = d - minusB;
         TVec bRounded = d - aRounded;
         TVec error = (a - aRounded) + (minusB - bRounded);
-        return typeof(T) == typeof(float) ? ExpSingle<TVec, T>(d, error) : ExpDouble<TVec, T>(d, error);
+        return typeof(T) == typeof(float) ? ExpSingle<TVec, T>(d, error, false) : ExpDouble<TVec, T>(d, error, false);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -126,7 +154,7 @@ internal static class VecMath
         where T : unmanaged, IBinaryFloatingPointIeee754<T> => TVec.Create(T.CreateTruncating(value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVec ExpSingle<TVec, T>(TVec x, TVec correction)
+    private static TVec ExpSingle<TVec, T>(TVec x, TVec correction, bool checkOverflow)
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
@@ -137,8 +165,7 @@ internal static class VecMath
         r = TVec.MultiplyAdd(n, C<TVec, T>(-Ln2LoSingle), r) + correction;
 
         TVec one = C<TVec, T>(1f);
-        TVec p = TVec.MultiplyAdd(C<TVec, T>(C7Single), r, C<TVec, T>(C6Single));
-        p = TVec.MultiplyAdd(p, r, C<TVec, T>(C5Single));
+        TVec p = TVec.MultiplyAdd(C<TVec, T>(C6Single), r, C<TVec, T>(C5Single));
         p = TVec.MultiplyAdd(p, r, C<TVec, T>(C4Single));
         p = TVec.MultiplyAdd(p, r, C<TVec, T>(C3Single));
         p = TVec.MultiplyAdd(p, r, C<TVec, T>(C2Single));
@@ -147,11 +174,11 @@ internal static class VecMath
 
         TVec result = p * TVec.Pow2FromShifted(shifted);
         result = TVec.Select(TVec.LessThan(x, C<TVec, T>(MinInputSingle)), TVec.Create(T.Zero), result);
-        return TVec.Select(TVec.LessThan(C<TVec, T>(MaxInputSingle), x), TVec.Create(T.PositiveInfinity), result);
+        return checkOverflow ? TVec.Select(TVec.LessThan(C<TVec, T>(MaxInputSingle), x), TVec.Create(T.PositiveInfinity), result) : result;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVec ExpDouble<TVec, T>(TVec x, TVec correction)
+    private static TVec ExpDouble<TVec, T>(TVec x, TVec correction, bool checkOverflow)
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
@@ -178,6 +205,6 @@ internal static class VecMath
 
         TVec result = p * TVec.Pow2FromShifted(shifted);
         result = TVec.Select(TVec.LessThan(x, D<TVec, T>(MinInputDouble)), TVec.Create(T.Zero), result);
-        return TVec.Select(TVec.LessThan(D<TVec, T>(MaxInputDouble), x), TVec.Create(T.PositiveInfinity), result);
+        return checkOverflow ? TVec.Select(TVec.LessThan(D<TVec, T>(MaxInputDouble), x), TVec.Create(T.PositiveInfinity), result) : result;
     }
 }

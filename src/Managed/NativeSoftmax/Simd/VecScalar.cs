@@ -99,6 +99,9 @@ internal readonly struct VecScalar<T> : IVec<VecScalar<T>, T>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int CountTrue(VecScalar<T> mask) => IsSet(mask) ? 1 : 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T SumLanes(VecScalar<T> value) => value._v;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
