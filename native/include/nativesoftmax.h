@@ -377,7 +377,7 @@ NSM_API nsm_status nsm_cross_entropy_soft_f64(int64_t rows, int64_t cols,
  * options, and is added in row order).
  *
  * nsm_cross_entropy_stats: one row's statistics over the columns seen, seven float64 values,
- * 56 bytes, no padding, alignment 8; an array of them is a [rows × 7] float64 matrix that any
+ * 56 bytes, no padding; an array of them is a [rows × 7] float64 matrix that any
  * engine can gather (MPI_DOUBLE, torch.float64, ncclFloat64). With y_j the weighted, smoothed
  * target of column j (hard label t: (1 − ε)·w_t·[j = t] + (ε/vocab)·w_j; soft: ((1 − ε)·p_j +
  * ε/vocab)·w_j) and m = max:
