@@ -369,8 +369,9 @@ NSM_API nsm_status nsm_cross_entropy_soft_f64(int64_t rows, int64_t cols,
  *
  * Results: with the statistics of every column of the vocabulary merged, the loss and the
  * gradient are those of nsm_cross_entropy_f32/_f64 (nsm_cross_entropy_soft_*) on the whole
- * matrix, within that function's stated accuracy (the rounding differs: each shard's sum is taken
- * relative to its own maximum and rescaled by exp(m − M) in float64). A dominant class keeps its
+ * matrix, within that function's stated accuracy of the exact value (the rounding differs from
+ * the unsplit call's: each shard's sum is taken relative to its own maximum and rescaled by
+ * exp(m − M) in float64). A dominant class keeps its
  * relative accuracy (the count at the maximum is carried apart). The same split, merged in the
  * same order, gives the same bits, whatever the thread count; every shard's finish call gives
  * the same loss, bit for bit (the loss depends only on the merged statistics, the labels and the
