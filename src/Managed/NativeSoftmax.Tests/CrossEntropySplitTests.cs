@@ -335,6 +335,42 @@ public class CrossEntropySplitTests
         Assert.Equal(s[0], merged[0]);
     }
 
+    [Theory]
+    [InlineData(7)]
+    [InlineData(1001)]
+    public void TheSplitFunctionsAllocateNothingPerCall(int cols)
+    {
+        const int rows = 4;
+        var random = new Random(cols);
+        float[] z = [.. Enumerable.Range(0, rows * cols).Select(_ => (float)(random.NextDouble() * 20 - 10))];
+        float[] soft = [.. Enumerable.Range(0, rows * cols).Select(_ => (float)random.NextDouble())];
+        float[] g = new float[z.Length], loss = new float[rows], upstream = [1, -2, 0.5f, 3];
+        long[] labels = [.. Enumerable.Range(0, rows).Select(r => (long)(r * 3 % cols))];
+        var a = new CrossEntropyStats[rows];
+        var b = new CrossEntropyStats[rows];
+        var none = new CrossEntropyOptions { Reduction = Reduction.None, LabelSmoothing = 0.1 };
+
+        void CallEveryFunction()
+        {
+            SoftmaxPrimitives.CrossEntropyPartial<float>(rows, cols, 3, cols + 5, z, cols, labels, default, a, none);
+            SoftmaxPrimitives.CrossEntropyPartial<float>(rows, 0, 0, cols + 5, default, 0, labels, default, b, none);
+            SoftmaxPrimitives.CrossEntropyMerge(a, b, a);
+            SoftmaxPrimitives.CrossEntropyFinish<float>(rows, cols, 3, cols + 5, z, cols, labels, default, a, upstream, loss, g, cols, none);
+            SoftmaxPrimitives.CrossEntropyPartial<float>(rows, cols, 0, cols, z, cols, soft, cols, default, b, none);
+            SoftmaxPrimitives.CrossEntropyFinish<float>(rows, cols, 0, cols, z, cols, soft, cols, default, b, default, loss, g, cols, none);
+        }
+
+        CallEveryFunction(); // JIT and static initialisation happen here
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++)
+        {
+            CallEveryFunction();
+        }
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated == 0, $"cols={cols}: 10 rounds allocated {allocated} bytes");
+        Assert.True(float.IsFinite(loss[0]) && g.Any(v => v != 0), $"cols={cols}: the functions did not run");
+    }
+
     [Fact]
     public void BadInputThrowsAndWritesNothing()
     {
