@@ -162,6 +162,7 @@ def test_empty_shard_is_the_identity_and_merges_exactly():
     empty = nsm.cross_entropy_partial(np.empty((4, 0)), t, 9, 9, label_smoothing=0.25)
     identity = np.array([-np.inf, 0, 0, 0, 0, 0, 0])
     assert np.array_equal(empty, np.tile(identity, (4, 1)))
+    assert np.array_equal(s[3], identity)  # an ignored row: the identity too
     assert nsm.cross_entropy_merge(s, empty).tobytes() == s.tobytes()
     assert nsm.cross_entropy_merge(empty, s).tobytes() == s.tobytes()
     assert s.view(nsm.STATS_DTYPE)["count_at_max"].shape == (4, 1)
