@@ -44,6 +44,7 @@ APT_PACKAGES=(
     python3-pip python3-setuptools python3-wheel python3-venv  # the Python wheel and its test
 )
 OPTIONAL_APT_PACKAGES=(python3-torch) # the Python tests skip their torch comparisons without it
+OPTIONAL_APT_PACKAGES+=(libopenblas-dev) # examples/chunked_ce.c's cblas_sgemm (else its plain loops)
 
 usage() {
     sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'

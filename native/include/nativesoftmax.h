@@ -350,6 +350,137 @@ NSM_API nsm_status nsm_cross_entropy_soft_f64(int64_t rows, int64_t cols,
                                               double* loss,
                                               double* grad, int64_t ld_grad);
 
+/* ---------------------------------------------------------------------------------------------
+ * Vocabulary-split cross-entropy: the cross-entropy of rows whose classes (the vocabulary) are
+ * split into shards of columns, held by different processes (vocabulary-parallel training) or
+ * computed block by block and never held at once (chunked cross-entropy). Three steps
+ * (docs/derivation.md §7):
+ *   1. partial: each shard computes per-row statistics (nsm_cross_entropy_stats) of its columns;
+ *   2. merge:   the statistics of all shards are merged (after an all-gather, an all-reduce with a
+ *               custom operation, or one block after another), in a fixed order;
+ *   3. finish:  each shard computes the loss and its columns of the gradient from the merged
+ *               statistics and its logits again.
+ * A shard is columns [first_col, first_col + cols) of a vocabulary of `vocab` columns, given as a
+ * [rows × cols] matrix with its own leading dimension; cols may be 0 (an empty shard: its
+ * statistics are the identity of the merge). Hard labels are class indices of the whole
+ * vocabulary (every shard gets all of them); soft targets, weight and grad are the shard's
+ * columns. label_smoothing spreads ε/vocab over the whole vocabulary. Pass the same options to
+ * the partial and the finish calls.
+ *
+ * Results: with the statistics of every column of the vocabulary merged, the loss and the
+ * gradient are those of nsm_cross_entropy_f32/_f64 (nsm_cross_entropy_soft_*) on the whole
+ * matrix, within that function's stated accuracy of the exact value (the rounding differs from
+ * the unsplit call's: each shard's sum is taken relative to its own maximum and rescaled by
+ * exp(m − M) in float64). A dominant class keeps its
+ * relative accuracy (the count at the maximum is carried apart). The same split, merged in the
+ * same order, gives the same bits, whatever the thread count; every shard's finish call gives
+ * the same loss, bit for bit (the loss depends only on the merged statistics, the labels and the
+ * options, and is added in row order).
+ *
+ * nsm_cross_entropy_stats: one row's statistics over the columns seen, seven float64 values,
+ * 56 bytes, no padding; an array of them is a [rows × 7] float64 matrix that any
+ * engine can gather (MPI_DOUBLE, torch.float64, ncclFloat64). With y_j the weighted, smoothed
+ * target of column j (hard label t: (1 − ε)·w_t·[j = t] + (ε/vocab)·w_j; soft: ((1 − ε)·p_j +
+ * ε/vocab)·w_j) and m = max:
+ *   log Σ_j exp(z_j) = m + log1p(sum_below_max + count_at_max − 1)
+ *   loss = target_gaps + target_sum·log Σ_j exp(z_j − m)      (NaN when count_at_max == 0)
+ * The identity (no column) is {−inf, 0, 0, 0, 0, 0, 0}. Ignored rows (hard label ignore_index)
+ * get the identity from partial; finish gives them loss 0 and a zero gradient.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct nsm_cross_entropy_stats {
+    double max;           /**< m: the largest logit of the columns seen; −inf for none. */
+    double count_at_max;  /**< How many exp(z_j − m) are exactly 1 (the logits at the maximum). */
+    double sum_below_max; /**< Σ exp(z_j − m) over the other columns seen (each below 1). */
+    double target_sum;    /**< Σ_j y_j over the columns seen. */
+    double target_gaps;   /**< Σ_j y_j·(m − z_j) over the columns seen (≥ 0 for weights ≥ 0). */
+    double label_weight;  /**< Hard labels: w_t (1 without weights) when the label is among the
+                               columns seen, else 0 (the row's part of the mean's divisor). Soft
+                               targets: 0. */
+    double has_target;    /**< Soft targets: 1 when some y_j of the columns seen is not 0, else 0
+                               (a row whose targets are all 0 gives loss 0, gradient 0). Hard
+                               labels: 0. */
+} nsm_cross_entropy_stats;
+
+/* Partial: stats[r] = the statistics of row r over the shard's columns.
+ * Shapes: logits [rows × cols] (ld_logits >= cols; >= 0 when cols == 0); target [rows] int64
+ * class indices in [0, vocab) or ignore_index (hard), or [rows × cols] (ld_target) (soft); weight
+ * NULL or [cols] (the shard's class weights); stats [rows].
+ * Pointers: logits, soft target and weight are not read when cols == 0 (may be NULL).
+ * Errors: NSM_ERR_NULL_POINTER, NSM_ERR_INVALID_SHAPE (rows < 0, vocab < 1, cols outside
+ *         [0, vocab], first_col outside [0, vocab − cols]), NSM_ERR_INVALID_LEADING_DIM,
+ *         NSM_ERR_LABEL_OUT_OF_RANGE (hard labels; every row checked before anything is written),
+ *         NSM_ERR_INVALID_ARGUMENT (as nsm_cross_entropy_f32: options, weight),
+ *         NSM_ERR_OVERLAP (stats overlapping an input). */
+NSM_API nsm_status nsm_cross_entropy_partial_f32(int64_t rows, int64_t cols, int64_t first_col, int64_t vocab,
+                                                 const float* logits, int64_t ld_logits,
+                                                 const int64_t* target, const float* weight,
+                                                 const nsm_cross_entropy_options* options,
+                                                 nsm_cross_entropy_stats* stats);
+NSM_API nsm_status nsm_cross_entropy_partial_f64(int64_t rows, int64_t cols, int64_t first_col, int64_t vocab,
+                                                 const double* logits, int64_t ld_logits,
+                                                 const int64_t* target, const double* weight,
+                                                 const nsm_cross_entropy_options* options,
+                                                 nsm_cross_entropy_stats* stats);
+NSM_API nsm_status nsm_cross_entropy_partial_soft_f32(int64_t rows, int64_t cols, int64_t first_col, int64_t vocab,
+                                                      const float* logits, int64_t ld_logits,
+                                                      const float* target, int64_t ld_target,
+                                                      const float* weight,
+                                                      const nsm_cross_entropy_options* options,
+                                                      nsm_cross_entropy_stats* stats);
+NSM_API nsm_status nsm_cross_entropy_partial_soft_f64(int64_t rows, int64_t cols, int64_t first_col, int64_t vocab,
+                                                      const double* logits, int64_t ld_logits,
+                                                      const double* target, int64_t ld_target,
+                                                      const double* weight,
+                                                      const nsm_cross_entropy_options* options,
+                                                      nsm_cross_entropy_stats* stats);
+
+/* Merge: merged[r] = a[r] ⊕ b[r], the statistics of the union of two disjoint sets of columns of
+ * row r: the larger maximum M is kept, the other side's exponentials are rescaled by exp(m − M)
+ * and its gaps by (M − m)·target_sum (docs/derivation.md §7). Merging with the identity returns
+ * the other operand bit for bit; the merge is commutative and associative up to rounding and
+ * deterministic, so a fixed order (e.g. rank order) gives the same bits on every process.
+ * In place: merged may be exactly a or exactly b. rows == 0: nothing is read or written.
+ * Errors: NSM_ERR_NULL_POINTER, NSM_ERR_INVALID_SHAPE (rows < 0 or too large), NSM_ERR_OVERLAP. */
+NSM_API nsm_status nsm_cross_entropy_merge(int64_t rows, const nsm_cross_entropy_stats* a,
+                                           const nsm_cross_entropy_stats* b,
+                                           nsm_cross_entropy_stats* merged);
+
+/* Finish: from stats (merged over the whole vocabulary) and the shard's logits, the loss (every
+ * reduction, as nsm_cross_entropy_f32: "mean" divides by Σ label_weight over the rows not
+ * ignored for hard labels, by rows for soft targets) and the shard's columns of the gradient
+ * s·(o_j·Σy − y_j), s as for nsm_cross_entropy_f32 (grad_scale, the mean's divisor, grad_output).
+ * Shapes: as partial, plus stats [rows]; loss [rows] for reduction none, else [1], or NULL;
+ * grad NULL or [rows × cols] (ld_grad).
+ * In place: grad may be exactly logits (and, soft targets, exactly target).
+ * Errors: as partial, plus NSM_ERR_NULL_POINTER for stats, or loss and grad both NULL, and
+ *         NSM_ERR_OVERLAP for outputs overlapping an input or each other. */
+NSM_API nsm_status nsm_cross_entropy_finish_f32(int64_t rows, int64_t cols, int64_t first_col, int64_t vocab,
+                                                const float* logits, int64_t ld_logits,
+                                                const int64_t* target, const float* weight,
+                                                const nsm_cross_entropy_stats* stats,
+                                                const nsm_cross_entropy_options* options,
+                                                float* loss, float* grad, int64_t ld_grad);
+NSM_API nsm_status nsm_cross_entropy_finish_f64(int64_t rows, int64_t cols, int64_t first_col, int64_t vocab,
+                                                const double* logits, int64_t ld_logits,
+                                                const int64_t* target, const double* weight,
+                                                const nsm_cross_entropy_stats* stats,
+                                                const nsm_cross_entropy_options* options,
+                                                double* loss, double* grad, int64_t ld_grad);
+NSM_API nsm_status nsm_cross_entropy_finish_soft_f32(int64_t rows, int64_t cols, int64_t first_col, int64_t vocab,
+                                                     const float* logits, int64_t ld_logits,
+                                                     const float* target, int64_t ld_target,
+                                                     const float* weight,
+                                                     const nsm_cross_entropy_stats* stats,
+                                                     const nsm_cross_entropy_options* options,
+                                                     float* loss, float* grad, int64_t ld_grad);
+NSM_API nsm_status nsm_cross_entropy_finish_soft_f64(int64_t rows, int64_t cols, int64_t first_col, int64_t vocab,
+                                                     const double* logits, int64_t ld_logits,
+                                                     const double* target, int64_t ld_target,
+                                                     const double* weight,
+                                                     const nsm_cross_entropy_stats* stats,
+                                                     const nsm_cross_entropy_options* options,
+                                                     double* loss, double* grad, int64_t ld_grad);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -129,7 +129,63 @@
       (int64_t rows, int64_t cols, const double* logits, int64_t ld_logits, const double* target,  \
        int64_t ld_target, const double* weight, const nsm_cross_entropy_options* options,          \
        double* loss, double* grad, int64_t ld_grad),                                                \
-      (rows, cols, logits, ld_logits, target, ld_target, weight, options, loss, grad, ld_grad))
+      (rows, cols, logits, ld_logits, target, ld_target, weight, options, loss, grad, ld_grad))   \
+    NSM_VOCABULARY_SPLIT_OPERATIONS(X)
+
+/* The vocabulary-split cross-entropy (nsm_cross_entropy_partial_*, _merge, _finish_*). */
+#define NSM_VOCABULARY_SPLIT_OPERATIONS(X)                                                          \
+    X(nsm_cross_entropy_partial_f32,                                                                \
+      (int64_t rows, int64_t cols, int64_t first_col, int64_t vocab, const float* logits,          \
+       int64_t ld_logits, const int64_t* target, const float* weight,                              \
+       const nsm_cross_entropy_options* options, nsm_cross_entropy_stats* stats),                  \
+      (rows, cols, first_col, vocab, logits, ld_logits, target, weight, options, stats))           \
+    X(nsm_cross_entropy_partial_f64,                                                                \
+      (int64_t rows, int64_t cols, int64_t first_col, int64_t vocab, const double* logits,         \
+       int64_t ld_logits, const int64_t* target, const double* weight,                             \
+       const nsm_cross_entropy_options* options, nsm_cross_entropy_stats* stats),                  \
+      (rows, cols, first_col, vocab, logits, ld_logits, target, weight, options, stats))           \
+    X(nsm_cross_entropy_partial_soft_f32,                                                           \
+      (int64_t rows, int64_t cols, int64_t first_col, int64_t vocab, const float* logits,          \
+       int64_t ld_logits, const float* target, int64_t ld_target, const float* weight,            \
+       const nsm_cross_entropy_options* options, nsm_cross_entropy_stats* stats),                  \
+      (rows, cols, first_col, vocab, logits, ld_logits, target, ld_target, weight, options, stats)) \
+    X(nsm_cross_entropy_partial_soft_f64,                                                           \
+      (int64_t rows, int64_t cols, int64_t first_col, int64_t vocab, const double* logits,         \
+       int64_t ld_logits, const double* target, int64_t ld_target, const double* weight,          \
+       const nsm_cross_entropy_options* options, nsm_cross_entropy_stats* stats),                  \
+      (rows, cols, first_col, vocab, logits, ld_logits, target, ld_target, weight, options, stats)) \
+    X(nsm_cross_entropy_merge,                                                                      \
+      (int64_t rows, const nsm_cross_entropy_stats* a, const nsm_cross_entropy_stats* b,           \
+       nsm_cross_entropy_stats* merged),                                                            \
+      (rows, a, b, merged))                                                                         \
+    X(nsm_cross_entropy_finish_f32,                                                                 \
+      (int64_t rows, int64_t cols, int64_t first_col, int64_t vocab, const float* logits,          \
+       int64_t ld_logits, const int64_t* target, const float* weight,                              \
+       const nsm_cross_entropy_stats* stats, const nsm_cross_entropy_options* options,             \
+       float* loss, float* grad, int64_t ld_grad),                                                  \
+      (rows, cols, first_col, vocab, logits, ld_logits, target, weight, stats, options, loss,      \
+       grad, ld_grad))                                                                              \
+    X(nsm_cross_entropy_finish_f64,                                                                 \
+      (int64_t rows, int64_t cols, int64_t first_col, int64_t vocab, const double* logits,         \
+       int64_t ld_logits, const int64_t* target, const double* weight,                             \
+       const nsm_cross_entropy_stats* stats, const nsm_cross_entropy_options* options,             \
+       double* loss, double* grad, int64_t ld_grad),                                                \
+      (rows, cols, first_col, vocab, logits, ld_logits, target, weight, stats, options, loss,      \
+       grad, ld_grad))                                                                              \
+    X(nsm_cross_entropy_finish_soft_f32,                                                            \
+      (int64_t rows, int64_t cols, int64_t first_col, int64_t vocab, const float* logits,          \
+       int64_t ld_logits, const float* target, int64_t ld_target, const float* weight,            \
+       const nsm_cross_entropy_stats* stats, const nsm_cross_entropy_options* options,             \
+       float* loss, float* grad, int64_t ld_grad),                                                  \
+      (rows, cols, first_col, vocab, logits, ld_logits, target, ld_target, weight, stats, options, \
+       loss, grad, ld_grad))                                                                        \
+    X(nsm_cross_entropy_finish_soft_f64,                                                            \
+      (int64_t rows, int64_t cols, int64_t first_col, int64_t vocab, const double* logits,         \
+       int64_t ld_logits, const double* target, int64_t ld_target, const double* weight,          \
+       const nsm_cross_entropy_stats* stats, const nsm_cross_entropy_options* options,             \
+       double* loss, double* grad, int64_t ld_grad),                                                \
+      (rows, cols, first_col, vocab, logits, ld_logits, target, ld_target, weight, stats, options, \
+       loss, grad, ld_grad))
 
 /* The accepted variant: one pointer per function it answers, typed from the header. */
 typedef struct variant_functions {

@@ -10,7 +10,7 @@
  *       Expects that no variant is usable: nsm_isa() == "none" and every operation fails with
  *       NSM_ERR_UNSUPPORTED_CPU (and a message containing TEXT).
  *
- * Groups: softmax backward jacobian cross_entropy cross_entropy_soft errors misc reference threads.
+ * Groups: softmax backward jacobian cross_entropy cross_entropy_soft cross_entropy_split errors misc reference threads.
  * The harness refuses to run against a library whose version differs from the header's.
  */
 #include "harness_support.h"
@@ -33,6 +33,7 @@ static const group k_groups[] = {
     {"jacobian", group_jacobian},
     {"cross_entropy", group_cross_entropy},
     {"cross_entropy_soft", group_cross_entropy_soft},
+    {"cross_entropy_split", group_cross_entropy_split},
     {"errors", group_errors},
     {"misc", group_misc},
     {"reference", group_reference},

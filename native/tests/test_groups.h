@@ -7,6 +7,7 @@ void group_backward(void);       /* softmax_backward, log_softmax_backward */
 void group_jacobian(void);       /* softmax_jacobian */
 void group_cross_entropy(void);  /* hard labels: reductions, weight, ignore_index, smoothing, … */
 void group_cross_entropy_soft(void);
+void group_cross_entropy_split(void); /* vocabulary split: partial, merge, finish */
 void group_errors(void);         /* bad input: status, message, nothing written */
 void group_misc(void);           /* status strings, versions, rows == 0, threads */
 void group_reference(void);      /* the PyTorch cases of tests/reference/cases.txt */

@@ -43,6 +43,15 @@ from ._ops import (
     softmax_jacobian,
 )
 
+# The vocabulary-split cross-entropy: partial statistics per shard of columns, merge, finish.
+from ._split import (
+    STATS_DTYPE,
+    STATS_FIELDS,
+    cross_entropy_finish,
+    cross_entropy_merge,
+    cross_entropy_partial,
+)
+
 __version__ = HEADER_VERSION_STRING
 
 __all__ = [
@@ -52,6 +61,11 @@ __all__ = [
     "log_softmax_backward",
     "softmax_jacobian",
     "cross_entropy",
+    "cross_entropy_partial",
+    "cross_entropy_merge",
+    "cross_entropy_finish",
+    "STATS_FIELDS",
+    "STATS_DTYPE",
     "isa",
     "library_version",
     "library_path",

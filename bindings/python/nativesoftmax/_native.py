@@ -105,11 +105,26 @@ if OPTIONS_FORMAT.size != ctypes.sizeof(CrossEntropyOptions):  # pragma: no cove
 OPTIONS_SIZE = ctypes.sizeof(CrossEntropyOptions)
 
 
+class CrossEntropyStats(ctypes.Structure):
+    """nsm_cross_entropy_stats, field for field as the header declares it: one row's statistics of
+    the vocabulary-split cross-entropy, seven float64 values (56 bytes)."""
+    _fields_ = [
+        ("max", ctypes.c_double),
+        ("count_at_max", ctypes.c_double),
+        ("sum_below_max", ctypes.c_double),
+        ("target_sum", ctypes.c_double),
+        ("target_gaps", ctypes.c_double),
+        ("label_weight", ctypes.c_double),
+        ("has_target", ctypes.c_double),
+    ]
+
+
 _i64 = ctypes.c_int64
 _f32p = ctypes.POINTER(ctypes.c_float)
 _f64p = ctypes.POINTER(ctypes.c_double)
 _i64p = ctypes.POINTER(ctypes.c_int64)
 _optp = ctypes.POINTER(CrossEntropyOptions)
+_statsp = ctypes.POINTER(CrossEntropyStats)
 _status = ctypes.c_int32
 
 
@@ -135,6 +150,17 @@ def _prototypes():
                        [_i64, _i64, fp, _i64, _i64p, fp, _optp, fp, fp, _i64]))
         protos.append(("nsm_cross_entropy_soft_%s" % suffix, _status,
                        [_i64, _i64, fp, _i64, fp, _i64, fp, _optp, fp, fp, _i64]))
+        # The vocabulary-split cross-entropy: partial, finish (merge has no dtype, below).
+        shard = [_i64, _i64, _i64, _i64, fp, _i64]
+        protos.append(("nsm_cross_entropy_partial_%s" % suffix, _status,
+                       shard + [_i64p, fp, _optp, _statsp]))
+        protos.append(("nsm_cross_entropy_partial_soft_%s" % suffix, _status,
+                       shard + [fp, _i64, fp, _optp, _statsp]))
+        protos.append(("nsm_cross_entropy_finish_%s" % suffix, _status,
+                       shard + [_i64p, fp, _statsp, _optp, fp, fp, _i64]))
+        protos.append(("nsm_cross_entropy_finish_soft_%s" % suffix, _status,
+                       shard + [fp, _i64, fp, _statsp, _optp, fp, fp, _i64]))
+    protos.append(("nsm_cross_entropy_merge", _status, [_i64, _statsp, _statsp, _statsp]))
     return protos
 
 

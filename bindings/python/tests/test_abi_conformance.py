@@ -38,7 +38,8 @@ DISPATCHER = ROOT / "native" / "src" / "dispatch.c"
 DISPATCHER_ONLY = ROOT / "native" / "tests" / "dispatcher_only_functions.txt"
 
 # The C structs of the header and the ctypes structures that stand for them.
-STRUCTS = {"nsm_cross_entropy_options": _native.CrossEntropyOptions}
+STRUCTS = {"nsm_cross_entropy_options": _native.CrossEntropyOptions,
+           "nsm_cross_entropy_stats": _native.CrossEntropyStats}
 
 # The constants compared: object-like macros named NSM_OK or starting with one of these.
 CONSTANT_PREFIXES = ("NSM_ERR_", "NSM_REDUCTION_", "NSM_VERSION_")
@@ -400,7 +401,7 @@ def read_dispatcher(architecture, path=DISPATCHER):
     NSM_FORWARDED_OPERATIONS X-macro lists, the names it dlsym()s and its candidates' ISA names."""
     args = ["-x", "c", "-std=gnu11", "-I", str(HEADER.parent)] + ARCHITECTURES[architecture]
     unit = _parse(path, args, detailed=True)
-    definitions, macro_tokens, candidates = {}, None, []
+    definitions, macro_tokens, candidates, extra_lists = {}, None, [], []
     for cursor in unit.cursor.get_children():
         if not _in_main_file(cursor, path):
             continue
@@ -409,6 +410,10 @@ def read_dispatcher(architecture, path=DISPATCHER):
         elif cursor.kind == cindex.CursorKind.MACRO_DEFINITION and \
                 cursor.spelling == "NSM_FORWARDED_OPERATIONS":
             macro_tokens = [t.spelling for t in cursor.get_tokens()]
+        elif cursor.kind == cindex.CursorKind.MACRO_DEFINITION and \
+                cursor.spelling.startswith("NSM_") and cursor.spelling.endswith("_OPERATIONS"):
+            # A block of the list kept in its own X-macro, which NSM_FORWARDED_OPERATIONS expands.
+            extra_lists.append([t.spelling for t in cursor.get_tokens()])
         elif cursor.kind == cindex.CursorKind.VAR_DECL and cursor.spelling == "k_candidates":
             # {isa, file} per candidate: the first string of each.
             candidates = [_walk(c, cindex.CursorKind.STRING_LITERAL)[0].spelling.strip('"')
@@ -418,6 +423,10 @@ def read_dispatcher(architecture, path=DISPATCHER):
     x = macro_tokens[2]
     forwarded = [macro_tokens[i + 2] for i in range(3, len(macro_tokens) - 2)
                  if macro_tokens[i] == x and macro_tokens[i + 1] == "("]
+    for tokens in extra_lists:
+        assert tokens[0] in macro_tokens, "%s is not expanded by NSM_FORWARDED_OPERATIONS" % tokens[0]
+        forwarded += [tokens[i + 2] for i in range(3, len(tokens) - 2)
+                      if tokens[i] == tokens[2] and tokens[i + 1] == "("]
     dlsym = set()  # the symbol name, dlsym's second argument, of every call
     for call in _walk(unit.cursor, cindex.CursorKind.CALL_EXPR):
         if call.spelling == "dlsym":

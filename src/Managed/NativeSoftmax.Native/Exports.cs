@@ -138,6 +138,79 @@ internal static unsafe class Exports
         double* weight, CrossEntropyOptionsV2* options, double* loss, double* grad, long ldGrad) =>
         Invoke<SoftTargetCrossEntropyOperation<double, CrossEntropyOptionsPointer>, double>(
             new(rows, cols, logits, ldLogits, target, ldTarget, weight, new(options), loss, grad, ldGrad));
+
+    // ---- vocabulary-split cross-entropy (docs/derivation.md §7) -------------------------------
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_partial_f32")]
+    public static int CrossEntropyPartialF32(long rows, long cols, long firstCol, long vocab, float* logits, long ldLogits,
+        long* target, float* weight, CrossEntropyOptionsV2* options, CrossEntropyStats* stats) =>
+        Invoke<CrossEntropyPartialOperation<float, CrossEntropyOptionsPointer>, float>(
+            new(new(rows, cols, firstCol, vocab, logits, ldLogits, target, null, 0, weight), new(options), stats));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_partial_f64")]
+    public static int CrossEntropyPartialF64(long rows, long cols, long firstCol, long vocab, double* logits, long ldLogits,
+        long* target, double* weight, CrossEntropyOptionsV2* options, CrossEntropyStats* stats) =>
+        Invoke<CrossEntropyPartialOperation<double, CrossEntropyOptionsPointer>, double>(
+            new(new(rows, cols, firstCol, vocab, logits, ldLogits, target, null, 0, weight), new(options), stats));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_partial_soft_f32")]
+    public static int CrossEntropyPartialSoftF32(long rows, long cols, long firstCol, long vocab, float* logits, long ldLogits,
+        float* target, long ldTarget, float* weight, CrossEntropyOptionsV2* options, CrossEntropyStats* stats) =>
+        Invoke<CrossEntropyPartialOperation<float, CrossEntropyOptionsPointer>, float>(
+            new(new(rows, cols, firstCol, vocab, logits, ldLogits, null, target, ldTarget, weight) { SoftTargets = true }, new(options), stats));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_partial_soft_f64")]
+    public static int CrossEntropyPartialSoftF64(long rows, long cols, long firstCol, long vocab, double* logits, long ldLogits,
+        double* target, long ldTarget, double* weight, CrossEntropyOptionsV2* options, CrossEntropyStats* stats) =>
+        Invoke<CrossEntropyPartialOperation<double, CrossEntropyOptionsPointer>, double>(
+            new(new(rows, cols, firstCol, vocab, logits, ldLogits, null, target, ldTarget, weight) { SoftTargets = true }, new(options), stats));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_merge")]
+    public static int CrossEntropyMerge(long rows, CrossEntropyStats* a, CrossEntropyStats* b, CrossEntropyStats* merged)
+    {
+        try
+        {
+            var operation = new CrossEntropyMergeOperation(rows, a, b, merged);
+            if (!operation.Check(out Failure? failure))
+            {
+                return LastError.Set(failure.Value);
+            }
+            operation.Run();
+            return (int)Status.Ok;
+        }
+        catch (Exception exception)
+        {
+            return LastError.Set(Status.Internal, $"internal error ({exception.GetType().Name}): {exception.Message}");
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_finish_f32")]
+    public static int CrossEntropyFinishF32(long rows, long cols, long firstCol, long vocab, float* logits, long ldLogits,
+        long* target, float* weight, CrossEntropyStats* stats, CrossEntropyOptionsV2* options, float* loss, float* grad, long ldGrad) =>
+        Invoke<CrossEntropyFinishOperation<float, CrossEntropyOptionsPointer>, float>(
+            new(new(rows, cols, firstCol, vocab, logits, ldLogits, target, null, 0, weight), stats, new(options), loss, grad, ldGrad));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_finish_f64")]
+    public static int CrossEntropyFinishF64(long rows, long cols, long firstCol, long vocab, double* logits, long ldLogits,
+        long* target, double* weight, CrossEntropyStats* stats, CrossEntropyOptionsV2* options, double* loss, double* grad, long ldGrad) =>
+        Invoke<CrossEntropyFinishOperation<double, CrossEntropyOptionsPointer>, double>(
+            new(new(rows, cols, firstCol, vocab, logits, ldLogits, target, null, 0, weight), stats, new(options), loss, grad, ldGrad));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_finish_soft_f32")]
+    public static int CrossEntropyFinishSoftF32(long rows, long cols, long firstCol, long vocab, float* logits, long ldLogits,
+        float* target, long ldTarget, float* weight, CrossEntropyStats* stats, CrossEntropyOptionsV2* options, float* loss, float* grad,
+        long ldGrad) =>
+        Invoke<CrossEntropyFinishOperation<float, CrossEntropyOptionsPointer>, float>(
+            new(new(rows, cols, firstCol, vocab, logits, ldLogits, null, target, ldTarget, weight) { SoftTargets = true }, stats,
+                new(options), loss, grad, ldGrad));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_finish_soft_f64")]
+    public static int CrossEntropyFinishSoftF64(long rows, long cols, long firstCol, long vocab, double* logits, long ldLogits,
+        double* target, long ldTarget, double* weight, CrossEntropyStats* stats, CrossEntropyOptionsV2* options, double* loss, double* grad,
+        long ldGrad) =>
+        Invoke<CrossEntropyFinishOperation<double, CrossEntropyOptionsPointer>, double>(
+            new(new(rows, cols, firstCol, vocab, logits, ldLogits, null, target, ldTarget, weight) { SoftTargets = true }, stats,
+                new(options), loss, grad, ldGrad));
 }
 
 /// <summary>nsm_cross_entropy_options as version 2 of the header lays it out (40 bytes): version 1

@@ -22,6 +22,7 @@ public class AbiConformanceTests
     private static readonly Dictionary<string, Type> CSharpStructs = new()
     {
         ["nsm_cross_entropy_options"] = typeof(CrossEntropyOptionsV2),
+        ["nsm_cross_entropy_stats"] = typeof(CrossEntropyStats),
     };
 
     /// <summary>Fields of nsm_cross_entropy_options that the .NET API takes as an argument of the

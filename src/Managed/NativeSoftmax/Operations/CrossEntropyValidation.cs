@@ -30,6 +30,32 @@ internal static unsafe class CrossEntropyValidation
         {
             return false;
         }
+        if (!Options(options, out failure) || !Weights(weight, cols, out weightSum, out failure))
+        {
+            return false;
+        }
+
+        long lossCount = options.Reduction == Reduction.None ? rows : 1;
+        var logitsRegion = Region.Matrix(logits, rows, cols, ldLogits, "logits");
+        var weightRegion = new Region(weight, weight == null ? 0 : cols, cols, "weight");
+        var lossRegion = new Region(loss, loss == null ? 0 : lossCount, lossCount, "loss");
+        var gradRegion = grad == null ? new Region(null, 0, 0, "grad") : Region.Matrix(grad, rows, cols, ldGrad, "grad");
+        var gradOutputRegion = new Region(options.GradOutput, rows, rows, "grad_output");
+        return Checks.Disjoint(gradRegion, logitsRegion, sizeof(T), exactAllowed: true, out failure)
+            && Checks.Disjoint(gradRegion, gradOutputRegion, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(lossRegion, gradOutputRegion, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(gradRegion, target, sizeof(T), exactAllowed: gradMayBeTarget, out failure)
+            && Checks.Disjoint(gradRegion, weightRegion, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(lossRegion, logitsRegion, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(lossRegion, target, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(lossRegion, weightRegion, sizeof(T), exactAllowed: false, out failure)
+            && Checks.Disjoint(lossRegion, gradRegion, sizeof(T), exactAllowed: false, out failure);
+    }
+
+    /// <summary>The options: reduction, label_smoothing in [0, 1], a finite grad_scale, grad_output with reduction none only.</summary>
+    public static bool Options(LossOptions options, [NotNullWhen(false)] out Failure? failure)
+    {
+        failure = null;
         if (options.Reduction is not (Reduction.None or Reduction.Sum or Reduction.Mean))
         {
             failure = new(Status.InvalidArgument, "reduction", $"reduction must be none (0), sum (1) or mean (2), got {(int)options.Reduction}.");
@@ -52,6 +78,15 @@ internal static unsafe class CrossEntropyValidation
                 + "the loss is one value: pass its upstream gradient as grad_scale.");
             return false;
         }
+        return true;
+    }
+
+    /// <summary>The class weights (NULL: all ones, Σw = cols): every one finite; their sum.</summary>
+    public static bool Weights<T>(T* weight, long cols, out double weightSum, [NotNullWhen(false)] out Failure? failure)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        failure = null;
+        weightSum = cols;
         if (weight != null)
         {
             weightSum = 0;
@@ -65,22 +100,7 @@ internal static unsafe class CrossEntropyValidation
                 weightSum += double.CreateTruncating(weight[j]);
             }
         }
-
-        long lossCount = options.Reduction == Reduction.None ? rows : 1;
-        var logitsRegion = Region.Matrix(logits, rows, cols, ldLogits, "logits");
-        var weightRegion = new Region(weight, weight == null ? 0 : cols, cols, "weight");
-        var lossRegion = new Region(loss, loss == null ? 0 : lossCount, lossCount, "loss");
-        var gradRegion = grad == null ? new Region(null, 0, 0, "grad") : Region.Matrix(grad, rows, cols, ldGrad, "grad");
-        var gradOutputRegion = new Region(options.GradOutput, rows, rows, "grad_output");
-        return Checks.Disjoint(gradRegion, logitsRegion, sizeof(T), exactAllowed: true, out failure)
-            && Checks.Disjoint(gradRegion, gradOutputRegion, sizeof(T), exactAllowed: false, out failure)
-            && Checks.Disjoint(lossRegion, gradOutputRegion, sizeof(T), exactAllowed: false, out failure)
-            && Checks.Disjoint(gradRegion, target, sizeof(T), exactAllowed: gradMayBeTarget, out failure)
-            && Checks.Disjoint(gradRegion, weightRegion, sizeof(T), exactAllowed: false, out failure)
-            && Checks.Disjoint(lossRegion, logitsRegion, sizeof(T), exactAllowed: false, out failure)
-            && Checks.Disjoint(lossRegion, target, sizeof(T), exactAllowed: false, out failure)
-            && Checks.Disjoint(lossRegion, weightRegion, sizeof(T), exactAllowed: false, out failure)
-            && Checks.Disjoint(lossRegion, gradRegion, sizeof(T), exactAllowed: false, out failure);
+        return true;
     }
 
     private static readonly double PositiveNaN = BitConverter.Int64BitsToDouble(0x7FF8_0000_0000_0000);
