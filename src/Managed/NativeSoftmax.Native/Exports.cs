@@ -138,6 +138,78 @@ internal static unsafe class Exports
         double* weight, CrossEntropyOptionsV2* options, double* loss, double* grad, long ldGrad) =>
         Invoke<SoftTargetCrossEntropyOperation<double, CrossEntropyOptionsPointer>, double>(
             new(rows, cols, logits, ldLogits, target, ldTarget, weight, new(options), loss, grad, ldGrad));
+
+    // ---- half precision (bfloat16, float16) ---------------------------------------------------
+    // 16-bit matrices as ushort* (the header's nsm_bfloat16 and nsm_float16 hold one uint16_t);
+    // weight, loss and grad_output float32. Computed in float32 by the float32 kernels.
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_bf16")]
+    public static int SoftmaxBF16(long rows, long cols, ushort* logits, long ldLogits, ushort* probabilities, long ldProbabilities) =>
+        Invoke<HalfRowToRowOperation<Kernels.SoftmaxRow, Simd.BFloat16Format>, float>(new(rows, cols, logits, ldLogits, probabilities, ldProbabilities));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_bf16")]
+    public static int LogSoftmaxBF16(long rows, long cols, ushort* logits, long ldLogits, ushort* logProbabilities, long ldLogProbabilities) =>
+        Invoke<HalfRowToRowOperation<Kernels.LogSoftmaxRow, Simd.BFloat16Format>, float>(new(rows, cols, logits, ldLogits, logProbabilities, ldLogProbabilities));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_backward_bf16")]
+    public static int SoftmaxBackwardBF16(long rows, long cols, ushort* gradOutput, long ldGradOutput,
+        ushort* output, long ldOutput, ushort* gradLogits, long ldGradLogits) =>
+        Invoke<HalfRowToRowOperation<Kernels.SoftmaxBackwardRow, Simd.BFloat16Format>, float>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_backward_bf16")]
+    public static int LogSoftmaxBackwardBF16(long rows, long cols, ushort* gradOutput, long ldGradOutput,
+        ushort* output, long ldOutput, ushort* gradLogits, long ldGradLogits) =>
+        Invoke<HalfRowToRowOperation<Kernels.LogSoftmaxBackwardRow, Simd.BFloat16Format>, float>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_jacobian_bf16")]
+    public static int SoftmaxJacobianBF16(long cols, ushort* logits, ushort* jacobian, long ldJacobian) =>
+        Invoke<HalfJacobianOperation<Simd.BFloat16Format>, float>(new(cols, logits, jacobian, ldJacobian));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_bf16")]
+    public static int CrossEntropyBF16(long rows, long cols, ushort* logits, long ldLogits, long* target, float* weight,
+        CrossEntropyOptionsV2* options, float* loss, ushort* grad, long ldGrad) =>
+        Invoke<HalfHardLabelCrossEntropyOperation<Simd.BFloat16Format, long, CrossEntropyOptionsPointer>, float>(
+            new(rows, cols, logits, ldLogits, target, weight, new(options), loss, grad, ldGrad));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_soft_bf16")]
+    public static int CrossEntropySoftBF16(long rows, long cols, ushort* logits, long ldLogits, ushort* target, long ldTarget,
+        float* weight, CrossEntropyOptionsV2* options, float* loss, ushort* grad, long ldGrad) =>
+        Invoke<HalfSoftTargetCrossEntropyOperation<Simd.BFloat16Format, CrossEntropyOptionsPointer>, float>(
+            new(rows, cols, logits, ldLogits, target, ldTarget, weight, new(options), loss, grad, ldGrad));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_f16")]
+    public static int SoftmaxF16(long rows, long cols, ushort* logits, long ldLogits, ushort* probabilities, long ldProbabilities) =>
+        Invoke<HalfRowToRowOperation<Kernels.SoftmaxRow, Simd.Float16Format>, float>(new(rows, cols, logits, ldLogits, probabilities, ldProbabilities));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_f16")]
+    public static int LogSoftmaxF16(long rows, long cols, ushort* logits, long ldLogits, ushort* logProbabilities, long ldLogProbabilities) =>
+        Invoke<HalfRowToRowOperation<Kernels.LogSoftmaxRow, Simd.Float16Format>, float>(new(rows, cols, logits, ldLogits, logProbabilities, ldLogProbabilities));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_backward_f16")]
+    public static int SoftmaxBackwardF16(long rows, long cols, ushort* gradOutput, long ldGradOutput,
+        ushort* output, long ldOutput, ushort* gradLogits, long ldGradLogits) =>
+        Invoke<HalfRowToRowOperation<Kernels.SoftmaxBackwardRow, Simd.Float16Format>, float>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_backward_f16")]
+    public static int LogSoftmaxBackwardF16(long rows, long cols, ushort* gradOutput, long ldGradOutput,
+        ushort* output, long ldOutput, ushort* gradLogits, long ldGradLogits) =>
+        Invoke<HalfRowToRowOperation<Kernels.LogSoftmaxBackwardRow, Simd.Float16Format>, float>(new(rows, cols, gradOutput, ldGradOutput, output, ldOutput, gradLogits, ldGradLogits));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_jacobian_f16")]
+    public static int SoftmaxJacobianF16(long cols, ushort* logits, ushort* jacobian, long ldJacobian) =>
+        Invoke<HalfJacobianOperation<Simd.Float16Format>, float>(new(cols, logits, jacobian, ldJacobian));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_f16")]
+    public static int CrossEntropyF16(long rows, long cols, ushort* logits, long ldLogits, long* target, float* weight,
+        CrossEntropyOptionsV2* options, float* loss, ushort* grad, long ldGrad) =>
+        Invoke<HalfHardLabelCrossEntropyOperation<Simd.Float16Format, long, CrossEntropyOptionsPointer>, float>(
+            new(rows, cols, logits, ldLogits, target, weight, new(options), loss, grad, ldGrad));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_soft_f16")]
+    public static int CrossEntropySoftF16(long rows, long cols, ushort* logits, long ldLogits, ushort* target, long ldTarget,
+        float* weight, CrossEntropyOptionsV2* options, float* loss, ushort* grad, long ldGrad) =>
+        Invoke<HalfSoftTargetCrossEntropyOperation<Simd.Float16Format, CrossEntropyOptionsPointer>, float>(
+            new(rows, cols, logits, ldLogits, target, ldTarget, weight, new(options), loss, grad, ldGrad));
 }
 
 /// <summary>nsm_cross_entropy_options as version 2 of the header lays it out (40 bytes): version 1
