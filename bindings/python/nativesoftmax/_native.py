@@ -135,6 +135,20 @@ def _prototypes():
                        [_i64, _i64, fp, _i64, _i64p, fp, _optp, fp, fp, _i64]))
         protos.append(("nsm_cross_entropy_soft_%s" % suffix, _status,
                        [_i64, _i64, fp, _i64, fp, _i64, fp, _optp, fp, fp, _i64]))
+    # Half precision: 16-bit matrices (nsm_bfloat16, nsm_float16: one uint16_t each); weight and
+    # loss float32.
+    h = ctypes.POINTER(ctypes.c_uint16)
+    for suffix in ("bf16", "f16"):
+        for op in ("softmax", "log_softmax"):
+            protos.append(("nsm_%s_%s" % (op, suffix), _status, [_i64, _i64, h, _i64, h, _i64]))
+        for op in ("softmax_backward", "log_softmax_backward"):
+            protos.append(("nsm_%s_%s" % (op, suffix), _status,
+                           [_i64, _i64, h, _i64, h, _i64, h, _i64]))
+        protos.append(("nsm_softmax_jacobian_%s" % suffix, _status, [_i64, h, h, _i64]))
+        protos.append(("nsm_cross_entropy_%s" % suffix, _status,
+                       [_i64, _i64, h, _i64, _i64p, _f32p, _optp, _f32p, h, _i64]))
+        protos.append(("nsm_cross_entropy_soft_%s" % suffix, _status,
+                       [_i64, _i64, h, _i64, h, _i64, _f32p, _optp, _f32p, h, _i64]))
     return protos
 
 
