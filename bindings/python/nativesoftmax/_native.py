@@ -105,6 +105,16 @@ if OPTIONS_FORMAT.size != ctypes.sizeof(CrossEntropyOptions):  # pragma: no cove
 OPTIONS_SIZE = ctypes.sizeof(CrossEntropyOptions)
 
 
+class BFloat16(ctypes.Structure):
+    """nsm_bfloat16: the bits of one bfloat16."""
+    _fields_ = [("bits", ctypes.c_uint16)]
+
+
+class Float16(ctypes.Structure):
+    """nsm_float16: the bits of one IEEE binary16."""
+    _fields_ = [("bits", ctypes.c_uint16)]
+
+
 _i64 = ctypes.c_int64
 _f32p = ctypes.POINTER(ctypes.c_float)
 _f64p = ctypes.POINTER(ctypes.c_double)
@@ -135,10 +145,8 @@ def _prototypes():
                        [_i64, _i64, fp, _i64, _i64p, fp, _optp, fp, fp, _i64]))
         protos.append(("nsm_cross_entropy_soft_%s" % suffix, _status,
                        [_i64, _i64, fp, _i64, fp, _i64, fp, _optp, fp, fp, _i64]))
-    # Half precision: 16-bit matrices (nsm_bfloat16, nsm_float16: one uint16_t each); weight and
-    # loss float32.
-    h = ctypes.POINTER(ctypes.c_uint16)
-    for suffix in ("bf16", "f16"):
+    # Half precision: 16-bit matrices (nsm_bfloat16, nsm_float16); weight and loss float32.
+    for suffix, h in (("bf16", ctypes.POINTER(BFloat16)), ("f16", ctypes.POINTER(Float16))):
         for op in ("softmax", "log_softmax"):
             protos.append(("nsm_%s_%s" % (op, suffix), _status, [_i64, _i64, h, _i64, h, _i64]))
         for op in ("softmax_backward", "log_softmax_backward"):

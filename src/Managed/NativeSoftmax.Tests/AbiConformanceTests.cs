@@ -22,6 +22,8 @@ public class AbiConformanceTests
     private static readonly Dictionary<string, Type> CSharpStructs = new()
     {
         ["nsm_cross_entropy_options"] = typeof(CrossEntropyOptionsV2),
+        ["nsm_bfloat16"] = typeof(BFloat16Storage),
+        ["nsm_float16"] = typeof(Float16Storage),
     };
 
     /// <summary>Fields of nsm_cross_entropy_options that the .NET API takes as an argument of the
