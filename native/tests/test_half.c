@@ -416,8 +416,10 @@ void group_half(void)
             int64_t cols = lengths[i], rows = cols >= 8192 ? 2 : 5;
             for (int log = 0; log < 2; ++log) {
                 forward_case((half_type)h, log, rows, cols, 0, RANDOM);
-                forward_case((half_type)h, log, rows, cols, 1, RANDOM);
-                backward_case((half_type)h, log, rows, cols);
+                if (cols <= 1000) { /* the long row once per op is enough (and qemu is slow) */
+                    forward_case((half_type)h, log, rows, cols, 1, RANDOM);
+                    backward_case((half_type)h, log, rows, cols);
+                }
             }
             cross_entropy_case((half_type)h, 0, rows, cols, RANDOM);
             cross_entropy_case((half_type)h, 1, rows, cols, RANDOM);
