@@ -160,10 +160,11 @@ def _binding_error(status, message):
 
 
 def _working_dtype(*dtypes):
-    """float32 and float64 stay as they are (mixed → float64, numpy's promotion; either byte
-    order, converted to native); float16 is computed in float32; integers, bool and long double
-    in float64 (as scipy.special.softmax does for integers); anything else (complex, object,
-    strings, datetimes) raises NativeSoftmaxTypeError."""
+    """float32, float64 and float16 stay as they are (mixed → numpy's promotion; either byte
+    order, converted to native; float16 goes to the library's 16-bit functions, which compute in
+    float32); torch bfloat16 (_BF16) stays bfloat16 when every input is, else it is float32;
+    integers, bool and long double are computed in float64 (as scipy.special.softmax does for
+    integers); anything else (complex, object, strings, datetimes) raises NativeSoftmaxTypeError."""
     if any(d == _BF16 for d in dtypes):
         if all(d == _BF16 for d in dtypes):
             return _BF16
@@ -185,7 +186,7 @@ def _working_dtype(*dtypes):
     raise NativeSoftmaxTypeError(
         NSM_ERR_INVALID_ARGUMENT,
         "binding: unsupported dtype %s (NativeSoftmax computes in float32 or float64; "
-        "integers and bool are converted to float64, float16 to float32)" % dt)
+        "float16 and bfloat16 in 16 bits; integers and bool are converted to float64)" % dt)
 
 
 def _result_dtype(working, *dtypes):
