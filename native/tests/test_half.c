@@ -407,6 +407,45 @@ static void bad_input_cases(half_type h)
     region_free(&om);
 }
 
+/* The same bits at 1, 2 and 7 threads (rows cut into blocks, a long row into chunks): softmax,
+ * log_softmax and the cross-entropy with its reduced loss and gradient. */
+static void same_bits_at_every_thread_count(half_type h, int64_t rows, int64_t cols)
+{
+    rng g = rng_new(case_seed((uint64_t)rows, (uint64_t)cols, (uint64_t)h, 12));
+    size_t n = (size_t)(rows * cols);
+    uint16_t* z = malloc(n * 2);
+    uint16_t* out[3];
+    uint16_t* grad[3];
+    float loss[3];
+    int64_t* target = malloc((size_t)rows * sizeof(int64_t));
+    for (size_t i = 0; i < n; ++i) z[i] = half_encode(h, half_round(h, rng_uniform(&g, -8.0, 8.0)));
+    for (int64_t r = 0; r < rows; ++r) target[r] = rng_below(&g, cols);
+    static const int32_t counts[3] = {1, 2, 7};
+    set_context("%s threads rows=%lld cols=%lld", half_name(h), (long long)rows, (long long)cols);
+    for (int log = 0; log < 2; ++log) {
+        for (int k = 0; k < 3; ++k) {
+            nsm_set_num_threads(counts[k]);
+            out[k] = malloc(n * 2);
+            grad[k] = malloc(n * 2);
+            check(call_forward(h, log, rows, cols, z, cols, out[k], cols) == NSM_OK, "forward: %s", nsm_last_error());
+            check(call_ce(h, rows, cols, z, cols, target, NULL, NULL, &loss[k], grad[k], cols) == NSM_OK,
+                  "cross_entropy: %s", nsm_last_error());
+        }
+        for (int k = 1; k < 3; ++k) {
+            check(memcmp(out[0], out[k], n * 2) == 0, "%s differs at %d threads", log ? "log_softmax" : "softmax", counts[k]);
+            check(memcmp(grad[0], grad[k], n * 2) == 0, "grad differs at %d threads", counts[k]);
+            check(memcmp(&loss[0], &loss[k], sizeof(float)) == 0, "loss differs at %d threads", counts[k]);
+        }
+        for (int k = 0; k < 3; ++k) {
+            free(out[k]);
+            free(grad[k]);
+        }
+    }
+    nsm_set_num_threads(0);
+    free(z);
+    free(target);
+}
+
 void group_half(void)
 {
     static const int64_t lengths[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1000, 8195};
@@ -432,5 +471,8 @@ void group_half(void)
                 cross_entropy_case((half_type)h, 1, 4, lengths[i], kind);
             }
         bad_input_cases((half_type)h);
+        same_bits_at_every_thread_count((half_type)h, 3001, 10);
+        same_bits_at_every_thread_count((half_type)h, 517, 999);
+        same_bits_at_every_thread_count((half_type)h, 1, 300007);
     }
 }
