@@ -380,10 +380,10 @@ NSM_API nsm_status nsm_cross_entropy_soft_f64(int64_t rows, int64_t cols,
  *
  * Shapes, leading dimensions (in elements), in place, NULL pointers and errors: exactly as for
  * the _f32 function of the same name; the overlap checks compare the bytes each argument spans.
- * Memory: each thread that runs a half-precision call keeps a float32 scratch of one block of rows
- * (about 16384 elements, or one row when rows are longer; twice that for two inputs) for its life,
- * grown when needed; the Jacobian's scratch of cols·(cols + 1) floats is given back after the call
- * when it exceeds 64 MiB.
+ * Memory: each thread that runs a half-precision call keeps a float32 scratch for the block of
+ * rows it converts (about 16384 elements, or one row when rows are longer; twice that for two
+ * 16-bit inputs; cols·(cols + 1) for the Jacobian), allocated on the heap and reused by its later
+ * calls.
  * ------------------------------------------------------------------------------------------- */
 typedef struct nsm_bfloat16 {
     uint16_t bits;
