@@ -481,6 +481,111 @@ NSM_API nsm_status nsm_cross_entropy_finish_soft_f64(int64_t rows, int64_t cols,
                                                      const nsm_cross_entropy_options* options,
                                                      double* loss, double* grad, int64_t ld_grad);
 
+/* ---------------------------------------------------------------------------------------------
+ * Half precision: bfloat16 (_bf16) and float16 (_f16) for every operation above.
+ *
+ * nsm_bfloat16 holds the bits of a bfloat16 (the upper 16 bits of a float32: 1 sign, 8 exponent,
+ * 7 mantissa bits; torch.bfloat16), nsm_float16 those of an IEEE 754 binary16 (1, 5, 10; numpy
+ * float16, torch.float16, _Float16). Each is a struct of one uint16_t rather than a bare uint16_t
+ * so that the compiler rejects float16 data passed to a bfloat16 function, or a float* or
+ * uint16_t* passed to either: the two formats have the same size and a mix-up would otherwise
+ * compute garbage silently. Cast a pointer to your own 16-bit data (C: (const nsm_bfloat16*)p;
+ * C++: reinterpret_cast) where it holds the right format.
+ *
+ * Storage in half precision, computation in float32: every input is widened to float32 exactly,
+ * the float32 operation runs (the same code as the _f32 functions), and every 16-bit output is
+ * rounded once from its float32 value to the nearest value of its type, ties to even; a float32
+ * beyond the type's largest finite value rounds to ±inf, NaN stays NaN. Flush rule for the
+ * 16-bit outputs: a rounded result whose magnitude is below the type's smallest normal number
+ * (2^−126 for bfloat16, 2^−14 ≈ 6.1e-5 for float16) is stored as 0 of the same sign, so no 16-bit
+ * output is subnormal. Subnormal 16-bit inputs are read as they are.
+ *
+ * Cross-entropy: the logits, the soft targets and grad are of the 16-bit type; weight, loss and
+ * options->grad_output are float32 (the loss keeps float32's accuracy; the reduced loss is formed
+ * in float64 and rounded to float32 once).
+ *
+ * Accuracy: each 16-bit output is within 1 ulp of its type (at the exact value's magnitude) of
+ * the float64 result on the same 16-bit inputs, beyond the float32 bound stated for the _f32
+ * function; the float32 losses are within the _f32 bounds. Results do not depend on the thread
+ * count (bitwise), as for the other functions.
+ *
+ * Shapes, leading dimensions (in elements), in place, NULL pointers and errors: exactly as for
+ * the _f32 function of the same name; the overlap checks compare the bytes each argument spans.
+ * Memory: each thread that runs a half-precision call keeps a float32 scratch for the block of
+ * rows it converts (about 16384 elements, or one row when rows are longer; twice that for two
+ * 16-bit inputs; cols·(cols + 1) for the Jacobian), allocated on the heap and reused by its later
+ * calls.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct nsm_bfloat16 {
+    uint16_t bits;
+} nsm_bfloat16;
+
+typedef struct nsm_float16 {
+    uint16_t bits;
+} nsm_float16;
+
+NSM_API nsm_status nsm_softmax_bf16(int64_t rows, int64_t cols,
+                                    const nsm_bfloat16* logits, int64_t ld_logits,
+                                    nsm_bfloat16* probabilities, int64_t ld_probabilities);
+NSM_API nsm_status nsm_log_softmax_bf16(int64_t rows, int64_t cols,
+                                        const nsm_bfloat16* logits, int64_t ld_logits,
+                                        nsm_bfloat16* log_probabilities, int64_t ld_log_probabilities);
+NSM_API nsm_status nsm_softmax_backward_bf16(int64_t rows, int64_t cols,
+                                             const nsm_bfloat16* grad_output, int64_t ld_grad_output,
+                                             const nsm_bfloat16* output, int64_t ld_output,
+                                             nsm_bfloat16* grad_logits, int64_t ld_grad_logits);
+NSM_API nsm_status nsm_log_softmax_backward_bf16(int64_t rows, int64_t cols,
+                                                 const nsm_bfloat16* grad_output, int64_t ld_grad_output,
+                                                 const nsm_bfloat16* output, int64_t ld_output,
+                                                 nsm_bfloat16* grad_logits, int64_t ld_grad_logits);
+NSM_API nsm_status nsm_softmax_jacobian_bf16(int64_t cols, const nsm_bfloat16* logits,
+                                             nsm_bfloat16* jacobian, int64_t ld_jacobian);
+NSM_API nsm_status nsm_cross_entropy_bf16(int64_t rows, int64_t cols,
+                                          const nsm_bfloat16* logits, int64_t ld_logits,
+                                          const int64_t* target,
+                                          const float* weight,
+                                          const nsm_cross_entropy_options* options,
+                                          float* loss,
+                                          nsm_bfloat16* grad, int64_t ld_grad);
+NSM_API nsm_status nsm_cross_entropy_soft_bf16(int64_t rows, int64_t cols,
+                                               const nsm_bfloat16* logits, int64_t ld_logits,
+                                               const nsm_bfloat16* target, int64_t ld_target,
+                                               const float* weight,
+                                               const nsm_cross_entropy_options* options,
+                                               float* loss,
+                                               nsm_bfloat16* grad, int64_t ld_grad);
+
+NSM_API nsm_status nsm_softmax_f16(int64_t rows, int64_t cols,
+                                    const nsm_float16* logits, int64_t ld_logits,
+                                    nsm_float16* probabilities, int64_t ld_probabilities);
+NSM_API nsm_status nsm_log_softmax_f16(int64_t rows, int64_t cols,
+                                        const nsm_float16* logits, int64_t ld_logits,
+                                        nsm_float16* log_probabilities, int64_t ld_log_probabilities);
+NSM_API nsm_status nsm_softmax_backward_f16(int64_t rows, int64_t cols,
+                                             const nsm_float16* grad_output, int64_t ld_grad_output,
+                                             const nsm_float16* output, int64_t ld_output,
+                                             nsm_float16* grad_logits, int64_t ld_grad_logits);
+NSM_API nsm_status nsm_log_softmax_backward_f16(int64_t rows, int64_t cols,
+                                                 const nsm_float16* grad_output, int64_t ld_grad_output,
+                                                 const nsm_float16* output, int64_t ld_output,
+                                                 nsm_float16* grad_logits, int64_t ld_grad_logits);
+NSM_API nsm_status nsm_softmax_jacobian_f16(int64_t cols, const nsm_float16* logits,
+                                             nsm_float16* jacobian, int64_t ld_jacobian);
+NSM_API nsm_status nsm_cross_entropy_f16(int64_t rows, int64_t cols,
+                                          const nsm_float16* logits, int64_t ld_logits,
+                                          const int64_t* target,
+                                          const float* weight,
+                                          const nsm_cross_entropy_options* options,
+                                          float* loss,
+                                          nsm_float16* grad, int64_t ld_grad);
+NSM_API nsm_status nsm_cross_entropy_soft_f16(int64_t rows, int64_t cols,
+                                               const nsm_float16* logits, int64_t ld_logits,
+                                               const nsm_float16* target, int64_t ld_target,
+                                               const float* weight,
+                                               const nsm_cross_entropy_options* options,
+                                               float* loss,
+                                               nsm_float16* grad, int64_t ld_grad);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

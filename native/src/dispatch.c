@@ -69,6 +69,23 @@
 #include <sys/auxv.h>
 #endif
 
+/* The half-precision operations (nsm_<op>_bf16, nsm_<op>_f16), forwarded as the others. */
+#define NSM_HALF_PRECISION_OPERATIONS(X) \
+    X(nsm_softmax_bf16, (int64_t rows, int64_t cols, const nsm_bfloat16* logits, int64_t ld_logits, nsm_bfloat16* probabilities, int64_t ld_probabilities), (rows, cols, logits, ld_logits, probabilities, ld_probabilities)) \
+    X(nsm_log_softmax_bf16, (int64_t rows, int64_t cols, const nsm_bfloat16* logits, int64_t ld_logits, nsm_bfloat16* log_probabilities, int64_t ld_log_probabilities), (rows, cols, logits, ld_logits, log_probabilities, ld_log_probabilities)) \
+    X(nsm_softmax_backward_bf16, (int64_t rows, int64_t cols, const nsm_bfloat16* grad_output, int64_t ld_grad_output, const nsm_bfloat16* output, int64_t ld_output, nsm_bfloat16* grad_logits, int64_t ld_grad_logits), (rows, cols, grad_output, ld_grad_output, output, ld_output, grad_logits, ld_grad_logits)) \
+    X(nsm_log_softmax_backward_bf16, (int64_t rows, int64_t cols, const nsm_bfloat16* grad_output, int64_t ld_grad_output, const nsm_bfloat16* output, int64_t ld_output, nsm_bfloat16* grad_logits, int64_t ld_grad_logits), (rows, cols, grad_output, ld_grad_output, output, ld_output, grad_logits, ld_grad_logits)) \
+    X(nsm_softmax_jacobian_bf16, (int64_t cols, const nsm_bfloat16* logits, nsm_bfloat16* jacobian, int64_t ld_jacobian), (cols, logits, jacobian, ld_jacobian)) \
+    X(nsm_cross_entropy_bf16, (int64_t rows, int64_t cols, const nsm_bfloat16* logits, int64_t ld_logits, const int64_t* target, const float* weight, const nsm_cross_entropy_options* options, float* loss, nsm_bfloat16* grad, int64_t ld_grad), (rows, cols, logits, ld_logits, target, weight, options, loss, grad, ld_grad)) \
+    X(nsm_cross_entropy_soft_bf16, (int64_t rows, int64_t cols, const nsm_bfloat16* logits, int64_t ld_logits, const nsm_bfloat16* target, int64_t ld_target, const float* weight, const nsm_cross_entropy_options* options, float* loss, nsm_bfloat16* grad, int64_t ld_grad), (rows, cols, logits, ld_logits, target, ld_target, weight, options, loss, grad, ld_grad)) \
+    X(nsm_softmax_f16, (int64_t rows, int64_t cols, const nsm_float16* logits, int64_t ld_logits, nsm_float16* probabilities, int64_t ld_probabilities), (rows, cols, logits, ld_logits, probabilities, ld_probabilities)) \
+    X(nsm_log_softmax_f16, (int64_t rows, int64_t cols, const nsm_float16* logits, int64_t ld_logits, nsm_float16* log_probabilities, int64_t ld_log_probabilities), (rows, cols, logits, ld_logits, log_probabilities, ld_log_probabilities)) \
+    X(nsm_softmax_backward_f16, (int64_t rows, int64_t cols, const nsm_float16* grad_output, int64_t ld_grad_output, const nsm_float16* output, int64_t ld_output, nsm_float16* grad_logits, int64_t ld_grad_logits), (rows, cols, grad_output, ld_grad_output, output, ld_output, grad_logits, ld_grad_logits)) \
+    X(nsm_log_softmax_backward_f16, (int64_t rows, int64_t cols, const nsm_float16* grad_output, int64_t ld_grad_output, const nsm_float16* output, int64_t ld_output, nsm_float16* grad_logits, int64_t ld_grad_logits), (rows, cols, grad_output, ld_grad_output, output, ld_output, grad_logits, ld_grad_logits)) \
+    X(nsm_softmax_jacobian_f16, (int64_t cols, const nsm_float16* logits, nsm_float16* jacobian, int64_t ld_jacobian), (cols, logits, jacobian, ld_jacobian)) \
+    X(nsm_cross_entropy_f16, (int64_t rows, int64_t cols, const nsm_float16* logits, int64_t ld_logits, const int64_t* target, const float* weight, const nsm_cross_entropy_options* options, float* loss, nsm_float16* grad, int64_t ld_grad), (rows, cols, logits, ld_logits, target, weight, options, loss, grad, ld_grad)) \
+    X(nsm_cross_entropy_soft_f16, (int64_t rows, int64_t cols, const nsm_float16* logits, int64_t ld_logits, const nsm_float16* target, int64_t ld_target, const float* weight, const nsm_cross_entropy_options* options, float* loss, nsm_float16* grad, int64_t ld_grad), (rows, cols, logits, ld_logits, target, ld_target, weight, options, loss, grad, ld_grad))
+
 /* The operations forwarded to the variant: X(name, (parameters), (arguments)). */
 #define NSM_FORWARDED_OPERATIONS(X)                                                                 \
     X(nsm_set_num_threads, (int32_t num_threads), (num_threads))                                   \
@@ -130,7 +147,8 @@
        int64_t ld_target, const double* weight, const nsm_cross_entropy_options* options,          \
        double* loss, double* grad, int64_t ld_grad),                                                \
       (rows, cols, logits, ld_logits, target, ld_target, weight, options, loss, grad, ld_grad))   \
-    NSM_VOCABULARY_SPLIT_OPERATIONS(X)
+    NSM_VOCABULARY_SPLIT_OPERATIONS(X)                                                              \
+    NSM_HALF_PRECISION_OPERATIONS(X)
 
 /* The vocabulary-split cross-entropy (nsm_cross_entropy_partial_*, _merge, _finish_*). */
 #define NSM_VOCABULARY_SPLIT_OPERATIONS(X)                                                          \

@@ -38,6 +38,7 @@ static const group k_groups[] = {
     {"misc", group_misc},
     {"reference", group_reference},
     {"threads", group_threads},
+    {"half", group_half},
 };
 #define GROUP_COUNT ((int)(sizeof k_groups / sizeof k_groups[0]))
 

@@ -12,6 +12,7 @@ void group_errors(void);         /* bad input: status, message, nothing written 
 void group_misc(void);           /* status strings, versions, rows == 0, threads */
 void group_reference(void);      /* the PyTorch cases of tests/reference/cases.txt */
 void group_threads(void);        /* same bits at 1, 2, 7 threads; thread-count setting; fork */
+void group_half(void);           /* the bfloat16 and float16 functions */
 /* No usable variant (none present, or NATIVESOFTMAX_MAX_ISA not understood): every operation
  * fails with NSM_ERR_UNSUPPORTED_CPU; the message must contain `expected_text` if not NULL. */
 void group_no_variant(const char* expected_text);

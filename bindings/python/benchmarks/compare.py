@@ -84,6 +84,43 @@ def _worst(errors):
     return np.inf if np.isnan(errors).any() else float(errors.max())
 
 
+HALF_DTYPES = {"softmax_bf16": "bfloat16", "softmax_f16": "float16"}
+# Half precision is measured on the memory-bound shapes only: rows of at least this many classes.
+HALF_MIN_COLS = 32000
+
+
+def half_softmax_error(z16, p_bits, min_exponent):
+    """The error function of a 16-bit softmax: max |o − p| over the bound the header gives a
+    16-bit output, one ulp of its type (2^−p_bits relative) or, below the type's smallest normal
+    number (where outputs are flushed to 0), that number; p from the same 16-bit logits in
+    float64. At most 1 is correct (compare.py flags more than 1 as wrong)."""
+    z64 = z16.astype(np.float64)
+    m = z64.max(axis=1, keepdims=True)
+    e = np.exp(z64 - m)
+    p = e / e.sum(axis=1, keepdims=True)
+    bound = np.maximum(p * 2.0 ** -p_bits, 2.0 ** min_exponent) + 1e-6 * p
+
+    def error(o):
+        return _worst(np.abs(np.asarray(o, np.float64) - p) / bound)
+    return error
+
+
+def half_contenders(z, libraries):
+    """NativeSoftmax's bfloat16 (from a torch tensor, zero-copy) and float16 (a numpy array)
+    softmax on the same logits rounded to the type: (library, op, call, error, tolerance)."""
+    out = []
+    if "nativesoftmax" not in libraries or z.shape[1] < HALF_MIN_COLS:
+        return out
+    z16 = z.astype(np.float16)
+    out.append((OURS, "softmax_f16", lambda: nsm.softmax(z16), half_softmax_error(z16, 10, -14)))
+    if "torch" in libraries:
+        import torch
+        zb = torch.from_numpy(z).to(torch.bfloat16)
+        out.append((OURS, "softmax_bf16", lambda: nsm.softmax(zb),
+                    lambda r, e=half_softmax_error(zb.float().numpy(), 7, -126): e(r.float().numpy())))
+    return out
+
+
 def contenders(z, target, reference, libraries, threads):
     """(library, op, call, error) tuples; error(result) is the result's max error."""
     out = []
@@ -203,6 +240,10 @@ def main(argv=None):
             max_error = error(call())
             entries.append({"library": library, "op": op, "call": call, "max_error": max_error,
                             "correct": bool(max_error <= args.tolerance)})
+        for library, op, call, error in half_contenders(z, libraries):
+            max_error = error(call())  # in units of the 16-bit output's bound: at most 1
+            entries.append({"library": library, "op": op, "call": call, "max_error": max_error,
+                            "correct": bool(max_error <= 1.0)})
         measure(entries, args.rounds, args.min_time)
         ours = {e["op"]: np.median(e["seconds_per_call"]) for e in entries if e["library"] == OURS}
         for e in entries:
@@ -215,7 +256,8 @@ def main(argv=None):
                      e["max_error"], "" if e["correct"] else "  WRONG"))
             if out:
                 record = {"type": "result", "producer": "python", "library": e["library"], "op": e["op"],
-                          "dtype": "float32", "rows": rows, "cols": cols, "threads": args.threads,
+                          "dtype": HALF_DTYPES.get(e["op"], "float32"), "rows": rows, "cols": cols,
+                          "threads": args.threads,
                           "max_error": e["max_error"], "correct": e["correct"],
                           "calls_per_round": e["calls_per_round"], "seconds_per_call": e["seconds_per_call"]}
                 out.write(json.dumps(record) + "\n")

@@ -117,6 +117,14 @@ class CrossEntropyStats(ctypes.Structure):
         ("label_weight", ctypes.c_double),
         ("has_target", ctypes.c_double),
     ]
+class BFloat16(ctypes.Structure):
+    """nsm_bfloat16: the bits of one bfloat16."""
+    _fields_ = [("bits", ctypes.c_uint16)]
+
+
+class Float16(ctypes.Structure):
+    """nsm_float16: the bits of one IEEE binary16."""
+    _fields_ = [("bits", ctypes.c_uint16)]
 
 
 _i64 = ctypes.c_int64
@@ -161,6 +169,18 @@ def _prototypes():
         protos.append(("nsm_cross_entropy_finish_soft_%s" % suffix, _status,
                        shard + [fp, _i64, fp, _statsp, _optp, fp, fp, _i64]))
     protos.append(("nsm_cross_entropy_merge", _status, [_i64, _statsp, _statsp, _statsp]))
+    # Half precision: 16-bit matrices (nsm_bfloat16, nsm_float16); weight and loss float32.
+    for suffix, h in (("bf16", ctypes.POINTER(BFloat16)), ("f16", ctypes.POINTER(Float16))):
+        for op in ("softmax", "log_softmax"):
+            protos.append(("nsm_%s_%s" % (op, suffix), _status, [_i64, _i64, h, _i64, h, _i64]))
+        for op in ("softmax_backward", "log_softmax_backward"):
+            protos.append(("nsm_%s_%s" % (op, suffix), _status,
+                           [_i64, _i64, h, _i64, h, _i64, h, _i64]))
+        protos.append(("nsm_softmax_jacobian_%s" % suffix, _status, [_i64, h, h, _i64]))
+        protos.append(("nsm_cross_entropy_%s" % suffix, _status,
+                       [_i64, _i64, h, _i64, _i64p, _f32p, _optp, _f32p, h, _i64]))
+        protos.append(("nsm_cross_entropy_soft_%s" % suffix, _status,
+                       [_i64, _i64, h, _i64, h, _i64, _f32p, _optp, _f32p, h, _i64]))
     return protos
 
 

@@ -44,7 +44,13 @@ _F16 = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _I64 = np.dtype(np.int64)
-_SUFFIX = {_F32: "f32", _F64: "f64"}
+# bfloat16, which numpy lacks: a torch bfloat16 tensor's memory seen as this 2-byte structured
+# dtype (never converted by numpy, so it cannot be mistaken for integers or float16).
+_BF16 = np.dtype([("bfloat16", "<u2")])
+_SUFFIX = {_F32: "f32", _F64: "f64", _F16: "f16", _BF16: "bf16"}
+# The 16-bit dtypes, computed in float32 by the library; their weight, upstream gradients and
+# losses are float32.
+_HALF = (_F16, _BF16)
 _pack_options = _native.OPTIONS_FORMAT.pack
 _OPTIONS_SIZE = _native.OPTIONS_SIZE
 
@@ -133,7 +139,7 @@ def _bind():
                          (_SOFTMAX_BACKWARD_FAST, "softmax_backward"),
                          (_LOG_SOFTMAX_BACKWARD_FAST, "log_softmax_backward")):
             fast.update(_TABLES[op])
-        for dtype in _SUFFIX:
+        for dtype in (_F32, _F64):  # the 16-bit dtypes' float32 loss takes the general path
             _CROSS_ENTROPY_FAST[dtype] = (_TABLES["cross_entropy"][dtype],
                                           _TABLES["cross_entropy_soft"][dtype])
 
@@ -154,10 +160,15 @@ def _binding_error(status, message):
 
 
 def _working_dtype(*dtypes):
-    """float32 and float64 stay as they are (mixed → float64, numpy's promotion; either byte
-    order, converted to native); float16 is computed in float32; integers, bool and long double
-    in float64 (as scipy.special.softmax does for integers); anything else (complex, object,
-    strings, datetimes) raises NativeSoftmaxTypeError."""
+    """float32, float64 and float16 stay as they are (mixed → numpy's promotion; either byte
+    order, converted to native; float16 goes to the library's 16-bit functions, which compute in
+    float32); torch bfloat16 (_BF16) stays bfloat16 when every input is, else it is float32;
+    integers, bool and long double are computed in float64 (as scipy.special.softmax does for
+    integers); anything else (complex, object, strings, datetimes) raises NativeSoftmaxTypeError."""
+    if any(d == _BF16 for d in dtypes):
+        if all(d == _BF16 for d in dtypes):
+            return _BF16
+        dtypes = tuple(_F32 if d == _BF16 else d for d in dtypes)
     try:
         dt = np.result_type(*dtypes)
     except TypeError as exc:
@@ -165,7 +176,9 @@ def _working_dtype(*dtypes):
                                      "binding: no common dtype for %s: %s" % (dtypes, exc)) from exc
     if dt.kind == "f":
         dt = dt.newbyteorder("=")
-        if dt == np.float32 or dt == np.float16:
+        if dt == np.float16:
+            return _F16
+        if dt == np.float32:
             return _F32
         return _F64
     if dt.kind in "biu":
@@ -173,14 +186,13 @@ def _working_dtype(*dtypes):
     raise NativeSoftmaxTypeError(
         NSM_ERR_INVALID_ARGUMENT,
         "binding: unsupported dtype %s (NativeSoftmax computes in float32 or float64; "
-        "integers and bool are converted to float64, float16 to float32)" % dt)
+        "float16 and bfloat16 in 16 bits; integers and bool are converted to float64)" % dt)
 
 
 def _result_dtype(working, *dtypes):
-    """The dtype results are returned in: float16 when the inputs promote to float16 (computed
-    in float32, rounded once at the end), else the working dtype."""
-    promoted = np.result_type(*dtypes)
-    return _F16 if promoted.kind == "f" and promoted.itemsize == 2 else working
+    """The dtype results are returned in: the working dtype (float16 and bfloat16 results are
+    computed in float32 by the library and rounded once to the 16-bit type)."""
+    return working
 
 
 def _normalize_axis(axis, ndim):
@@ -284,9 +296,19 @@ def _as_rows(a, dtype):
     rows = a.size // cols if cols else int(np.prod(a.shape[:-1], dtype=np.int64))
     ld = _row_stride(a) if a.dtype == dtype else None
     if ld is None:
-        a = np.ascontiguousarray(a, dtype=dtype)
+        a = _bfloat16_from(a) if dtype == _BF16 and a.dtype != _BF16 else np.ascontiguousarray(a, dtype=dtype)
         ld = max(cols, 1)
     return a, rows, cols, ld
+
+
+def _bfloat16_from(a):
+    """A contiguous _BF16 copy of ``a``: each value rounded to the nearest bfloat16 through
+    float32 (ties to even; NaN stays NaN)."""
+    bits = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+    rounded = ((bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16))
+    nan = (bits & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000)
+    rounded = np.where(nan, (bits >> np.uint32(16)) | np.uint32(0x40), rounded)
+    return rounded.astype(np.uint16).view(_BF16)
 
 
 def _check_out(out, name, shape, result_dtype):
@@ -358,9 +380,10 @@ def _torch_in(arguments):
     return None
 
 
-def _tensor_as_array(torch, t, name):
+def _tensor_as_array(torch, t, name, bfloat16=False):
     """A CPU tensor as a numpy array sharing its memory (detached; bfloat16, which numpy lacks,
-    as a float32 copy). Other tensors pass through unchanged."""
+    seen as _BF16 when ``bfloat16`` (every tensor of the call is bfloat16), else as a float32
+    copy). Other tensors pass through unchanged."""
     if not isinstance(t, torch.Tensor):
         return t
     if t.device.type != "cpu":
@@ -373,6 +396,8 @@ def _tensor_as_array(torch, t, name):
                              % (name, t.layout))
     t = t.detach()
     if t.dtype == torch.bfloat16:
+        if bfloat16:
+            return t.view(torch.int16).numpy().view(_BF16)
         t = t.float()
     if t.is_neg():
         t = t.resolve_neg()
@@ -395,21 +420,7 @@ def _tensor_out(torch, t, name, result_dtype, bfloat16):
         raise _binding_error(NSM_ERR_INVALID_ARGUMENT,
                              "%s has dtype %s, but the result is %s; %s must have the result's "
                              "dtype" % (name, t.dtype, want, name))
-    if bfloat16:
-        if t.device.type != "cpu" or t.layout != torch.strided:
-            _tensor_as_array(torch, t, name)  # raises
-
-        def writeback(result):
-            result = np.asarray(result)
-            if tuple(t.shape) != result.shape:
-                raise _binding_error(NSM_ERR_INVALID_SHAPE,
-                                     "%s must have the result's shape %s, got %s"
-                                     % (name, result.shape, tuple(t.shape)))
-            t.copy_(torch.from_numpy(result))
-            return t
-
-        return None, writeback
-    return _tensor_as_array(torch, t, name), None
+    return _tensor_as_array(torch, t, name, bfloat16), None
 
 
 def _torch_dtype(torch, dtype):
@@ -424,7 +435,10 @@ def _is_bfloat16(torch, *tensors):
 def _as_tensor(torch, a, bfloat16):
     if a is None or isinstance(a, torch.Tensor):
         return a
-    t = torch.from_numpy(np.asarray(a))
+    a = np.asarray(a)
+    if a.dtype == _BF16:
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    t = torch.from_numpy(a)
     return t.to(torch.bfloat16) if bfloat16 else t
 
 
@@ -450,7 +464,7 @@ def _forward(op, x, axis, dim, out):
     if torch is None:
         return _forward_arrays(op, np.asarray(x), axis, out)
     bfloat16 = _is_bfloat16(torch, x)
-    xa = np.asarray(_tensor_as_array(torch, x, "x"))
+    xa = np.asarray(_tensor_as_array(torch, x, "x", bfloat16))
     out_array, writeback = (None, None) if out is None else _tensor_out(
         torch, out, "out", _result_dtype(_working_dtype(xa.dtype), xa.dtype), bfloat16)
     result = _forward_arrays(op, xa, axis, out_array)
@@ -588,8 +602,8 @@ def _backward(op, grad_output, output, axis, dim, out):
     if torch is None:
         return _backward_arrays(op, np.asarray(grad_output), np.asarray(output), axis, out)
     bfloat16 = _is_bfloat16(torch, grad_output, output)
-    g = np.asarray(_tensor_as_array(torch, grad_output, "grad_output"))
-    o = np.asarray(_tensor_as_array(torch, output, "output"))
+    g = np.asarray(_tensor_as_array(torch, grad_output, "grad_output", bfloat16))
+    o = np.asarray(_tensor_as_array(torch, output, "output", bfloat16))
     out_array, writeback = (None, None) if out is None else _tensor_out(
         torch, out, "out", _result_dtype(_working_dtype(g.dtype, o.dtype), g.dtype, o.dtype),
         bfloat16)
@@ -714,7 +728,7 @@ def softmax_jacobian(logits):
         return _jacobian_arrays(np.asarray(logits))
     bfloat16 = _is_bfloat16(torch, logits)
     return _as_tensor(torch, _jacobian_arrays(
-        np.asarray(_tensor_as_array(torch, logits, "logits"))), bfloat16)
+        np.asarray(_tensor_as_array(torch, logits, "logits", bfloat16))), bfloat16)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -809,6 +823,7 @@ def _cross_entropy_arrays(logits, target, weight, ignore_index, reduction, label
     t = np.asarray(target)
     dtype = _working_dtype(z.dtype)
     result_dtype = _result_dtype(dtype, z.dtype)
+    scalar = _F32 if dtype in _HALF else dtype  # weight, grad_output and loss
     if z.ndim == 0:
         raise _binding_error(NSM_ERR_INVALID_SHAPE,
                              "logits must be [N, C] or [C], or [N, C, d1, ...] with the classes on "
@@ -833,7 +848,7 @@ def _cross_entropy_arrays(logits, target, weight, ignore_index, reduction, label
             raise _binding_error(NSM_ERR_LABEL_OUT_OF_RANGE,
                                  "label %d does not fit in int64" % int(t.max()))
         t2 = np.ascontiguousarray(t.reshape(rows), dtype=np.int64)
-    elif t.dtype.kind == "f":
+    elif t.dtype.kind == "f" or t.dtype == _BF16:
         soft = True
         if t.shape != z.shape:
             raise _binding_error(NSM_ERR_INVALID_SHAPE,
@@ -856,7 +871,7 @@ def _cross_entropy_arrays(logits, target, weight, ignore_index, reduction, label
             raise _binding_error(NSM_ERR_INVALID_SHAPE,
                                  "weight must have shape (%d,) (one per class), got %s"
                                  % (cols, w.shape))
-        w = _weight_in(w, dtype)
+        w = _weight_in(w, scalar)
 
     try:
         red = _REDUCTIONS[reduction]
@@ -869,11 +884,11 @@ def _cross_entropy_arrays(logits, target, weight, ignore_index, reduction, label
                              "ignore_index %d does not fit in int64" % ignore_index)
     upstream = None
     if grad_output is not None:
-        upstream = _grad_output_in(grad_output, red, () if one_row else row_shape, rows, dtype)
+        upstream = _grad_output_in(grad_output, red, () if one_row else row_shape, rows, scalar)
     options = _pack_options(_OPTIONS_SIZE, red, ignore_index, float(label_smoothing),
                             float(grad_scale), 0 if upstream is None else _address(upstream))
     zmat, _, _, ld_z = _as_rows(zr, dtype)
-    loss = np.empty(rows if red == _native.NSM_REDUCTION_NONE else 1, dtype)
+    loss = np.empty(rows if red == _native.NSM_REDUCTION_NONE else 1, scalar)
     if grad_out is not None:
         # When the logits were not copied and grad_out is the logits array, both pointers and
         # leading dimensions are equal: the header's exact in place. A partial overlap with an
@@ -1057,8 +1072,8 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
                                      label_smoothing, return_grad, grad_scale, grad_out,
                                      grad_output)
     bfloat16 = _is_bfloat16(torch, logits)
-    z = np.asarray(_tensor_as_array(torch, logits, "logits"))
-    t = _tensor_as_array(torch, target, "target")
+    z = np.asarray(_tensor_as_array(torch, logits, "logits", bfloat16))
+    t = _tensor_as_array(torch, target, "target", bfloat16)
     w = _tensor_as_array(torch, weight, "weight")
     u = _tensor_as_array(torch, grad_output, "grad_output")
     g, writeback = None, None
@@ -1071,9 +1086,9 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     result = _cross_entropy_arrays(z, t, w, ignore_index, reduction, label_smoothing,
                                    return_grad, grad_scale, g, u)
     if not (return_grad or g is not None):
-        return _as_tensor(torch, result, bfloat16)
+        return _as_tensor(torch, result, False)
     loss, grad = result
-    loss = _as_tensor(torch, loss, bfloat16)
+    loss = _as_tensor(torch, loss, False)  # float32 for the 16-bit dtypes
     if writeback is not None:
         return loss, writeback(grad)
     if grad_out is not None:

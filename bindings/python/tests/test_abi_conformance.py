@@ -39,7 +39,8 @@ DISPATCHER_ONLY = ROOT / "native" / "tests" / "dispatcher_only_functions.txt"
 
 # The C structs of the header and the ctypes structures that stand for them.
 STRUCTS = {"nsm_cross_entropy_options": _native.CrossEntropyOptions,
-           "nsm_cross_entropy_stats": _native.CrossEntropyStats}
+           "nsm_cross_entropy_stats": _native.CrossEntropyStats,
+           "nsm_bfloat16": _native.BFloat16, "nsm_float16": _native.Float16}
 
 # The constants compared: object-like macros named NSM_OK or starting with one of these.
 CONSTANT_PREFIXES = ("NSM_ERR_", "NSM_REDUCTION_", "NSM_VERSION_")

@@ -211,6 +211,78 @@ internal static unsafe class Exports
         Invoke<CrossEntropyFinishOperation<double, CrossEntropyOptionsPointer>, double>(
             new(new(rows, cols, firstCol, vocab, logits, ldLogits, null, target, ldTarget, weight) { SoftTargets = true }, stats,
                 new(options), loss, grad, ldGrad));
+
+    // ---- half precision (bfloat16, float16) ---------------------------------------------------
+    // 16-bit matrices (the header's nsm_bfloat16 and nsm_float16, one uint16_t each), read by the
+    // operations as ushort*; weight, loss and grad_output float32.
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_bf16")]
+    public static int SoftmaxBF16(long rows, long cols, BFloat16Storage* logits, long ldLogits, BFloat16Storage* probabilities, long ldProbabilities) =>
+        Invoke<HalfRowToRowOperation<Kernels.SoftmaxRow, Simd.BFloat16Format>, float>(new(rows, cols, (ushort*)logits, ldLogits, (ushort*)probabilities, ldProbabilities));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_bf16")]
+    public static int LogSoftmaxBF16(long rows, long cols, BFloat16Storage* logits, long ldLogits, BFloat16Storage* logProbabilities, long ldLogProbabilities) =>
+        Invoke<HalfRowToRowOperation<Kernels.LogSoftmaxRow, Simd.BFloat16Format>, float>(new(rows, cols, (ushort*)logits, ldLogits, (ushort*)logProbabilities, ldLogProbabilities));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_backward_bf16")]
+    public static int SoftmaxBackwardBF16(long rows, long cols, BFloat16Storage* gradOutput, long ldGradOutput,
+        BFloat16Storage* output, long ldOutput, BFloat16Storage* gradLogits, long ldGradLogits) =>
+        Invoke<HalfRowToRowOperation<Kernels.SoftmaxBackwardRow, Simd.BFloat16Format>, float>(new(rows, cols, (ushort*)gradOutput, ldGradOutput, (ushort*)output, ldOutput, (ushort*)gradLogits, ldGradLogits));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_backward_bf16")]
+    public static int LogSoftmaxBackwardBF16(long rows, long cols, BFloat16Storage* gradOutput, long ldGradOutput,
+        BFloat16Storage* output, long ldOutput, BFloat16Storage* gradLogits, long ldGradLogits) =>
+        Invoke<HalfRowToRowOperation<Kernels.LogSoftmaxBackwardRow, Simd.BFloat16Format>, float>(new(rows, cols, (ushort*)gradOutput, ldGradOutput, (ushort*)output, ldOutput, (ushort*)gradLogits, ldGradLogits));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_jacobian_bf16")]
+    public static int SoftmaxJacobianBF16(long cols, BFloat16Storage* logits, BFloat16Storage* jacobian, long ldJacobian) =>
+        Invoke<HalfJacobianOperation<Simd.BFloat16Format>, float>(new(cols, (ushort*)logits, (ushort*)jacobian, ldJacobian));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_bf16")]
+    public static int CrossEntropyBF16(long rows, long cols, BFloat16Storage* logits, long ldLogits, long* target, float* weight,
+        CrossEntropyOptionsV2* options, float* loss, BFloat16Storage* grad, long ldGrad) =>
+        Invoke<HalfHardLabelCrossEntropyOperation<Simd.BFloat16Format, long, CrossEntropyOptionsPointer>, float>(
+            new(rows, cols, (ushort*)logits, ldLogits, target, weight, new(options), loss, (ushort*)grad, ldGrad));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_soft_bf16")]
+    public static int CrossEntropySoftBF16(long rows, long cols, BFloat16Storage* logits, long ldLogits, BFloat16Storage* target, long ldTarget,
+        float* weight, CrossEntropyOptionsV2* options, float* loss, BFloat16Storage* grad, long ldGrad) =>
+        Invoke<HalfSoftTargetCrossEntropyOperation<Simd.BFloat16Format, CrossEntropyOptionsPointer>, float>(
+            new(rows, cols, (ushort*)logits, ldLogits, (ushort*)target, ldTarget, weight, new(options), loss, (ushort*)grad, ldGrad));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_f16")]
+    public static int SoftmaxF16(long rows, long cols, Float16Storage* logits, long ldLogits, Float16Storage* probabilities, long ldProbabilities) =>
+        Invoke<HalfRowToRowOperation<Kernels.SoftmaxRow, Simd.Float16Format>, float>(new(rows, cols, (ushort*)logits, ldLogits, (ushort*)probabilities, ldProbabilities));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_f16")]
+    public static int LogSoftmaxF16(long rows, long cols, Float16Storage* logits, long ldLogits, Float16Storage* logProbabilities, long ldLogProbabilities) =>
+        Invoke<HalfRowToRowOperation<Kernels.LogSoftmaxRow, Simd.Float16Format>, float>(new(rows, cols, (ushort*)logits, ldLogits, (ushort*)logProbabilities, ldLogProbabilities));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_backward_f16")]
+    public static int SoftmaxBackwardF16(long rows, long cols, Float16Storage* gradOutput, long ldGradOutput,
+        Float16Storage* output, long ldOutput, Float16Storage* gradLogits, long ldGradLogits) =>
+        Invoke<HalfRowToRowOperation<Kernels.SoftmaxBackwardRow, Simd.Float16Format>, float>(new(rows, cols, (ushort*)gradOutput, ldGradOutput, (ushort*)output, ldOutput, (ushort*)gradLogits, ldGradLogits));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_log_softmax_backward_f16")]
+    public static int LogSoftmaxBackwardF16(long rows, long cols, Float16Storage* gradOutput, long ldGradOutput,
+        Float16Storage* output, long ldOutput, Float16Storage* gradLogits, long ldGradLogits) =>
+        Invoke<HalfRowToRowOperation<Kernels.LogSoftmaxBackwardRow, Simd.Float16Format>, float>(new(rows, cols, (ushort*)gradOutput, ldGradOutput, (ushort*)output, ldOutput, (ushort*)gradLogits, ldGradLogits));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_softmax_jacobian_f16")]
+    public static int SoftmaxJacobianF16(long cols, Float16Storage* logits, Float16Storage* jacobian, long ldJacobian) =>
+        Invoke<HalfJacobianOperation<Simd.Float16Format>, float>(new(cols, (ushort*)logits, (ushort*)jacobian, ldJacobian));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_f16")]
+    public static int CrossEntropyF16(long rows, long cols, Float16Storage* logits, long ldLogits, long* target, float* weight,
+        CrossEntropyOptionsV2* options, float* loss, Float16Storage* grad, long ldGrad) =>
+        Invoke<HalfHardLabelCrossEntropyOperation<Simd.Float16Format, long, CrossEntropyOptionsPointer>, float>(
+            new(rows, cols, (ushort*)logits, ldLogits, target, weight, new(options), loss, (ushort*)grad, ldGrad));
+
+    [UnmanagedCallersOnly(EntryPoint = "nsm_cross_entropy_soft_f16")]
+    public static int CrossEntropySoftF16(long rows, long cols, Float16Storage* logits, long ldLogits, Float16Storage* target, long ldTarget,
+        float* weight, CrossEntropyOptionsV2* options, float* loss, Float16Storage* grad, long ldGrad) =>
+        Invoke<HalfSoftTargetCrossEntropyOperation<Simd.Float16Format, CrossEntropyOptionsPointer>, float>(
+            new(rows, cols, (ushort*)logits, ldLogits, (ushort*)target, ldTarget, weight, new(options), loss, (ushort*)grad, ldGrad));
 }
 
 /// <summary>nsm_cross_entropy_options as version 2 of the header lays it out (40 bytes): version 1
@@ -264,4 +336,18 @@ internal readonly unsafe struct CrossEntropyOptionsPointer(CrossEntropyOptionsV2
             version2 ? options->GradOutput : null);
         return true;
     }
+}
+
+/// <summary>nsm_bfloat16 as the header lays it out: the bits of one bfloat16.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct BFloat16Storage
+{
+    public ushort Bits;
+}
+
+/// <summary>nsm_float16 as the header lays it out: the bits of one IEEE binary16.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct Float16Storage
+{
+    public ushort Bits;
 }

@@ -23,6 +23,8 @@ public class AbiConformanceTests
     {
         ["nsm_cross_entropy_options"] = typeof(CrossEntropyOptionsV2),
         ["nsm_cross_entropy_stats"] = typeof(CrossEntropyStats),
+        ["nsm_bfloat16"] = typeof(BFloat16Storage),
+        ["nsm_float16"] = typeof(Float16Storage),
     };
 
     /// <summary>Fields of nsm_cross_entropy_options that the .NET API takes as an argument of the

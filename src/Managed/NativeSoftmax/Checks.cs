@@ -153,8 +153,8 @@ internal readonly unsafe struct Region(void* start, long extent, long ld, string
     public long Ld { get; } = ld;
     public string Name { get; } = name;
 
-    public static Region Matrix(void* start, long rows, long cols, long ld, string name) =>
-        new(start, Checks.Extent(rows, cols, ld), ld, name);
+    public static Region Matrix(void* start, long rows, long cols, long ld, string name, int bytesPerElement = 0) =>
+        new(start, Checks.Extent(rows, cols, ld), ld, name, bytesPerElement);
 
     public int ElementSize(int operationElementSize) => bytesPerElement == 0 ? operationElementSize : bytesPerElement;
 }

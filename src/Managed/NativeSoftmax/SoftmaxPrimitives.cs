@@ -22,11 +22,11 @@ namespace NativeSoftmax;
 /// <see cref="ArgumentOutOfRangeException"/> for shapes, leading dimensions and labels,
 /// <see cref="ArgumentException"/> for options, overlaps and short spans,
 /// <see cref="NotSupportedException"/> for an element type other than float, double or Half.</para>
-/// <para>Half is computed in float: the inputs are widened to float (exactly), the float
-/// operation runs, and each result is rounded to the nearest Half once. A Half result is within
-/// the float32 accuracy stated for the method plus one Half ulp of the exact value; the flush
-/// rule below applies to the float results, so a Half result may be a subnormal Half. The float
-/// scratch is rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/>.</para>
+/// <para>Half (and <see cref="BFloat16"/>, through overloads of its own) is computed in float:
+/// each block of rows is widened to float (exactly) into per-thread scratch, the float operation
+/// runs, and each result is rounded to the nearest 16-bit value once (ties to even). A 16-bit
+/// result is within the float32 accuracy stated for the method plus one ulp of its type of the
+/// exact value; a result below the type's smallest normal number is stored as 0.</para>
 /// <para>Numerics: rows are shifted by their maximum before exponentiation, so no finite logit
 /// overflows; the shift z − max is exact, and the exponential is a vectorised approximation
 /// within 1.25 ulp. When one class dominates, its log-probability, loss, gradient and Jacobian

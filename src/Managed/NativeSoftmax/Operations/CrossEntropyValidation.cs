@@ -11,12 +11,23 @@ internal static unsafe class CrossEntropyValidation
     public static bool Check<T>(long rows, long cols, T* logits, long ldLogits, Region target, T* weight,
         LossOptions options, T* loss, T* grad, long ldGrad, bool gradMayBeTarget,
         out double weightSum, [NotNullWhen(false)] out Failure? failure)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        Check<T, T>(rows, cols, logits, ldLogits, target, weight, options, loss, grad, ldGrad, gradMayBeTarget, out weightSum, out failure);
+
+    /// <summary>
+    /// <see cref="Check{T}"/> with the logits and grad matrices stored as <typeparamref name="TMatrix"/>
+    /// (the half-precision operations: 16-bit matrices, float32 weight, loss and grad_output).
+    /// </summary>
+    public static bool Check<T, TMatrix>(long rows, long cols, TMatrix* logits, long ldLogits, Region target, T* weight,
+        LossOptions options, T* loss, TMatrix* grad, long ldGrad, bool gradMayBeTarget,
+        out double weightSum, [NotNullWhen(false)] out Failure? failure)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where TMatrix : unmanaged
     {
         weightSum = cols;
         if (!Checks.Shape(rows, cols, out failure)
             || !Checks.Required(logits, rows, "logits", out failure)
-            || !Checks.Matrix(rows, cols, ldLogits, "ld_logits", sizeof(T), out failure)
+            || !Checks.Matrix(rows, cols, ldLogits, "ld_logits", sizeof(TMatrix), out failure)
             || !Checks.Required(target.Start, rows, target.Name, out failure))
         {
             return false;
@@ -26,7 +37,7 @@ internal static unsafe class CrossEntropyValidation
             failure = new(Status.NullPointer, "loss", "loss and grad are both NULL: ask for at least one of them.");
             return false;
         }
-        if (grad != null && !Checks.Matrix(rows, cols, ldGrad, "ld_grad", sizeof(T), out failure))
+        if (grad != null && !Checks.Matrix(rows, cols, ldGrad, "ld_grad", sizeof(TMatrix), out failure))
         {
             return false;
         }
@@ -36,10 +47,10 @@ internal static unsafe class CrossEntropyValidation
         }
 
         long lossCount = options.Reduction == Reduction.None ? rows : 1;
-        var logitsRegion = Region.Matrix(logits, rows, cols, ldLogits, "logits");
+        var logitsRegion = Region.Matrix(logits, rows, cols, ldLogits, "logits", sizeof(TMatrix));
         var weightRegion = new Region(weight, weight == null ? 0 : cols, cols, "weight");
         var lossRegion = new Region(loss, loss == null ? 0 : lossCount, lossCount, "loss");
-        var gradRegion = grad == null ? new Region(null, 0, 0, "grad") : Region.Matrix(grad, rows, cols, ldGrad, "grad");
+        var gradRegion = grad == null ? new Region(null, 0, 0, "grad") : Region.Matrix(grad, rows, cols, ldGrad, "grad", sizeof(TMatrix));
         var gradOutputRegion = new Region(options.GradOutput, rows, rows, "grad_output");
         return Checks.Disjoint(gradRegion, logitsRegion, sizeof(T), exactAllowed: true, out failure)
             && Checks.Disjoint(gradRegion, gradOutputRegion, sizeof(T), exactAllowed: false, out failure)

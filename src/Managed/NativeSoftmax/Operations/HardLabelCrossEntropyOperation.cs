@@ -29,13 +29,25 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
 
     public readonly long Cols => cols;
 
-    public readonly bool Prepare(out Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, [NotNullWhen(false)] out Failure? failure)
+    public readonly bool Prepare(out Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, [NotNullWhen(false)] out Failure? failure) =>
+        PrepareStored(logits, ldLogits, grad, ldGrad, out prepared, out failure);
+
+    /// <summary>
+    /// <see cref="Prepare"/>, checking <paramref name="storedLogits"/> and <paramref name="storedGrad"/>
+    /// (of <typeparamref name="TMatrix"/> elements) where this operation's logits and grad would
+    /// be: the half-precision operation (<see cref="HalfHardLabelCrossEntropyOperation{TFormat, TLabel, TOptions}"/>)
+    /// validates the caller's 16-bit matrices this way, then runs each block <see cref="Over"/>
+    /// its float32 scratch.
+    /// </summary>
+    internal readonly bool PrepareStored<TMatrix>(TMatrix* storedLogits, long ldStoredLogits, TMatrix* storedGrad, long ldStoredGrad,
+        out Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, [NotNullWhen(false)] out Failure? failure)
+        where TMatrix : unmanaged
     {
         prepared = default;
         HardLabelCrossEntropyOperation<T, TLabel, TOptions> ready = this;
         if (!optionsSource.TryRead(out ready._options, out failure)
-            || !CrossEntropyValidation.Check(rows, cols, logits, ldLogits, new Region(target, rows, rows, "target", sizeof(TLabel)),
-                weight, ready._options, loss, grad, ldGrad, gradMayBeTarget: false, out ready._weightSum, out failure))
+            || !CrossEntropyValidation.Check(rows, cols, storedLogits, ldStoredLogits, new Region(target, rows, rows, "target", sizeof(TLabel)),
+                weight, ready._options, loss, storedGrad, ldStoredGrad, gradMayBeTarget: false, out ready._weightSum, out failure))
         {
             return false;
         }
@@ -57,6 +69,27 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         }
         prepared = new(ready);
         return true;
+    }
+
+    /// <summary>
+    /// This prepared operation (what its Prepare computed kept) with its logits and grad at
+    /// other memory of the same layout rules: <paramref name="otherGrad"/> null for no gradient.
+    /// Only for memory already validated (<see cref="PrepareStored"/>).
+    /// </summary>
+    internal readonly Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> Over(T* otherLogits, long ldOtherLogits,
+        T* otherGrad, long ldOtherGrad)
+    {
+        HardLabelCrossEntropyOperation<T, TLabel, TOptions> moved = this;
+        moved.Bind(otherLogits, ldOtherLogits, otherGrad, ldOtherGrad);
+        return new(moved);
+    }
+
+    private void Bind(T* otherLogits, long ldOtherLogits, T* otherGrad, long ldOtherGrad)
+    {
+        logits = otherLogits;
+        ldLogits = ldOtherLogits;
+        grad = otherGrad;
+        ldGrad = ldOtherGrad;
     }
 
     public static double Run<TVec>(in Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, long first, long end)

@@ -25,21 +25,58 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
 
     public readonly long Cols => cols;
 
-    public readonly bool Prepare(out Prepared<SoftTargetCrossEntropyOperation<T, TOptions>> prepared, [NotNullWhen(false)] out Failure? failure)
+    public readonly bool Prepare(out Prepared<SoftTargetCrossEntropyOperation<T, TOptions>> prepared, [NotNullWhen(false)] out Failure? failure) =>
+        PrepareStored(logits, ldLogits, target, ldTarget, grad, ldGrad, out prepared, out failure);
+
+    /// <summary>
+    /// <see cref="Prepare"/>, checking <paramref name="storedLogits"/>, <paramref name="storedTarget"/>
+    /// and <paramref name="storedGrad"/> (of <typeparamref name="TMatrix"/> elements) where this
+    /// operation's matrices would be: the half-precision operation
+    /// (<see cref="HalfSoftTargetCrossEntropyOperation{TFormat, TOptions}"/>) validates the
+    /// caller's 16-bit matrices this way, then runs each block <see cref="Over"/> its float32 scratch.
+    /// </summary>
+    internal readonly bool PrepareStored<TMatrix>(TMatrix* storedLogits, long ldStoredLogits, TMatrix* storedTarget, long ldStoredTarget,
+        TMatrix* storedGrad, long ldStoredGrad,
+        out Prepared<SoftTargetCrossEntropyOperation<T, TOptions>> prepared, [NotNullWhen(false)] out Failure? failure)
+        where TMatrix : unmanaged
     {
         prepared = default;
         SoftTargetCrossEntropyOperation<T, TOptions> ready = this;
         if (!optionsSource.TryRead(out ready._options, out failure)
             || !Checks.Shape(rows, cols, out failure)
-            || !Checks.Required(target, rows, "target", out failure)
-            || !Checks.Matrix(rows, cols, ldTarget, "ld_target", sizeof(T), out failure)
-            || !CrossEntropyValidation.Check(rows, cols, logits, ldLogits, Region.Matrix(target, rows, cols, ldTarget, "target"),
-                weight, ready._options, loss, grad, ldGrad, gradMayBeTarget: true, out _, out failure))
+            || !Checks.Required(storedTarget, rows, "target", out failure)
+            || !Checks.Matrix(rows, cols, ldStoredTarget, "ld_target", sizeof(TMatrix), out failure)
+            || !CrossEntropyValidation.Check(rows, cols, storedLogits, ldStoredLogits,
+                Region.Matrix(storedTarget, rows, cols, ldStoredTarget, "target", sizeof(TMatrix)),
+                weight, ready._options, loss, storedGrad, ldStoredGrad, gradMayBeTarget: true, out _, out failure))
         {
             return false;
         }
         prepared = new(ready);
         return true;
+    }
+
+    /// <summary>
+    /// This prepared operation (its options kept) with its logits, target and grad at other
+    /// memory: <paramref name="otherGrad"/> null for no gradient. Only for memory already
+    /// validated (<see cref="PrepareStored"/>).
+    /// </summary>
+    internal readonly Prepared<SoftTargetCrossEntropyOperation<T, TOptions>> Over(T* otherLogits, long ldOtherLogits,
+        T* otherTarget, long ldOtherTarget, T* otherGrad, long ldOtherGrad)
+    {
+        SoftTargetCrossEntropyOperation<T, TOptions> moved = this;
+        moved.Bind(otherLogits, ldOtherLogits, otherTarget, ldOtherTarget, otherGrad, ldOtherGrad);
+        return new(moved);
+    }
+
+    private void Bind(T* otherLogits, long ldOtherLogits, T* otherTarget, long ldOtherTarget, T* otherGrad, long ldOtherGrad)
+    {
+        logits = otherLogits;
+        ldLogits = ldOtherLogits;
+        target = otherTarget;
+        ldTarget = ldOtherTarget;
+        grad = otherGrad;
+        ldGrad = ldOtherGrad;
     }
 
     public static double Run<TVec>(in Prepared<SoftTargetCrossEntropyOperation<T, TOptions>> prepared, long first, long end)

@@ -1,0 +1,70 @@
+using System.Runtime.InteropServices;
+
+namespace NativeSoftmax.Operations;
+
+/// <summary>
+/// Per-thread float32 scratch of the half-precision operations: allocated on a thread's first
+/// half-precision call and grown when a call needs more, never per call (and never on the stack,
+/// so a call on a 16 KiB stack works). Two slots: <see cref="Block"/> for the rows of one block
+/// (on whichever thread runs the block) and <see cref="Call"/> for what one whole call widens on
+/// its calling thread (the .NET Half API's weights, per-row upstream gradients and losses), so a
+/// block that runs on the calling thread does not overwrite the call's. A slot is freed when its
+/// thread ends.
+/// </summary>
+internal static unsafe class HalfScratch
+{
+    /// <summary>Scratch larger than this (64 MiB) is given back after its call, so that a huge
+    /// one-off call (a large Jacobian) does not hold its memory for the thread's life.</summary>
+    public const long KeptBytes = 64L << 20;
+
+    [ThreadStatic]
+    private static Buffer? t_block;
+
+    [ThreadStatic]
+    private static Buffer? t_call;
+
+    /// <summary>At least <paramref name="count"/> floats of this thread's block scratch.</summary>
+    public static float* Block(long count) => (t_block ??= new()).Reserve(count);
+
+    /// <summary>At least <paramref name="count"/> floats of this thread's call scratch.</summary>
+    public static float* Call(long count) => (t_call ??= new()).Reserve(count);
+
+    /// <summary>Gives back this thread's scratch when it is above <see cref="KeptBytes"/>.</summary>
+    public static void TrimBlock() => t_block?.Trim();
+
+    /// <inheritdoc cref="TrimBlock"/>
+    public static void TrimCall() => t_call?.Trim();
+
+    private sealed class Buffer
+    {
+        private float* _start;
+        private long _count;
+
+        public float* Reserve(long count)
+        {
+            if (count > _count)
+            {
+                // Grow by half again, so a thread whose calls grow slowly reallocates rarely.
+                long grown = Math.Max(count, _count + _count / 2);
+                NativeMemory.Free(_start);
+                _start = null;
+                _count = 0;
+                _start = (float*)NativeMemory.Alloc((nuint)grown, sizeof(float));
+                _count = grown;
+            }
+            return _start;
+        }
+
+        public void Trim()
+        {
+            if (_count * sizeof(float) > KeptBytes)
+            {
+                NativeMemory.Free(_start);
+                _start = null;
+                _count = 0;
+            }
+        }
+
+        ~Buffer() => NativeMemory.Free(_start);
+    }
+}

@@ -1,0 +1,171 @@
+using System.Runtime.CompilerServices;
+
+namespace NativeSoftmax.Simd;
+
+/// <summary>
+/// Rows of a 16-bit format <typeparamref name="TFormat"/> widened to float32 and float32 narrowed
+/// to it, at a width of <see cref="IWordVec{TSelf}"/>: steps of <c>TWords.Step</c> elements, the
+/// last one overlapping the one before (each element is converted from memory the conversion does
+/// not write, so converting it twice gives the same bits); rows shorter than a step go one element
+/// at a time. Nothing outside the row's n elements is read or written.
+/// </summary>
+internal static unsafe class HalfConversion<TFormat>
+    where TFormat : struct, IHalfFormat
+{
+    /// <summary>n 16-bit values to float32, exactly.</summary>
+    public static void Widen<TWords>(ushort* source, float* destination, nuint n)
+        where TWords : struct, IWordVec<TWords>
+    {
+        nuint step = (nuint)TWords.Step;
+        if (n < step)
+        {
+            WidenSteps<WordScalar>(source, destination, n, 1);
+            return;
+        }
+        WidenSteps<TWords>(source, destination, n, step);
+    }
+
+    /// <summary>n float32 to the nearest 16-bit values (ties to even), subnormal results kept.</summary>
+    public static void Narrow<TWords>(float* source, ushort* destination, nuint n)
+        where TWords : struct, IWordVec<TWords> =>
+        NarrowRow<TWords, Exact>(source, destination, n);
+
+    /// <summary>
+    /// n float32 outputs to the nearest 16-bit values (ties to even), then the library's flush
+    /// rule for the 16-bit type: a result below its smallest normal number (an exponent field of
+    /// zero) is stored as 0 of the same sign.
+    /// </summary>
+    public static void NarrowFlushed<TWords>(float* source, ushort* destination, nuint n)
+        where TWords : struct, IWordVec<TWords> =>
+        NarrowRow<TWords, Flushed>(source, destination, n);
+
+    private static void NarrowRow<TWords, TFlush>(float* source, ushort* destination, nuint n)
+        where TWords : struct, IWordVec<TWords>
+        where TFlush : struct, IFlush
+    {
+        nuint step = (nuint)TWords.Step;
+        if (n < step)
+        {
+            NarrowSteps<WordScalar, TFlush>(source, destination, n, 1);
+            return;
+        }
+        NarrowSteps<TWords, TFlush>(source, destination, n, step);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WidenSteps<TWords>(ushort* source, float* destination, nuint n, nuint step)
+        where TWords : struct, IWordVec<TWords>
+    {
+        nuint i = 0;
+        for (; i + step <= n; i += step)
+        {
+            WidenStep<TWords>(source + i, destination + i);
+        }
+        if (i < n)
+        {
+            WidenStep<TWords>(source + (n - step), destination + (n - step));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WidenStep<TWords>(ushort* source, float* destination)
+        where TWords : struct, IWordVec<TWords>
+    {
+        TWords.LoadWidening(source, out TWords lower, out TWords upper);
+        TWords.StoreSingles(TFormat.Widen(lower), TFormat.Widen(upper), destination);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void NarrowSteps<TWords, TFlush>(float* source, ushort* destination, nuint n, nuint step)
+        where TWords : struct, IWordVec<TWords>
+        where TFlush : struct, IFlush
+    {
+        nuint i = 0;
+        for (; i + step <= n; i += step)
+        {
+            NarrowStep<TWords, TFlush>(source + i, destination + i);
+        }
+        if (i < n)
+        {
+            NarrowStep<TWords, TFlush>(source + (n - step), destination + (n - step));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void NarrowStep<TWords, TFlush>(float* source, ushort* destination)
+        where TWords : struct, IWordVec<TWords>
+        where TFlush : struct, IFlush
+    {
+        TWords.LoadSingles(source, out TWords lower, out TWords upper);
+        TWords.StoreNarrowing(Finish<TWords, TFlush>(TFormat.Narrow(lower)), Finish<TWords, TFlush>(TFormat.Narrow(upper)), destination);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TWords Finish<TWords, TFlush>(TWords half)
+        where TWords : struct, IWordVec<TWords>
+        where TFlush : struct, IFlush =>
+        !TFlush.Flushes ? half
+        : TWords.Select(TWords.EqualTo(half & TWords.Create(TFormat.ExponentMask), TWords.Create(0)), half & TWords.Create(0x8000), half);
+
+    private interface IFlush
+    {
+        static abstract bool Flushes { get; }
+    }
+
+    private readonly struct Exact : IFlush
+    {
+        public static bool Flushes => false;
+    }
+
+    private readonly struct Flushed : IFlush
+    {
+        public static bool Flushes => true;
+    }
+
+    /// <summary><see cref="Widen{TWords}"/> at the conversion width that matches the kernels' width
+    /// <typeparamref name="TVec"/> (one element at a time for <see cref="VecScalar{T}"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void WidenAt<TVec>(ushort* source, float* destination, nuint n)
+        where TVec : struct, IVec<TVec, float>
+    {
+        if (typeof(TVec) == typeof(Vec512<float>))
+        {
+            Widen<Words512>(source, destination, n);
+        }
+        else if (typeof(TVec) == typeof(Vec256<float>))
+        {
+            Widen<Words256>(source, destination, n);
+        }
+        else if (typeof(TVec) == typeof(Vec128<float>))
+        {
+            Widen<Words128>(source, destination, n);
+        }
+        else
+        {
+            Widen<WordScalar>(source, destination, n);
+        }
+    }
+
+    /// <summary><see cref="NarrowFlushed{TWords}"/> at the conversion width that matches <typeparamref name="TVec"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void NarrowFlushedAt<TVec>(float* source, ushort* destination, nuint n)
+        where TVec : struct, IVec<TVec, float>
+    {
+        if (typeof(TVec) == typeof(Vec512<float>))
+        {
+            NarrowFlushed<Words512>(source, destination, n);
+        }
+        else if (typeof(TVec) == typeof(Vec256<float>))
+        {
+            NarrowFlushed<Words256>(source, destination, n);
+        }
+        else if (typeof(TVec) == typeof(Vec128<float>))
+        {
+            NarrowFlushed<Words128>(source, destination, n);
+        }
+        else
+        {
+            NarrowFlushed<WordScalar>(source, destination, n);
+        }
+    }
+}

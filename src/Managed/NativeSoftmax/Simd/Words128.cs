@@ -1,0 +1,79 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace NativeSoftmax.Simd;
+
+/// <summary>The 128-bit width of the half-precision conversions: two <see cref="Vector128{T}"/> of
+/// uint lanes per step.</summary>
+internal readonly struct Words128 : IWordVec<Words128>
+{
+    private readonly Vector128<uint> _v;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Words128(Vector128<uint> v) => _v = v;
+
+    public static int Step => 2 * Vector128<uint>.Count;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Words128 Create(uint value) => new(Vector128.Create(value));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void LoadWidening(ushort* source, out Words128 lower, out Words128 upper)
+    {
+        Vector128<ushort> halves = Vector128.Load(source);
+        lower = new(Vector128.WidenLower(halves));
+        upper = new(Vector128.WidenUpper(halves));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void StoreNarrowing(Words128 lower, Words128 upper, ushort* destination) =>
+        Vector128.Narrow(lower._v, upper._v).Store(destination);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void LoadSingles(float* source, out Words128 lower, out Words128 upper)
+    {
+        lower = new(Vector128.Load((uint*)source));
+        upper = new(Vector128.Load((uint*)source + Vector128<uint>.Count));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void StoreSingles(Words128 lower, Words128 upper, float* destination)
+    {
+        lower._v.Store((uint*)destination);
+        upper._v.Store((uint*)destination + Vector128<uint>.Count);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Words128 operator &(Words128 left, Words128 right) => new(left._v & right._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Words128 operator |(Words128 left, Words128 right) => new(left._v | right._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Words128 operator +(Words128 left, Words128 right) => new(left._v + right._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Words128 operator -(Words128 left, Words128 right) => new(left._v - right._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Words128 operator <<(Words128 value, int count) => new(value._v << count);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Words128 operator >>>(Words128 value, int count) => new(value._v >>> count);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Words128 GreaterThan(Words128 left, Words128 right) => new(Vector128.GreaterThan(left._v, right._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Words128 EqualTo(Words128 left, Words128 right) => new(Vector128.Equals(left._v, right._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Words128 Select(Words128 mask, Words128 ifTrue, Words128 ifFalse) =>
+        new(Vector128.ConditionalSelect(mask._v, ifTrue._v, ifFalse._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Words128 AddSingles(Words128 left, Words128 right) => new((left._v.AsSingle() + right._v.AsSingle()).AsUInt32());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Words128 SubtractSingles(Words128 left, Words128 right) => new((left._v.AsSingle() - right._v.AsSingle()).AsUInt32());
+}
