@@ -446,6 +446,169 @@ static void same_bits_at_every_thread_count(half_type h, int64_t rows, int64_t c
     free(target);
 }
 
+/* ---- PyTorch's results (tests/reference/half_cases.txt) ------------------------------------
+ * Inputs that are values of the 16-bit type and PyTorch's float64 results from them
+ * (tests/reference/make_half_reference_cases.py), checked with the bounds used above. The file is
+ * named by NSM_HALF_REFERENCE_CASES (CTest sets it); this is how the arm64 variant, under qemu,
+ * meets PyTorch's numbers. */
+
+/* Reads "KEY v1 v2 …" of count values into a malloc'd array; NULL (and a failure) if malformed. */
+static double* read_line(FILE* f, const char* name, const char* key, int64_t count)
+{
+    char token[64];
+    if (fscanf(f, "%63s", token) != 1 || strcmp(token, key) != 0) {
+        fail("half cases: %s: expected \"%s\", found \"%s\"", name, key, token);
+        return NULL;
+    }
+    double* v = malloc((size_t)(count > 0 ? count : 1) * sizeof(double));
+    for (int64_t i = 0; i < count; ++i)
+        if (fscanf(f, "%63s", token) != 1) {
+            fail("half cases: %s: %s ends after %lld values", name, key, (long long)i);
+            free(v);
+            return NULL;
+        }
+        else v[i] = strtod(token, NULL);
+    return v;
+}
+
+static uint16_t* encoded(half_type h, const double* v, int64_t count)
+{
+    uint16_t* e = malloc((size_t)(count > 0 ? count : 1) * sizeof(uint16_t));
+    for (int64_t i = 0; i < count; ++i) e[i] = half_encode(h, v[i]);
+    return e;
+}
+
+/* One case; returns the bit of its operation in the "seen" mask, 0 when the record is malformed. */
+static int pytorch_case(FILE* f, const char* name, const char* op, half_type h, int64_t rows, int64_t cols)
+{
+    int64_t n = rows * cols;
+    double *a = NULL, *b = NULL, *want = NULL, *want_grad = NULL;
+    int bit = 0;
+    set_context("group=half PyTorch case %s (tests/reference/half_cases.txt)", name);
+    if (strcmp(op, "softmax") == 0 || strcmp(op, "log_softmax") == 0) {
+        int log = op[0] == 'l';
+        if ((a = read_line(f, name, "logits", n)) && (want = read_line(f, name, "output", n))) {
+            uint16_t *z = encoded(h, a, n), *out = calloc((size_t)n, 2);
+            nsm_status s = call_forward(h, log, rows, cols, z, cols, out, cols);
+            if (check(s == NSM_OK, "%s: status %d: %s", name, s, nsm_last_error()))
+                for (int64_t i = 0; i < n; ++i)
+                    check_half(h, out[i], want[i], log ? 2e-6 * (1 + fabs(want[i])) : 1e-6 * fabs(want[i]),
+                               name, i / cols, i % cols);
+            free(z), free(out);
+            bit = 1 << log;
+        }
+    } else if (strcmp(op, "softmax_backward") == 0 || strcmp(op, "log_softmax_backward") == 0) {
+        int log = op[0] == 'l';
+        if ((a = read_line(f, name, "grad_output", n)) && (b = read_line(f, name, "output", n))
+            && (want = read_line(f, name, "grad", n))) {
+            uint16_t *gr = encoded(h, a, n), *o = encoded(h, b, n), *out = calloc((size_t)n, 2);
+            nsm_status s = call_back(h, log, rows, cols, gr, cols, o, cols, out, cols);
+            if (check(s == NSM_OK, "%s: status %d: %s", name, s, nsm_last_error()))
+                for (int64_t r = 0; r < rows; ++r) {
+                    double dot_abs = 0, sum_abs = 0;
+                    for (int64_t c = 0; c < cols; ++c) {
+                        dot_abs += fabs(a[r * cols + c] * b[r * cols + c]);
+                        sum_abs += fabs(a[r * cols + c]);
+                    }
+                    for (int64_t c = 0; c < cols; ++c) {
+                        double g = a[r * cols + c], y = b[r * cols + c];
+                        double tol = log ? 1e-6 * (fabs(g) + exp(y) * sum_abs) : 1e-6 * fabs(y) * (fabs(g) + dot_abs);
+                        check_half(h, out[r * cols + c], want[r * cols + c], tol, name, r, c);
+                    }
+                }
+            free(gr), free(o), free(out);
+            bit = 4 << log;
+        }
+    } else if (strcmp(op, "softmax_jacobian") == 0) {
+        if ((a = read_line(f, name, "logits", cols)) && (b = read_line(f, name, "probabilities", cols))
+            && (want = read_line(f, name, "jacobian", cols * cols))) {
+            uint16_t *z = encoded(h, a, cols), *j = calloc((size_t)(cols * cols), 2);
+            nsm_status s = h == BF16 ? nsm_softmax_jacobian_bf16(cols, (const nsm_bfloat16*)z, (nsm_bfloat16*)j, cols)
+                                     : nsm_softmax_jacobian_f16(cols, (const nsm_float16*)z, (nsm_float16*)j, cols);
+            if (check(s == NSM_OK, "%s: status %d: %s", name, s, nsm_last_error()))
+                for (int64_t x = 0; x < cols; ++x)
+                    for (int64_t y = 0; y < cols; ++y)
+                        check_half(h, j[x * cols + y], want[x * cols + y], 2e-6 * b[x] * ((x == y) + b[y]), name, x, y);
+            free(z), free(j);
+            bit = 16;
+        }
+    } else if (strcmp(op, "cross_entropy") == 0 || strcmp(op, "cross_entropy_soft") == 0) {
+        int soft = op[13] == '_';
+        double* loss_want = NULL;
+        if ((a = read_line(f, name, "logits", n)) && (b = read_line(f, name, "target", soft ? n : rows))
+            && (loss_want = read_line(f, name, "loss", rows)) && (want_grad = read_line(f, name, "grad", n))) {
+            uint16_t *z = encoded(h, a, n), *grad = calloc((size_t)n, 2), *p = soft ? encoded(h, b, n) : NULL;
+            int64_t* labels = calloc((size_t)rows, sizeof(int64_t));
+            float* loss = calloc((size_t)rows, sizeof(float));
+            for (int64_t r = 0; r < rows && !soft; ++r) labels[r] = (int64_t)b[r];
+            nsm_cross_entropy_options options = NSM_CROSS_ENTROPY_OPTIONS_INIT;
+            options.reduction = NSM_REDUCTION_NONE;
+            nsm_status s = soft ? call_ce_soft(h, rows, cols, z, cols, p, cols, NULL, &options, loss, grad, cols)
+                                : call_ce(h, rows, cols, z, cols, labels, NULL, &options, loss, grad, cols);
+            if (check(s == NSM_OK, "%s: status %d: %s", name, s, nsm_last_error()))
+                for (int64_t r = 0; r < rows; ++r) {
+                    double mass = 1.0;
+                    if (soft) {
+                        mass = 0;
+                        for (int64_t c = 0; c < cols; ++c) mass += fabs(b[r * cols + c]);
+                    }
+                    double tol = 2e-6 * mass * (1 + fabs(loss_want[r])) + 2e-6;
+                    check(fabs((double)loss[r] - loss_want[r]) <= tol, "%s: loss[%lld] %.9g, PyTorch %.17g", name,
+                          (long long)r, (double)loss[r], loss_want[r]);
+                    for (int64_t c = 0; c < cols; ++c)
+                        check_half(h, grad[r * cols + c], want_grad[r * cols + c], 1e-6 * mass, name, r, c);
+                }
+            free(z), free(grad), free(p), free(labels), free(loss);
+            bit = 32 << soft;
+        }
+        free(loss_want);
+    } else {
+        fail("half cases: %s: unknown operation %s", name, op);
+    }
+    free(a), free(b), free(want), free(want_grad);
+    char token[64];
+    if (bit && (fscanf(f, "%63s", token) != 1 || strcmp(token, "end") != 0)) {
+        fail("half cases: %s: no \"end\"", name);
+        bit = 0;
+    }
+    return bit;
+}
+
+static void pytorch_cases(void)
+{
+    const char* path = getenv("NSM_HALF_REFERENCE_CASES");
+    FILE* f = path ? fopen(path, "r") : NULL;
+    set_context("group=half file=%s", path ? path : "(NSM_HALF_REFERENCE_CASES unset)");
+    if (!check(f != NULL, "open the half-precision cases file")) return;
+    int cases[2] = {0, 0}, seen[2] = {0, 0};
+    char token[64], name[128], op[32], type[8];
+    long long rows, cols;
+    while (fscanf(f, "%63s", token) == 1) {
+        if (token[0] == '#') {
+            int ch;
+            while ((ch = fgetc(f)) != EOF && ch != '\n') {}
+            continue;
+        }
+        if (strcmp(token, "case") != 0 || fscanf(f, "%127s %31s %7s %lld %lld", name, op, type, &rows, &cols) != 5
+            || (strcmp(type, "bf16") != 0 && strcmp(type, "f16") != 0)) {
+            fail("half cases: malformed case header near \"%s\"", token);
+            break;
+        }
+        half_type h = strcmp(type, "bf16") == 0 ? BF16 : F16;
+        int bit = pytorch_case(f, name, op, h, rows, cols);
+        if (!bit) break;
+        seen[h] |= bit;
+        ++cases[h];
+    }
+    fclose(f);
+    set_context("group=half file=%s", path);
+    for (int h = BF16; h <= F16; ++h) {
+        check(cases[h] >= 50, "%s: at least 50 PyTorch cases (read %d)", half_name((half_type)h), cases[h]);
+        check(seen[h] == 127, "%s: every operation among the PyTorch cases (mask %d of 127)",
+              half_name((half_type)h), seen[h]);
+    }
+}
+
 void group_half(void)
 {
     static const int64_t lengths[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1000, 8195};
@@ -475,4 +638,5 @@ void group_half(void)
         same_bits_at_every_thread_count((half_type)h, 517, 999);
         same_bits_at_every_thread_count((half_type)h, 1, 300007);
     }
+    pytorch_cases();
 }
