@@ -505,8 +505,12 @@ NSM_API nsm_status nsm_cross_entropy_finish_soft_f64(int64_t rows, int64_t cols,
  * in float64 and rounded to float32 once).
  *
  * Accuracy: each 16-bit output is within 1 ulp of its type (at the exact value's magnitude) of
- * the float64 result on the same 16-bit inputs, beyond the float32 bound stated for the _f32
- * function; the float32 losses are within the _f32 bounds. Results do not depend on the thread
+ * the float64 result on the same 16-bit inputs, beyond a float32 bound: for softmax, log_softmax
+ * and cross-entropy the one stated for the _f32 function; for softmax_backward
+ * 1e-6·|o_i|·(|g_i| + Σ_j |g_j·o_j|), for log_softmax_backward 1e-6·(|g_i| + o_i·Σ_j |g_j|)
+ * (o_i = exp(log_o_i)), for the Jacobian 2e-6·o_i·(δ_ij + o_j), all absolute: where g − ⟨g, o⟩
+ * cancels, the result may be many ulp of the type away from the exact value but stays within
+ * that bound. The float32 losses are within the _f32 bounds. Results do not depend on the thread
  * count (bitwise), as for the other functions.
  *
  * Shapes, leading dimensions (in elements), in place, NULL pointers and errors: exactly as for
