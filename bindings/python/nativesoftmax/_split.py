@@ -9,6 +9,8 @@ order, for the same bits everywhere); ``cross_entropy_finish`` gives the loss (t
 shard) and the shard's columns of the gradient from the merged statistics. The columns of the
 statistics are STATS_FIELDS (``stats.view(STATS_DTYPE)`` names them).
 """
+import operator
+
 import numpy as np
 
 from . import _native
@@ -45,6 +47,29 @@ def _rows(a, name):
         a = np.ascontiguousarray(a)
     ld = a.strides[0] // item if a.shape[0] > 1 else a.shape[1]
     return a, max(ld, a.shape[1])
+
+
+def _direct(a):
+    """True when the library can write ``a`` where it is: unit column stride and rows evenly
+    strided forward, without overlapping each other."""
+    item = a.dtype.itemsize
+    return ((a.shape[1] <= 1 or a.strides[1] == item) and a.strides[0] % item == 0
+            and (a.shape[0] <= 1 or a.strides[0] >= a.shape[1] * item))
+
+
+def _leading_dimension(a):
+    return max(a.strides[0] // a.dtype.itemsize if a.shape[0] > 1 else a.shape[1], a.shape[1])
+
+
+def _column(value, name):
+    """A column index or count as the C ABI's int64: an integer (not a float) within int64."""
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise _binding_error(NSM_ERR_INVALID_ARGUMENT, "%s must be an integer, got %r" % (name, value)) from None
+    if not -2 ** 63 <= v < 2 ** 63:
+        raise _binding_error(NSM_ERR_INVALID_SHAPE, "%s = %d is outside int64" % (name, v))
+    return v
 
 
 def _target_in(target, z, ld_z):
@@ -107,7 +132,7 @@ def cross_entropy_partial(logits, target, first_col, vocab, weight=None, ignore_
     stats = np.empty((z.shape[0], len(STATS_FIELDS)), np.float64)
     options = _options(ignore_index, "mean", label_smoothing, 1.0)
     suffix = _SUFFIX[z.dtype]
-    shape = (z.shape[0], z.shape[1], int(first_col), int(vocab), _address(z), ld)
+    shape = (z.shape[0], z.shape[1], _column(first_col, "first_col"), _column(vocab, "vocab"), _address(z), ld)
     if soft:
         _call("nsm_cross_entropy_partial_soft_" + suffix, *shape, _address(t), ld_t, w_address, options, _address(stats))
     else:
@@ -135,6 +160,8 @@ def cross_entropy_merge(a, b, out=None):
         if merged.shape != sa.shape or merged.dtype != np.float64 or not merged.flags.c_contiguous:
             raise _binding_error(NSM_ERR_INVALID_SHAPE, "out must be a contiguous (%d, %d) float64 array"
                                  % sa.shape)
+        if not merged.flags.writeable:
+            raise _binding_error(NSM_ERR_INVALID_ARGUMENT, "out is read-only")
     _call("nsm_cross_entropy_merge", rows, _address(sa), _address(sb), _address(merged))
     if torch is not None:
         return result_tensor if result_tensor is not None else torch.from_numpy(merged)
@@ -145,9 +172,13 @@ def cross_entropy_finish(logits, target, stats, first_col, vocab, weight=None, i
                          label_smoothing=0.0, grad_scale=1.0, grad_output=None, return_grad=True, grad_out=None):
     """(loss, grad) of one shard from the merged statistics of every row: the loss of the whole
     vocabulary (a scalar for "sum"/"mean", [rows] for "none"; the same on every shard) and the
-    gradient's columns [first_col, first_col + cols) (None unless return_grad or grad_out;
-    ``grad_out`` may be the logits array itself). Arguments as cross_entropy_partial, plus the
-    options of nativesoftmax.cross_entropy."""
+    gradient's columns [first_col, first_col + cols) (None unless return_grad or grad_out).
+    ``grad_out``: a writeable array of the logits' shape and dtype, of any layout (written
+    directly when its rows are evenly strided forward with unit column stride and it shares no
+    memory with the logits, else computed into a new array and copied into it); it may be the
+    logits array itself (the gradient replaces them). first_col and vocab must be integers
+    within int64. Arguments as cross_entropy_partial, plus the options of
+    nativesoftmax.cross_entropy."""
     torch = _torch_in((logits, target, stats, weight, grad_output, grad_out))
     caller_grad_out = grad_out
     if torch is not None:
@@ -169,21 +200,24 @@ def cross_entropy_finish(logits, target, stats, first_col, vocab, weight=None, i
         u_address = _address(u)
     options = _options(ignore_index, reduction, label_smoothing, grad_scale, u_address)
     loss = np.empty(rows if red == _native.NSM_REDUCTION_NONE else 1, z.dtype)
-    grad, ld_grad = None, cols
+    grad, ld_grad, copy_into = None, cols, None
     if grad_out is not None:
-        grad = grad_out
-        if not isinstance(grad, np.ndarray) or grad.shape != z.shape or grad.dtype != z.dtype:
+        if not isinstance(grad_out, np.ndarray) or grad_out.shape != z.shape or grad_out.dtype != z.dtype:
             raise _binding_error(NSM_ERR_INVALID_ARGUMENT, "grad_out must be a %s array of shape %s" % (z.dtype, z.shape))
-        if grad is logits or np.may_share_memory(grad, z):
-            grad, ld_grad = z, ld
+        if not grad_out.flags.writeable:
+            raise _binding_error(NSM_ERR_INVALID_ARGUMENT, "grad_out is read-only")
+        if _address(grad_out) == _address(z) and grad_out.strides == z.strides:
+            grad, ld_grad = z, ld  # exactly the logits the library reads: in place
+        elif _direct(grad_out) and not np.may_share_memory(grad_out, z):
+            grad, ld_grad = grad_out, _leading_dimension(grad_out)
         else:
-            if grad.strides[1] != z.dtype.itemsize and cols > 1:
-                raise _binding_error(NSM_ERR_INVALID_ARGUMENT, "grad_out must have unit column stride")
-            ld_grad = max(grad.strides[0] // z.dtype.itemsize if rows > 1 else cols, cols)
+            # Strides the library cannot take (negative, not unit along the columns), or memory
+            # shared with a copy of the logits: computed into a new array, then copied into grad_out.
+            grad, copy_into = np.empty_like(z, order="C"), grad_out
     elif return_grad:
         grad = np.empty_like(z, order="C")
     suffix = _SUFFIX[z.dtype]
-    shape = (rows, cols, int(first_col), int(vocab), _address(z), ld)
+    shape = (rows, cols, _column(first_col, "first_col"), _column(vocab, "vocab"), _address(z), ld)
     g_address = _address(grad) if grad is not None else None
     if soft:
         _call("nsm_cross_entropy_finish_soft_" + suffix, *shape, _address(t), ld_t, w_address, _address(s), options,
@@ -192,6 +226,8 @@ def cross_entropy_finish(logits, target, stats, first_col, vocab, weight=None, i
         _call("nsm_cross_entropy_finish_" + suffix, *shape, _address(t), w_address, _address(s), options,
               _address(loss), g_address, ld_grad)
     result = loss if red == _native.NSM_REDUCTION_NONE else loss[0]
+    if copy_into is not None:
+        copy_into[...] = grad
     if grad_out is not None:
         grad = caller_grad_out
     if torch is not None:

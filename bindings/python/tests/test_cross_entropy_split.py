@@ -214,3 +214,71 @@ def test_vocab_parallel_example_runs_two_gloo_processes():
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "vocab_parallel: OK" in done.stdout
+
+
+# ---- grad_out and out layouts (found by an adversarial review: each test failed before) --------
+
+def _shard(rows=4, vocab=12, seed=3):
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((rows, vocab))
+    t = rng.integers(0, vocab, rows)
+    return z, t, nsm.cross_entropy_partial(z, t, 0, vocab)
+
+
+def test_grad_out_with_a_negative_row_stride_gets_the_gradient_and_nothing_outside_it():
+    z, t, s = _shard()
+    rows, vocab = z.shape
+    _, want = nsm.cross_entropy_finish(z, t, s, 0, vocab)
+    base = np.full((2 * rows, vocab), 7.0)
+    out = base[:rows][::-1]
+    nsm.cross_entropy_finish(z, t, s, 0, vocab, grad_out=out)
+    np.testing.assert_array_equal(out, want)
+    assert (base[rows:] == 7.0).all()
+
+
+def test_grad_out_beside_the_logits_in_one_buffer_leaves_the_logits_alone():
+    rng = np.random.default_rng(5)
+    buf = rng.standard_normal((4, 24))
+    z, out = buf[:, :12], buf[:, 12:]
+    before = z.copy()
+    t = rng.integers(0, 12, 4)
+    s = nsm.cross_entropy_partial(z, t, 0, 12)
+    _, want = nsm.cross_entropy_finish(before, t, s, 0, 12)
+    nsm.cross_entropy_finish(z, t, s, 0, 12, grad_out=out)
+    np.testing.assert_array_equal(z, before)
+    np.testing.assert_array_equal(out, want)
+
+
+def test_grad_out_that_is_strided_logits_is_overwritten_by_the_gradient():
+    rng = np.random.default_rng(6)
+    big = rng.standard_normal((4, 24))
+    z = big[:, ::2]
+    t = rng.integers(0, 12, 4)
+    s = nsm.cross_entropy_partial(z, t, 0, 12)
+    _, want = nsm.cross_entropy_finish(z.copy(), t, s, 0, 12)
+    _, got = nsm.cross_entropy_finish(z, t, s, 0, 12, grad_out=z)
+    assert got is z
+    np.testing.assert_array_equal(z, want)
+
+
+def test_read_only_outputs_are_refused_unwritten():
+    z, t, s = _shard()
+    ro = np.zeros_like(z)
+    ro.flags.writeable = False
+    with pytest.raises(nsm.NativeSoftmaxError, match="read-only"):
+        nsm.cross_entropy_finish(z, t, s, 0, z.shape[1], grad_out=ro)
+    assert (ro == 0).all()
+    ro_stats = np.zeros_like(s)
+    ro_stats.flags.writeable = False
+    with pytest.raises(nsm.NativeSoftmaxError, match="read-only"):
+        nsm.cross_entropy_merge(s, s, out=ro_stats)
+    assert (ro_stats == 0).all()
+
+
+@pytest.mark.parametrize("first_col, error", [(2 ** 64, "outside int64"), (0.5, "integer"), (-2 ** 63 - 1, "outside int64")])
+def test_column_arguments_must_be_int64_integers(first_col, error):
+    z, t, _ = _shard()
+    with pytest.raises(nsm.NativeSoftmaxError, match=error):
+        nsm.cross_entropy_partial(z, t, first_col, z.shape[1])
+    with pytest.raises(nsm.NativeSoftmaxError, match=error):
+        nsm.cross_entropy_partial(z, t, 0, first_col)
