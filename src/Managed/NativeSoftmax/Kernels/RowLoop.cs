@@ -106,7 +106,10 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
     }
 
     /// <summary><see cref="SumExps"/> without stores: summed by blocks of sub-blocks (see
-    /// <see cref="SubBlockVectors"/>), with a lane count beside the sums for the values that are exactly 1.</summary>
+    /// <see cref="SubBlockVectors"/>), with a lane count beside the sums for the values that are exactly 1.
+    /// Beside them, the plain total in <see cref="StoreAndSum"/>'s order: at or above <see cref="SplitBelow"/>
+    /// that total comes back unsplit, so a sum with stores and one without (log_softmax out of place
+    /// and in place) give the same bits.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static ExpSum SumExpsOnly<TFunction>(TFunction f, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
@@ -114,40 +117,45 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
         nuint width = (nuint)TVec.Count;
         TVec zero = TVec.Create(T.Zero), one = TVec.Create(T.One);
         nuint full = n - n % width;
-        double others = 0, atMax = 0;
+        double others = 0, atMax = 0, all = 0;
         if (full < n)
         {
-            AddTail(f.Apply(n - width), (int)(full + width - n), ref others, ref atMax);
+            AddTail(f.Apply(n - width), (int)(full + width - n), ref others, ref atMax, ref all);
         }
         for (nuint i = 0; i < full;)
         {
             nuint blockEnd = Math.Min(full, i + BlockVectors * width);
-            TVec pairs = zero, half = zero, ones = zero;
+            TVec pairs = zero, half = zero, ones = zero, pairsAll = zero, halfAll = zero;
             for (int k = 0; i < blockEnd; k++)
             {
                 nuint subEnd = Math.Min(blockEnd, i + SubBlockVectors * width);
-                TVec s = zero;
+                TVec s = zero, sAll = zero;
                 for (; i < subEnd; i += width)
                 {
                     TVec value = f.Apply(i);
                     TVec isOne = TVec.EqualTo(value, one);
                     s += TVec.Select(isOne, zero, value);
+                    sAll += value;
                     ones += TVec.Select(isOne, one, zero);
                 }
                 if ((k & 1) == 0)
                 {
                     half = s;
+                    halfAll = sAll;
                 }
                 else
                 {
                     pairs += half + s;
+                    pairsAll += halfAll + sAll;
                     half = zero;
+                    halfAll = zero;
                 }
             }
             others += double.CreateTruncating(TVec.SumLanes(pairs + half));
+            all += double.CreateTruncating(TVec.SumLanes(pairsAll + halfAll));
             atMax += double.CreateTruncating(TVec.SumLanes(ones));
         }
-        return new ExpSum(others, atMax);
+        return all >= SplitBelow ? new ExpSum(all - 1, 1) : new ExpSum(others, atMax);
     }
 
     /// <summary>Stores f over [0, n) and returns its sum, as <see cref="SumExpsOnly"/> sums but without the split.</summary>
@@ -195,14 +203,15 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
         return total;
     }
 
-    /// <summary>Adds the lanes <c>firstLane …</c> of the tail vector (those the full vectors do not cover) to the two parts of an <see cref="ExpSum"/>.</summary>
+    /// <summary>Adds the lanes <c>firstLane …</c> of the tail vector (those the full vectors do not cover) to the two parts of an <see cref="ExpSum"/>, and to the plain total.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddTail(TVec tail, int firstLane, ref double others, ref double atMax)
+    private static void AddTail(TVec tail, int firstLane, ref double others, ref double atMax, ref double all)
     {
         TVec zero = TVec.Create(T.Zero), one = TVec.Create(T.One);
         TVec isNew = TVec.LanesFrom(firstLane);
         TVec isOne = TVec.Select(isNew, TVec.EqualTo(tail, one), zero);
         others += double.CreateTruncating(TVec.SumLanes(TVec.Select(isNew, TVec.Select(isOne, zero, tail), zero)));
+        all += double.CreateTruncating(TVec.SumLanes(TVec.Select(isNew, tail, zero)));
         atMax += TVec.CountTrue(isOne);
     }
 

@@ -51,21 +51,9 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         {
             return false;
         }
-        long ignoreIndex = ready._options.IgnoreIndex;
-        for (long r = 0; r < rows; r++)
+        if (!CheckLabels(ready._options.IgnoreIndex, out ready._divisor, out failure))
         {
-            long t = long.CreateTruncating(target[r]);
-            if (t == ignoreIndex)
-            {
-                continue;
-            }
-            if (t < 0 || t >= cols)
-            {
-                failure = new(Status.LabelOutOfRange, "target",
-                    $"target[{r}] = {t} is outside [0, {cols}) and is not ignore_index ({ignoreIndex}).");
-                return false;
-            }
-            ready._divisor += weight == null ? 1.0 : double.CreateTruncating(weight[t]);
+            return false;
         }
         prepared = new(ready);
         return true;
@@ -90,6 +78,65 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         ldLogits = ldOtherLogits;
         grad = otherGrad;
         ldGrad = ldOtherGrad;
+    }
+
+    /// <summary>
+    /// Every label is ignore_index or in [0, cols); gives the mean's divisor, Σ w_t over the rows that
+    /// are not ignored (their count without weights). One pass in locals with no branch per row but
+    /// the loop's; a bad label is looked for (for its message) only once one is known to be there.
+    /// </summary>
+    private readonly bool CheckLabels(long ignoreIndex, out double divisor, [NotNullWhen(false)] out Failure? failure)
+    {
+        TLabel* labels = target;
+        T* weights = weight;
+        long count = rows;
+        ulong classes = (ulong)cols;
+        bool bad = false;
+        if (weights == null)
+        {
+            // Two counts, no branch: labels in [0, cols) and labels equal to ignore_index. When
+            // ignore_index is outside [0, cols) every label is one or the other; when it is inside,
+            // every label must be in range, and the ignored ones are among them.
+            long inRange = 0, ignored = 0;
+            for (long r = 0; r < count; r++)
+            {
+                long t = long.CreateTruncating(labels[r]);
+                inRange += (ulong)t < classes ? 1 : 0;
+                ignored += t == ignoreIndex ? 1 : 0;
+            }
+            bool ignoreInRange = (ulong)ignoreIndex < classes;
+            bad = ignoreInRange ? inRange != count : inRange + ignored != count;
+            divisor = ignoreInRange ? inRange - ignored : inRange; // as adding 1.0 per counted row (exact below 2^53 rows)
+        }
+        else
+        {
+            double weightTotal = 0;
+            for (long r = 0; r < count && !bad; r++)
+            {
+                long t = long.CreateTruncating(labels[r]);
+                if (t != ignoreIndex)
+                {
+                    bad = (ulong)t >= classes;
+                    weightTotal += bad ? 0.0 : double.CreateTruncating(weights[t]);
+                }
+            }
+            divisor = weightTotal;
+        }
+        failure = bad ? FirstBadLabel(ignoreIndex) : null;
+        return !bad;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)] // the message is built only on failure
+    private readonly Failure FirstBadLabel(long ignoreIndex)
+    {
+        long r = 0;
+        long t = long.CreateTruncating(target[0]);
+        while (t == ignoreIndex || (ulong)t < (ulong)cols)
+        {
+            t = long.CreateTruncating(target[++r]);
+        }
+        return new(Status.LabelOutOfRange, "target",
+            $"target[{r}] = {t} is outside [0, {cols}) and is not ignore_index ({ignoreIndex}).");
     }
 
     public static double Run<TVec>(in Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, long first, long end)
