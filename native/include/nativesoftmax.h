@@ -389,8 +389,12 @@ NSM_API nsm_status nsm_cross_entropy_soft_f64(int64_t rows, int64_t cols,
  * ------------------------------------------------------------------------------------------- */
 typedef struct nsm_cross_entropy_stats {
     double max;           /**< m: the largest logit of the columns seen; −inf for none. */
-    double count_at_max;  /**< How many exp(z_j − m) are exactly 1 (the logits at the maximum). */
-    double sum_below_max; /**< Σ exp(z_j − m) over the other columns seen (each below 1). */
+    double count_at_max;  /**< How many exp(z_j − m) are exactly 1 (the logits at the maximum),
+                               when Σ exp(z_j − m) < 2; for a larger total (where keeping the 1s
+                               apart adds no accuracy) a shard may give 1 here and the rest in
+                               sum_below_max. Only the total count_at_max + sum_below_max is
+                               defined on its own; it is ≥ 1 for a row seen and not NaN. */
+    double sum_below_max; /**< Σ exp(z_j − m) over the other columns seen (see count_at_max). */
     double target_sum;    /**< Σ_j y_j over the columns seen. */
     double target_gaps;   /**< Σ_j y_j·(m − z_j) over the columns seen (≥ 0 for weights ≥ 0). */
     double label_weight;  /**< Hard labels: w_t (1 without weights) when the label is among the

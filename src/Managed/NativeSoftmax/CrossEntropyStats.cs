@@ -20,10 +20,13 @@ public struct CrossEntropyStats : IEquatable<CrossEntropyStats>
     /// <summary>m: the largest logit of the columns seen; −∞ for none (the identity).</summary>
     public double Max;
 
-    /// <summary>How many of exp(z_j − m) are exactly 1 (the logits at the maximum).</summary>
+    /// <summary>How many of exp(z_j − m) are exactly 1 (the logits at the maximum) when
+    /// Σ exp(z_j − m) &lt; 2; for a larger total a shard may give 1 here and the rest in
+    /// <see cref="SumBelowMax"/> (the split adds accuracy only for a dominant class). Only the total
+    /// <see cref="CountAtMax"/> + <see cref="SumBelowMax"/> is defined on its own.</summary>
     public double CountAtMax;
 
-    /// <summary>Σ exp(z_j − m) over the other columns (each below 1).</summary>
+    /// <summary>Σ exp(z_j − m) over the other columns (see <see cref="CountAtMax"/>).</summary>
     public double SumBelowMax;
 
     /// <summary>Σ_j y_j over the columns seen.</summary>
