@@ -32,9 +32,6 @@ internal static unsafe class HalfScratch
     /// <summary>Gives back this thread's scratch when it is above <see cref="KeptBytes"/>.</summary>
     public static void TrimBlock() => t_block?.Trim();
 
-    /// <inheritdoc cref="TrimBlock"/>
-    public static void TrimCall() => t_call?.Trim();
-
     private sealed class Buffer
     {
         private float* _start;
