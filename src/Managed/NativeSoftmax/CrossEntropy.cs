@@ -259,10 +259,7 @@ public static partial class SoftmaxPrimitives
     private static void RequireCounts(int targetLength, int rows, int weightLength, int cols, int gradOutputLength,
         int lossLength, int gradLength, CrossEntropyOptions options)
     {
-        if (rows > 0 && lossLength == 0 && gradLength == 0)
-        {
-            throw new ArgumentException("loss and grad are both empty: ask for at least one of them.", "loss");
-        }
+        RequireSomeOutput(rows, lossLength, gradLength);
         if (targetLength != rows)
         {
             throw new ArgumentException($"target has {targetLength} labels for {rows} rows.", "target");
@@ -271,6 +268,21 @@ public static partial class SoftmaxPrimitives
         {
             throw new ArgumentException($"weight has {weightLength} elements for {cols} classes (pass an empty span for no weights).", "weight");
         }
+        RequirePerRowCounts(rows, gradOutputLength, lossLength, options);
+    }
+
+    /// <summary>At least one of loss and grad (for rows &gt; 0).</summary>
+    private static void RequireSomeOutput(int rows, int lossLength, int gradLength)
+    {
+        if (rows > 0 && lossLength == 0 && gradLength == 0)
+        {
+            throw new ArgumentException("loss and grad are both empty: ask for at least one of them.", "loss");
+        }
+    }
+
+    /// <summary>gradOutput empty or one value per row; loss empty or as long as the reduction writes.</summary>
+    private static void RequirePerRowCounts(int rows, int gradOutputLength, int lossLength, CrossEntropyOptions options)
+    {
         if (gradOutputLength != 0 && gradOutputLength != rows)
         {
             throw new ArgumentException($"gradOutput has {gradOutputLength} values for {rows} rows (pass an empty span for the grad scale alone).", "gradOutput");

@@ -208,19 +208,8 @@ public static partial class SoftmaxPrimitives
     private static void RequireFinishOutputs(int rows, int cols, int gradOutputLength, int lossLength, int gradLength, int ldGrad,
         CrossEntropyOptions options)
     {
-        if (rows > 0 && lossLength == 0 && gradLength == 0)
-        {
-            throw new ArgumentException("loss and grad are both empty: ask for at least one of them.", "loss");
-        }
-        if (gradOutputLength != 0 && gradOutputLength != rows)
-        {
-            throw new ArgumentException($"gradOutput has {gradOutputLength} values for {rows} rows (pass an empty span for the grad scale alone).", "gradOutput");
-        }
-        int lossCount = options.Reduction == Reduction.None ? rows : 1;
-        if (lossLength != 0 && lossLength < lossCount)
-        {
-            throw new ArgumentException($"loss has {lossLength} elements; reduction {options.Reduction} writes {lossCount}.", "loss");
-        }
+        RequireSomeOutput(rows, lossLength, gradLength);
+        RequirePerRowCounts(rows, gradOutputLength, lossLength, options);
         if (gradLength != 0)
         {
             RequireShardLength(gradLength, rows, cols, ldGrad, "grad");
