@@ -52,18 +52,17 @@ internal static unsafe class HalfConversion<TFormat>
         NarrowSteps<TWords, TFlush>(source, destination, n, step);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    // The step loops are compiled once per width (NoInlining) and convert at one call site, the
+    // last step clamped to end at n: one inlined copy of the format's conversion per loop, which
+    // keeps float16's longer narrowing within the inliner's budget (two copies left it a call).
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void WidenSteps<TWords>(ushort* source, float* destination, nuint n, nuint step)
         where TWords : struct, IWordVec<TWords>
     {
-        nuint i = 0;
-        for (; i + step <= n; i += step)
+        for (nuint i = 0; i < n; i += step)
         {
-            WidenStep<TWords>(source + i, destination + i);
-        }
-        if (i < n)
-        {
-            WidenStep<TWords>(source + (n - step), destination + (n - step));
+            nuint at = Math.Min(i, n - step);
+            WidenStep<TWords>(source + at, destination + at);
         }
     }
 
@@ -75,19 +74,15 @@ internal static unsafe class HalfConversion<TFormat>
         TWords.StoreSingles(TFormat.Widen(lower), TFormat.Widen(upper), destination);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void NarrowSteps<TWords, TFlush>(float* source, ushort* destination, nuint n, nuint step)
         where TWords : struct, IWordVec<TWords>
         where TFlush : struct, IFlush
     {
-        nuint i = 0;
-        for (; i + step <= n; i += step)
+        for (nuint i = 0; i < n; i += step)
         {
-            NarrowStep<TWords, TFlush>(source + i, destination + i);
-        }
-        if (i < n)
-        {
-            NarrowStep<TWords, TFlush>(source + (n - step), destination + (n - step));
+            nuint at = Math.Min(i, n - step);
+            NarrowStep<TWords, TFlush>(source + at, destination + at);
         }
     }
 

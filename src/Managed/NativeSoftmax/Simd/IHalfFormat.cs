@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace NativeSoftmax.Simd;
 
 /// <summary>
@@ -44,6 +46,7 @@ internal readonly struct Float16Format : IHalfFormat
     // 2^−14, the smallest normal binary16, as float32 bits.
     private const uint MinNormal = 113u << 23;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TWords Widen<TWords>(TWords half)
         where TWords : struct, IWordVec<TWords>
     {
@@ -60,6 +63,7 @@ internal readonly struct Float16Format : IHalfFormat
         return result | ((half & TWords.Create(0x8000)) << 16);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TWords Narrow<TWords>(TWords single)
         where TWords : struct, IWordVec<TWords>
     {
@@ -92,10 +96,12 @@ internal readonly struct BFloat16Format : IHalfFormat
 
     public static uint ExponentMask => 0x7F80;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TWords Widen<TWords>(TWords half)
         where TWords : struct, IWordVec<TWords> =>
         half << 16;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TWords Narrow<TWords>(TWords single)
         where TWords : struct, IWordVec<TWords>
     {
