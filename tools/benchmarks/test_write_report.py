@@ -44,7 +44,7 @@ def fixture(directory):
     (directory / "meta.json").write_text(json.dumps(meta))
     a = [4, 16]
     cpp = [
-        {"type": "meta", "producer": "cpp", "threads": 1, "nativesoftmax": "9.9.9", "isa": "avx2", "thread_api": True,
+        {"type": "meta", "producer": "cpp", "mode": "compare", "threads": 1, "nativesoftmax": "9.9.9", "isa": "avx2",
          "onednn": "2.6.3", "onednn_isa": "avx2", "compiler": "12"},
         # Two passes of NativeSoftmax softmax: pooled [0.7, 0.8, 1.0, 1.0, 9.0, 9.5] ms has median
         # 1.0 ms (the first pass alone would give 0.8, the second 9.0).

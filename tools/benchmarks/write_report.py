@@ -296,10 +296,10 @@ def thread_caption(res):
             "calls back to back, at least %g s each (the 1-thread one first in even rounds, the N-thread one first "
             "in odd rounds; the three operations take turns starting a round); both outputs are checked against "
             "float64 before timing. The figure is the **median over rounds of each round's N-thread / 1-thread "
-            "ratio** (%d passes × %d rounds), not the ratio of the two medians; in brackets the speed-up (its "
+            "ratio** (%d rounds per pass, %d pass%s), not the ratio of the two medians; in brackets the speed-up (its "
             "inverse), then the median N-thread and 1-thread times and the number of rounds. A cell without an "
             "in-process record says so; it is never filled from the one-process-per-thread-count runs of the "
-            "speed-up section.\n" % (c["min_time"], c["passes"], c["rounds"]))
+            "speed-up section.\n" % (c["min_time"], c["rounds"], c["passes"], "" if c["passes"] == 1 else "es"))
 
 
 def fmt_thread_pair(pair):
