@@ -21,7 +21,8 @@
 // take turns starting the round as in the comparison. No other library runs in this mode (an idle
 // pthreadpool keeps its workers spinning on the CPUs for milliseconds after each call). Written as
 // "thread_scaling" records, "in_process": true, whose per-round times at 1 and at N threads pair
-// up round by round.
+// up round by round, with each round's CPU time over its wall time (how many CPUs the process
+// kept busy: below N in an N-thread round, the machine did not give it N CPUs all the time).
 //
 // Before anything is timed, every output is checked against a float64 reference computed here
 // from the same float32 logits (in the scaling mode, at both thread counts); a result over
@@ -42,6 +43,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <limits>
 #include <map>
@@ -212,6 +214,7 @@ struct contender {
     double max_error = 0;
     long calls_per_round = 1;
     std::vector<double> seconds_per_call;
+    std::vector<double> cpus_busy;  // per round: the process's CPU time over the round's wall time
 };
 
 // One NativeSoftmax operation at 1 thread and at N threads (--scaling).
@@ -233,6 +236,14 @@ double seconds_of(long calls, const std::function<void()>& call)
     return std::chrono::duration<double>(steady::now() - start).count();
 }
 
+// CPU time of every thread of this process, in seconds.
+double process_cpu_seconds()
+{
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
 void set_threads_for(const contender& c)
 {
     if (c.nsm_threads > 0) check(nsm_set_num_threads(c.nsm_threads));
@@ -252,7 +263,10 @@ void calibrate(contender& c, const options& o)
 void time_round(contender& c)
 {
     set_threads_for(c);
-    c.seconds_per_call.push_back(seconds_of(c.calls_per_round, c.call) / static_cast<double>(c.calls_per_round));
+    double cpu = process_cpu_seconds();
+    double wall = seconds_of(c.calls_per_round, c.call);
+    c.cpus_busy.push_back((process_cpu_seconds() - cpu) / wall);
+    c.seconds_per_call.push_back(wall / static_cast<double>(c.calls_per_round));
 }
 
 void measure(std::vector<contender>& contenders, const options& o)
@@ -505,23 +519,25 @@ int scale_threads(const problem& in, const options& o, FILE* out)
         for (size_t r = 0; r < p.one.seconds_per_call.size(); ++r)
             ratios.push_back(p.many.seconds_per_call[r] / p.one.seconds_per_call[r]);
         double ratio = median(ratios);
-        std::printf("%7lldx%-7lld %-13s 1 thread %11.1f us, %d threads %11.1f us; median of per-round ratios "
-                    "%d/1 %.2f (x%.2f)   error %.1e%s\n",
+        std::printf("%7lldx%-7lld %-13s 1 thread %9.1f us, %d threads %9.1f us (%.2f CPUs busy); median of "
+                    "per-round ratios %d/1 %.2f (x%.2f)   error %.1e%s\n",
                     static_cast<long long>(s.rows), static_cast<long long>(s.cols), p.one.op.c_str(),
-                    median(p.one.seconds_per_call) * 1e6, o.threads, median(p.many.seconds_per_call) * 1e6, o.threads,
-                    ratio, 1 / ratio, max_error, correct ? "" : "  WRONG");
+                    median(p.one.seconds_per_call) * 1e6, o.threads, median(p.many.seconds_per_call) * 1e6,
+                    median(p.many.cpus_busy), o.threads, ratio, 1 / ratio, max_error, correct ? "" : "  WRONG");
         if (!out) continue;
         std::fprintf(out,
                      "{\"type\": \"thread_scaling\", \"producer\": \"cpp\", \"library\": %s, \"op\": %s, "
                      "\"dtype\": \"float32\", \"rows\": %lld, \"cols\": %lld, \"in_process\": true, "
                      "\"baseline_threads\": 1, \"threads\": %d, \"max_error\": %s, \"correct\": %s, "
                      "\"baseline_calls_per_round\": %ld, \"calls_per_round\": %ld, "
-                     "\"baseline_seconds_per_call\": [%s], \"seconds_per_call\": [%s]}\n",
+                     "\"baseline_seconds_per_call\": [%s], \"seconds_per_call\": [%s], "
+                     "\"baseline_cpus_busy\": [%s], \"cpus_busy\": [%s]}\n",
                      json_string(p.one.library).c_str(), json_string(p.one.op).c_str(),
                      static_cast<long long>(s.rows), static_cast<long long>(s.cols), o.threads,
                      json_number(max_error).c_str(), correct ? "true" : "false", p.one.calls_per_round,
                      p.many.calls_per_round, json_times(p.one.seconds_per_call).c_str(),
-                     json_times(p.many.seconds_per_call).c_str());
+                     json_times(p.many.seconds_per_call).c_str(), json_times(p.one.cpus_busy).c_str(),
+                     json_times(p.many.cpus_busy).c_str());
     }
     return wrong;
 }

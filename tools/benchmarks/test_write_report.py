@@ -24,11 +24,12 @@ def result(producer, library, op, shape, threads, seconds, correct=True, error=1
             "correct": correct, "calls_per_round": 1, "seconds_per_call": seconds}
 
 
-def thread_scaling(op, shape, threads, baseline, seconds, correct=True, in_process=True):
+def thread_scaling(op, shape, threads, baseline, seconds, correct=True, in_process=True, cpus_busy=None):
     record = {"type": "thread_scaling", "producer": "cpp", "library": "NativeSoftmax", "op": op, "dtype": "float32",
               "rows": shape[0], "cols": shape[1], "baseline_threads": 1, "threads": threads,
               "max_error": 1e-7 if correct else 0.5, "correct": correct, "baseline_calls_per_round": 1,
-              "calls_per_round": 1, "baseline_seconds_per_call": baseline, "seconds_per_call": seconds}
+              "calls_per_round": 1, "baseline_seconds_per_call": baseline, "seconds_per_call": seconds,
+              "baseline_cpus_busy": [1.0] * len(baseline), "cpus_busy": cpus_busy or [threads] * len(seconds)}
     if in_process is not None:
         record["in_process"] = in_process
     return record
@@ -85,13 +86,14 @@ def fixture(directory):
                                  ("NativeSoftmax", "cross_entropy"), ("oneDNN", "softmax"), ("memcpy", "copy"))]
     # In one process, 1 against 2 threads. softmax over two passes, pooled: rounds (1 ms, 0.6 ms),
     # (4 ms, 1 ms), (4 ms, 3 ms), ratios 0.6, 0.25, 0.75: median 0.60, while the ratio of the two
-    # medians would be 1 ms / 4 ms = 0.25 and the separate processes above give 0.50. log_softmax
+    # medians would be 1 ms / 4 ms = 0.25 and the separate processes above give 0.50; CPUs busy
+    # in the 2-thread rounds 1.9, 1.2, 1.5: median 1.5. log_softmax
     # flagged wrong; cross-entropy has no in-process record (the separate processes above have one).
     scaling = [
         {"type": "meta", "producer": "cpp", "mode": "thread_scaling", "threads": 2, "nativesoftmax": "9.9.9",
          "isa": "avx2", "onednn": "0.0.0", "onednn_isa": "none", "compiler": "12"},
-        thread_scaling("softmax", a, 2, [1.0 * MS, 4.0 * MS], [0.6 * MS, 1.0 * MS]),
-        thread_scaling("softmax", a, 2, [4.0 * MS], [3.0 * MS]),
+        thread_scaling("softmax", a, 2, [1.0 * MS, 4.0 * MS], [0.6 * MS, 1.0 * MS], cpus_busy=[1.9, 1.2]),
+        thread_scaling("softmax", a, 2, [4.0 * MS], [3.0 * MS], cpus_busy=[1.5]),
         thread_scaling("log_softmax", a, 2, [1.0 * MS], [0.5 * MS], correct=False),
     ]
     # Sorted before cpp-t1.jsonl: its meta must not stand for the comparison processes.
@@ -154,7 +156,7 @@ class ReportOnFixture(unittest.TestCase):
 
     def test_thread_ratio_is_the_median_of_in_process_per_round_ratios(self):
         cells = self.row("against itself with 1", "4×16 | softmax")
-        self.assertEqual(cells[2], "**0.60** (×1.67; 1 ms / 4 ms; 3 rounds)")
+        self.assertEqual(cells[2], "**0.60** (×1.67; 1 ms / 4 ms; 1.50 CPUs busy; 3 rounds)")
         caption = self.text.split("against itself with 1", 1)[1].split("| shape |", 1)[0]
         self.assertIn("**in one process**", caption)
         self.assertIn("`nsm_set_num_threads`", caption)

@@ -7,7 +7,8 @@ Reads every *.jsonl file in --results (JSON lines: "meta" records, one per produ
 "result" records: producer, library, op, rows, cols, threads, max_error, correct, seconds_per_call
 per round; and "thread_scaling" records from `nsm_bench_compare --scaling`: one NativeSoftmax
 operation at baseline_threads (1) and at threads in one process, "in_process": true, with
-baseline_seconds_per_call and seconds_per_call paired round by round) and meta.json (machine,
+baseline_seconds_per_call and seconds_per_call paired round by round, and cpus_busy: each
+N-thread round's CPU time over its wall time) and meta.json (machine,
 package versions, settings). Rounds of the same contender from several passes are pooled; every
 time in the report is the median over them. A ratio is our median time over theirs, both
 measured in the same process (so < 1 means NativeSoftmax is faster); the Threads table's ratio is
@@ -78,6 +79,7 @@ class ThreadPair:
         self.rows, self.cols = record["rows"], record["cols"]
         self.baseline_threads, self.threads = record["baseline_threads"], record["threads"]
         self.baseline, self.seconds = [], []
+        self.cpus_busy = []  # per N-thread round: CPU time of the process over wall time
         self.max_error = 0.0
         self.correct = True
 
@@ -91,6 +93,7 @@ class ThreadPair:
                 len(record["seconds_per_call"]), self.threads))
         self.baseline += record["baseline_seconds_per_call"]
         self.seconds += record["seconds_per_call"]
+        self.cpus_busy += record.get("cpus_busy", [])
         error = record["max_error"]
         error = math.inf if error is None or (isinstance(error, float) and math.isnan(error)) else float(error)
         self.max_error = max(self.max_error, error)
@@ -297,7 +300,10 @@ def thread_caption(res):
             "in odd rounds; the three operations take turns starting a round); both outputs are checked against "
             "float64 before timing. The figure is the **median over rounds of each round's N-thread / 1-thread "
             "ratio** (%d rounds per pass, %d pass%s), not the ratio of the two medians; in brackets the speed-up (its "
-            "inverse), then the median N-thread and 1-thread times and the number of rounds. A cell without an "
+            "inverse), then the median N-thread and 1-thread times, the median over the N-thread rounds of the "
+            "process's CPU time over wall time (*CPUs busy*: below N, the machine did not give the process N CPUs "
+            "all the time, e.g. other load, and the ratio measures the machine more than the library) and the "
+            "number of rounds. A cell without an "
             "in-process record says so; it is never filled from the one-process-per-thread-count runs of the "
             "speed-up section.\n" % (c["min_time"], c["rounds"], c["passes"], "" if c["passes"] == 1 else "es"))
 
@@ -308,8 +314,10 @@ def fmt_thread_pair(pair):
     if not pair.correct:
         return "✗ wrong (error %s)" % fmt_error(pair.max_error)
     ratio = pair.ratio
-    return "**%.2f** (×%.2f; %s / %s; %d rounds)" % (ratio, 1 / ratio, fmt_time(statistics.median(pair.seconds)),
-                                                     fmt_time(statistics.median(pair.baseline)), len(pair.seconds))
+    busy = "%.2f CPUs busy; " % statistics.median(pair.cpus_busy) if pair.cpus_busy else ""
+    return "**%.2f** (×%.2f; %s / %s; %s%d rounds)" % (ratio, 1 / ratio, fmt_time(statistics.median(pair.seconds)),
+                                                       fmt_time(statistics.median(pair.baseline)), busy,
+                                                       len(pair.seconds))
 
 
 def missing_thread_pairs(res):
