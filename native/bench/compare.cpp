@@ -28,9 +28,10 @@
 // from the same float32 logits (in the scaling mode, at both thread counts); a result over
 // --tolerance is flagged "correct": false (and its line in the table marked WRONG), never
 // silently timed. Timing: after a warm-up, each round runs every contender once, in turn
-// (round-robin, starting one further each round), for at least --min-time seconds; the per-call
-// time of every round is written out, so the reader takes medians over rounds. Nothing here
-// asserts on time.
+// (round-robin, starting one further each round), for at least --min-time seconds, each after
+// the process's threads have gone idle (untimed: pthreadpool's workers spin for ~20 ms after a
+// call); the per-call time of every round is written out, so the reader takes medians over
+// rounds. Nothing here asserts on time.
 #include "nativesoftmax.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -51,6 +52,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -260,8 +262,21 @@ void calibrate(contender& c, const options& o)
     c.calls_per_round = std::max(1L, static_cast<long>(std::ceil(o.min_time / std::max(once, 1e-9))));
 }
 
+// Waits (at most 0.2 s) until the threads of this process are idle: its CPU time grows by less
+// than a tenth of a 5 ms sleep. An idle pthreadpool keeps its workers spinning for ~20 ms after a
+// call (XNNPACK, memcpy), which would take a CPU from whatever is timed next.
+void settle()
+{
+    for (int i = 0; i < 40; ++i) {
+        double cpu = process_cpu_seconds();
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        if (process_cpu_seconds() - cpu < 0.0005) return;
+    }
+}
+
 void time_round(contender& c)
 {
+    settle();
     set_threads_for(c);
     double cpu = process_cpu_seconds();
     double wall = seconds_of(c.calls_per_round, c.call);
