@@ -59,7 +59,7 @@ def settings(quick):
             "total_elements": 1 << 14,
             "sweep_cols": [8, 128, 2048, 16384],
             "acceptance_shapes": [[256, 10], [16, 1000]],
-            "thread_shapes": [[16, 1000], [1, 16384]],
+            "thread_shapes": [[16, 1000], [1, 1 << 17]],  # the long row large enough to split
             "tiny_shape": [1, 10],
             "passes": 1, "rounds": 2, "min_time": 0.002, "tolerance": 1e-3,
         }

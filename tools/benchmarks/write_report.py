@@ -301,9 +301,10 @@ def thread_caption(res):
             "float64 before timing. The figure is the **median over rounds of each round's N-thread / 1-thread "
             "ratio** (%d rounds per pass, %d pass%s), not the ratio of the two medians; in brackets the speed-up (its "
             "inverse), then the median N-thread and 1-thread times, the median over the N-thread rounds of the "
-            "process's CPU time over wall time (*CPUs busy*: below N, the machine did not give the process N CPUs "
-            "all the time, e.g. other load, and the ratio measures the machine more than the library) and the "
-            "number of rounds. A cell without an "
+            "process's CPU time over wall time (*CPUs busy*; below N, either the library kept the call on fewer "
+            "threads, as it does with work too small to split, or the machine did not give the process N CPUs all "
+            "the time, e.g. under other load, and then the ratio measures the machine more than the library) and "
+            "the number of rounds. A cell without an "
             "in-process record says so; it is never filled from the one-process-per-thread-count runs of the "
             "speed-up section.\n" % (c["min_time"], c["rounds"], c["passes"], "" if c["passes"] == 1 else "es"))
 
