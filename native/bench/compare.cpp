@@ -16,8 +16,9 @@
 //
 // Thread scaling (--scaling, N >= 2): NativeSoftmax only, each operation at 1 thread and at N
 // threads in this one process, switched with nsm_set_num_threads before each round (outside the
-// timed loop), on the same inputs and outputs. Every round times the two back to back, the
-// 1-thread one first in even rounds and the N-thread one first in odd rounds, and the operations
+// timed loop), on the same inputs and outputs. Every round times the two one right after the
+// other (only the untimed wait for idle threads, below, between them), the 1-thread one first in
+// even rounds and the N-thread one first in odd rounds, and the operations
 // take turns starting the round as in the comparison. No other library runs in this mode (an idle
 // pthreadpool keeps its workers spinning on the CPUs for milliseconds after each call). Written as
 // "thread_scaling" records, "in_process": true, whose per-round times at 1 and at N threads pair
@@ -294,7 +295,7 @@ void measure(std::vector<contender>& contenders, const options& o)
 
 // Round r: the pairs in turn, starting one further each round; inside a pair the 1-thread
 // contender first when r is even, the N-thread one first when r is odd. So the two times of a
-// round are taken back to back, and the k-th entries of one.seconds_per_call and
+// round are taken one right after the other, and the k-th entries of one.seconds_per_call and
 // many.seconds_per_call belong to the same round.
 void measure_pairs(std::vector<thread_pair>& pairs, const options& o)
 {

@@ -8,13 +8,13 @@ Reads every *.jsonl file in --results (JSON lines: "meta" records, one per produ
 per round; and "thread_scaling" records from `nsm_bench_compare --scaling`: one NativeSoftmax
 operation at baseline_threads (1) and at threads in one process, "in_process": true, with
 baseline_seconds_per_call and seconds_per_call paired round by round, and cpus_busy: each
-N-thread round's CPU time over its wall time) and meta.json (machine,
-package versions, settings). Rounds of the same contender from several passes are pooled; every
-time in the report is the median over them. A ratio is our median time over theirs, both
-measured in the same process (so < 1 means NativeSoftmax is faster); the Threads table's ratio is
-the median over rounds of each round's N-thread time over its 1-thread time. A contender whose
-result was flagged wrong against the float64 reference is never part of a ratio. Writes <docs>/benchmarks.md, <docs>/benchmarks-throughput.png and
-<docs>/benchmarks-threads.png (matplotlib, Agg backend).
+N-thread round's CPU time over its wall time) and meta.json (machine, package versions,
+settings). Rounds of the same contender from several passes are pooled; every time in the report
+is the median over them. A ratio is our median time over theirs, both measured in the same
+process (so < 1 means NativeSoftmax is faster); the Threads table's ratio is the median over
+rounds of each round's N-thread time over its 1-thread time. A contender whose result was flagged
+wrong against the float64 reference is never part of a ratio. Writes <docs>/benchmarks.md,
+<docs>/benchmarks-throughput.png and <docs>/benchmarks-threads.png (matplotlib, Agg backend).
 """
 import argparse
 import json
@@ -296,7 +296,8 @@ def thread_caption(res):
             "**in one process**: `nsm_bench_compare --scaling --threads N`, allowed N CPUs, switches NativeSoftmax "
             "between 1 and N threads with `nsm_set_num_threads` before each round (outside the timed loop), on the "
             "same inputs and outputs, and runs no other library. Each round times the 1-thread and the N-thread "
-            "calls back to back, at least %g s each (the 1-thread one first in even rounds, the N-thread one first "
+            "calls one right after the other (only an untimed wait for the process's threads to go idle between "
+            "them), at least %g s each (the 1-thread one first in even rounds, the N-thread one first "
             "in odd rounds; the three operations take turns starting a round); both outputs are checked against "
             "float64 before timing. The figure is the **median over rounds of each round's N-thread / 1-thread "
             "ratio** (%d rounds per pass, %d pass%s), not the ratio of the two medians; in brackets the speed-up (its "
