@@ -18,12 +18,13 @@
 // threads in this one process, switched with nsm_set_num_threads before each round (outside the
 // timed loop), on the same inputs and outputs. Every round times the two one right after the
 // other (only the untimed wait for idle threads, below, between them), the 1-thread one first in
-// even rounds and the N-thread one first in odd rounds, and the operations
-// take turns starting the round as in the comparison. No other library runs in this mode (an idle
-// pthreadpool keeps its workers spinning on the CPUs for milliseconds after each call). Written as
+// even rounds and the N-thread one first in odd rounds, and the operations take turns starting
+// the round as in the comparison. No other library runs in this mode (an idle pthreadpool keeps
+// its workers spinning on the CPUs for milliseconds after each call). Written as
 // "thread_scaling" records, "in_process": true, whose per-round times at 1 and at N threads pair
-// up round by round, with each round's CPU time over its wall time (how many CPUs the process
-// kept busy: below N in an N-thread round, the machine did not give it N CPUs all the time).
+// up round by round, with each round's CPU time over its wall time: how many CPUs the process
+// kept busy (fewer than N when the library kept the call on fewer threads, or when the machine
+// did not give the process N CPUs all the time).
 //
 // Before anything is timed, every output is checked against a float64 reference computed here
 // from the same float32 logits (in the scaling mode, at both thread counts); a result over
