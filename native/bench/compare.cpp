@@ -14,13 +14,14 @@
 // OMP_NUM_THREADS for Debian's OpenMP-threaded oneDNN; --threads sizes the pthreadpool given to
 // XNNPACK and to memcpy, and is recorded. Written as "result" records.
 //
-// Thread scaling (--scaling, N >= 2): NativeSoftmax only, each operation at 1 thread and at N
-// threads in this one process, switched with nsm_set_num_threads before each round (outside the
-// timed loop), on the same inputs and outputs. Every round times the two one right after the
+// Thread scaling (--scaling, N >= 2): each NativeSoftmax operation at 1 thread and at N threads
+// in this one process, switched with nsm_set_num_threads before each round (outside the timed
+// loop), on the same inputs and outputs; for reference, XNNPACK's softmax and memcpy likewise,
+// without a pthreadpool and with an N-thread one passed per call (oneDNN is left out: its OpenMP
+// thread count is not switched per call here). Every round times the two one right after the
 // other (only the untimed wait for idle threads, below, between them), the 1-thread one first in
 // even rounds and the N-thread one first in odd rounds, and the operations take turns starting
-// the round as in the comparison. No other library runs in this mode (an idle pthreadpool keeps
-// its workers spinning on the CPUs for milliseconds after each call). Written as
+// the round as in the comparison. Written as
 // "thread_scaling" records, "in_process": true, whose per-round times at 1 and at N threads pair
 // up round by round, with each round's CPU time over its wall time: how many CPUs the process
 // kept busy (fewer than N when the library kept the call on fewer threads, or when the machine
@@ -371,6 +372,27 @@ const char* onednn_isa()
     }
 }
 
+// memcpy of `count` floats in `pieces` pieces: one per thread of the pool, or all at once
+// without one.
+struct copy_job {
+    const float* from;
+    float* to;
+    size_t count, pieces;
+
+    static void piece(void* context, size_t k)
+    {
+        auto* j = static_cast<copy_job*>(context);
+        size_t begin = j->count * k / j->pieces, end = j->count * (k + 1) / j->pieces;
+        std::memcpy(j->to + begin, j->from + begin, (end - begin) * sizeof(float));
+    }
+
+    void run(pthreadpool* pool)
+    {
+        if (pieces == 1 || !pool) piece(this, 0);
+        else pthreadpool_parallelize_1d(pool, piece, this, pieces, 0);
+    }
+};
+
 // One shape's inputs and their float64 reference.
 struct problem {
     shape s;
@@ -417,16 +439,7 @@ int compare_libraries(const problem& in, const options& o, pthreadpool* pool, dn
           "xnn_setup_softmax_nc_f32");
 
     // memcpy in as many pieces as threads, on the same pool as XNNPACK.
-    struct copy_job {
-        const float* from;
-        float* to;
-        size_t count, pieces;
-    } job{z, copy.data(), n, static_cast<size_t>(o.threads)};
-    auto copy_piece = [](void* context, size_t piece) {
-        auto* j = static_cast<copy_job*>(context);
-        size_t begin = j->count * piece / j->pieces, end = j->count * (piece + 1) / j->pieces;
-        std::memcpy(j->to + begin, j->from + begin, (end - begin) * sizeof(float));
-    };
+    copy_job job{z, copy.data(), n, static_cast<size_t>(o.threads)};
 
     const std::vector<int64_t>& target = in.target;
     nsm_cross_entropy_options ce_options = NSM_CROSS_ENTROPY_OPTIONS_INIT;
@@ -458,10 +471,7 @@ int compare_libraries(const problem& in, const options& o, pthreadpool* pool, dn
     contenders.emplace_back("XNNPACK", "softmax", [&] { check(xnn_run_operator(xnn_op, pool), "xnn_run_operator"); },
                             [&] { return ref.softmax_error(xnn_sm); });
     contenders.emplace_back("memcpy", "copy",
-                            [&] {
-                                if (job.pieces == 1) copy_piece(&job, 0);
-                                else pthreadpool_parallelize_1d(pool, copy_piece, &job, job.pieces, 0);
-                            },
+                            [&] { job.run(pool); },
                             [&] { return std::memcmp(copy.data(), z, n * sizeof(float)) == 0 ? 0.0 : INFINITY; });
     measure(contenders, o);
 
@@ -492,8 +502,10 @@ int compare_libraries(const problem& in, const options& o, pthreadpool* pool, dn
 }
 
 // The thread scaling (--scaling): each NativeSoftmax operation at 1 and at o.threads threads,
-// in this process. Returns how many results (at either count) were wrong.
-int scale_threads(const problem& in, const options& o, FILE* out)
+// in this process; for reference, XNNPACK's softmax and memcpy likewise, without a pool and with
+// `pool` (o.threads threads) passed per call. Returns how many NativeSoftmax results (at either
+// count) were wrong.
+int scale_threads(const problem& in, const options& o, pthreadpool* pool, FILE* out)
 {
     const shape& s = in.s;
     const reference ref = in.ref();
@@ -524,6 +536,30 @@ int scale_threads(const problem& in, const options& o, FILE* out)
         p.many.nsm_threads = o.threads;
         pairs.push_back(std::move(p));
     }
+
+    // The references: one operator per thread count (XNNPACK takes the pool at setup and at run).
+    std::vector<float> xnn_probabilities(n), copy(n);
+    size_t channels = static_cast<size_t>(s.cols);
+    std::unique_ptr<xnn_operator, xnn_status (*)(xnn_operator_t)> xnn_one(nullptr, xnn_delete_operator),
+        xnn_many(nullptr, xnn_delete_operator);
+    for (auto* owner : {&xnn_one, &xnn_many}) {
+        xnn_operator_t op = nullptr;
+        check(xnn_create_softmax_nc_f32(channels, channels, channels, 0, &op), "xnn_create_softmax_nc_f32");
+        owner->reset(op);
+        check(xnn_setup_softmax_nc_f32(op, static_cast<size_t>(s.rows), z, xnn_probabilities.data(),
+                                       owner == &xnn_one ? nullptr : pool),
+              "xnn_setup_softmax_nc_f32");
+    }
+    auto xnn_error = [&] { return ref.softmax_error(xnn_probabilities); };
+    pairs.push_back({contender("XNNPACK", "softmax",
+                               [&] { check(xnn_run_operator(xnn_one.get(), nullptr), "xnn_run_operator"); }, xnn_error),
+                     contender("XNNPACK", "softmax",
+                               [&] { check(xnn_run_operator(xnn_many.get(), pool), "xnn_run_operator"); }, xnn_error)});
+    copy_job copy_one{z, copy.data(), n, 1}, copy_many{z, copy.data(), n, static_cast<size_t>(o.threads)};
+    auto copy_error = [&] { return std::memcmp(copy.data(), z, n * sizeof(float)) == 0 ? 0.0 : INFINITY; };
+    pairs.push_back({contender("memcpy", "copy", [&] { copy_one.run(nullptr); }, copy_error),
+                     contender("memcpy", "copy", [&] { copy_many.run(pool); }, copy_error)});
+
     measure_pairs(pairs, o);
     check(nsm_set_num_threads(0));
 
@@ -531,14 +567,15 @@ int scale_threads(const problem& in, const options& o, FILE* out)
     for (const thread_pair& p : pairs) {
         double max_error = std::max(p.one.max_error, p.many.max_error);
         bool correct = max_error <= o.tolerance;
-        if (!correct) ++wrong;
+        if (!correct && p.one.library == "NativeSoftmax") ++wrong;
         std::vector<double> ratios;
         for (size_t r = 0; r < p.one.seconds_per_call.size(); ++r)
             ratios.push_back(p.many.seconds_per_call[r] / p.one.seconds_per_call[r]);
         double ratio = median(ratios);
-        std::printf("%7lldx%-7lld %-13s 1 thread %9.1f us, %d threads %9.1f us (%.2f CPUs busy); median of "
-                    "per-round ratios %d/1 %.2f (x%.2f)   error %.1e%s\n",
+        std::printf("%7lldx%-7lld %-13s %-13s 1 thread %9.1f us, %d threads %9.1f us (%.2f CPUs busy); "
+                    "median of per-round ratios %d/1 %.2f (x%.2f)   error %.1e%s\n",
                     static_cast<long long>(s.rows), static_cast<long long>(s.cols), p.one.op.c_str(),
+                    p.one.library.c_str(),
                     median(p.one.seconds_per_call) * 1e6, o.threads, median(p.many.seconds_per_call) * 1e6,
                     median(p.many.cpus_busy), o.threads, ratio, 1 / ratio, max_error, correct ? "" : "  WRONG");
         if (!out) continue;
@@ -566,13 +603,13 @@ int run(const options& o)
                      NSM_VERSION_NUMBER);
         return 1;
     }
-    // The scaling mode starts no other library: none of their threads share the CPUs with it.
+    // The scaling mode starts no OpenMP (oneDNN): its thread count is not switched per call.
     std::unique_ptr<pthreadpool, pool_deleter> pool;
     std::unique_ptr<dnnl::engine> engine;
     std::unique_ptr<dnnl::stream> stream;
+    check(xnn_initialize(nullptr), "xnn_initialize");
+    if (o.threads > 1) pool.reset(pthreadpool_create(static_cast<size_t>(o.threads)));
     if (!o.scaling) {
-        check(xnn_initialize(nullptr), "xnn_initialize");
-        if (o.threads > 1) pool.reset(pthreadpool_create(static_cast<size_t>(o.threads)));
         engine = std::make_unique<dnnl::engine>(dnnl::engine::kind::cpu, 0);
         stream = std::make_unique<dnnl::stream>(*engine);
     }
@@ -599,7 +636,7 @@ int run(const options& o)
                      json_string(getenv_or("NATIVESOFTMAX_NUM_THREADS", "")).c_str(),
                      json_string(getenv_or("OMP_NUM_THREADS", "")).c_str(), json_string(__VERSION__).c_str());
     if (o.scaling)
-        std::printf("NativeSoftmax %s (%s); float32; 1 against %d threads in one process (nsm_set_num_threads), "
+        std::printf("NativeSoftmax %s (%s), XNNPACK, memcpy; float32; 1 against %d threads in one process, "
                     "median per call over %d rounds; error vs float64\n",
                     nsm_version_string(), nsm_isa(), o.threads, o.rounds);
     else
@@ -618,7 +655,7 @@ int run(const options& o)
         for (int64_t& t : in.target) t = label(random);
         in.lse = row_log_sum_exp(s, in.z);
 
-        wrong_ours += o.scaling ? scale_threads(in, o, out) : compare_libraries(in, o, pool.get(), *engine, *stream, out);
+        wrong_ours += o.scaling ? scale_threads(in, o, pool.get(), out) : compare_libraries(in, o, pool.get(), *engine, *stream, out);
         std::fflush(stdout);
         if (out) std::fflush(out);
     }

@@ -24,8 +24,9 @@ def result(producer, library, op, shape, threads, seconds, correct=True, error=1
             "correct": correct, "calls_per_round": 1, "seconds_per_call": seconds}
 
 
-def thread_scaling(op, shape, threads, baseline, seconds, correct=True, in_process=True, cpus_busy=None):
-    record = {"type": "thread_scaling", "producer": "cpp", "library": "NativeSoftmax", "op": op, "dtype": "float32",
+def thread_scaling(op, shape, threads, baseline, seconds, correct=True, in_process=True, cpus_busy=None,
+                   library="NativeSoftmax"):
+    record = {"type": "thread_scaling", "producer": "cpp", "library": library, "op": op, "dtype": "float32",
               "rows": shape[0], "cols": shape[1], "baseline_threads": 1, "threads": threads,
               "max_error": 1e-7 if correct else 0.5, "correct": correct, "baseline_calls_per_round": 1,
               "calls_per_round": 1, "baseline_seconds_per_call": baseline, "seconds_per_call": seconds,
@@ -95,6 +96,7 @@ def fixture(directory):
         thread_scaling("softmax", a, 2, [1.0 * MS, 4.0 * MS], [0.6 * MS, 1.0 * MS], cpus_busy=[1.9, 1.2]),
         thread_scaling("softmax", a, 2, [4.0 * MS], [3.0 * MS], cpus_busy=[1.5]),
         thread_scaling("log_softmax", a, 2, [1.0 * MS], [0.5 * MS], correct=False),
+        thread_scaling("copy", a, 2, [0.5 * MS], [0.4 * MS], library="memcpy"),  # for reference: 0.80
     ]
     # Sorted before cpp-t1.jsonl: its meta must not stand for the comparison processes.
     (directory / "cpp-scaling-t2.jsonl").write_text("\n".join(json.dumps(r) for r in scaling) + "\n")
@@ -161,6 +163,12 @@ class ReportOnFixture(unittest.TestCase):
         self.assertIn("**in one process**", caption)
         self.assertIn("`nsm_set_num_threads`", caption)
         self.assertIn("**median over rounds of each round's N-thread / 1-thread ratio**", caption)
+
+    def test_thread_reference_rows_only_where_measured(self):
+        self.assertEqual(self.row("against itself with 1", "4×16 | *memcpy*")[2],
+                         "**0.80** (×1.25; 400 µs / 500 µs; 2.00 CPUs busy; 1 round)")
+        section = self.text.split("against itself with 1", 1)[1].split("###", 1)[0]
+        self.assertNotIn("XNNPACK", section.split("| shape |", 1)[1])
 
     def test_thread_ratio_flagged_wrong(self):
         self.assertEqual(self.row("against itself with 1", "4×16 | log_softmax")[2], "✗ wrong (error 5.0e-01)")

@@ -31,6 +31,8 @@ OP_TITLES = {"softmax": "softmax", "log_softmax": "log_softmax", "cross_entropy"
              "copy": "memcpy", "softmax_bf16": "softmax bfloat16", "softmax_f16": "softmax float16"}
 # The 16-bit softmax series (Python producer), set beside float32 softmax in half_precision_table.
 HALF_OPS = ("softmax_bf16", "softmax_f16")
+# Measured beside NativeSoftmax in the thread-scaling process, for reference (italic rows).
+THREAD_REFERENCES = (("XNNPACK", "softmax"), ("memcpy", "copy"))
 THROUGHPUT_PNG = "benchmarks-throughput.png"
 THREADS_PNG = "benchmarks-threads.png"
 
@@ -70,9 +72,10 @@ class Series:
 
 
 class ThreadPair:
-    """One NativeSoftmax operation on one shape at 1 thread and at N threads, timed round by round
-    in one process (nsm_bench_compare --scaling), pooled over passes: baseline[k] and seconds[k]
-    are the 1-thread and N-thread times of the same round."""
+    """One operation of one library (NativeSoftmax; XNNPACK and memcpy for reference) on one shape
+    at 1 thread and at N threads, timed round by round in one process (nsm_bench_compare
+    --scaling), pooled over passes: baseline[k] and seconds[k] are the 1-thread and N-thread times
+    of the same round."""
 
     def __init__(self, record):
         self.producer, self.library, self.op = record["producer"], record["library"], record["op"]
@@ -136,9 +139,9 @@ class Results:
     def get(self, producer, library, op, shape, threads):
         return self.series.get((producer, library, op, shape[0], shape[1], threads))
 
-    def thread_pair(self, producer, op, shape, threads):
-        """Our op at 1 and at `threads` threads in one process, or None when not measured so."""
-        return self.thread_pairs.get((producer, OURS[producer], op, shape[0], shape[1], 1, threads))
+    def thread_pair(self, producer, library, op, shape, threads):
+        """library's op at 1 and at `threads` threads in one process, or None when not measured so."""
+        return self.thread_pairs.get((producer, library, op, shape[0], shape[1], 1, threads))
 
     def ours(self, producer, op, shape, threads):
         return self.get(producer, OURS[producer], op, shape, threads)
@@ -253,8 +256,13 @@ def acceptance(res):
         rows = []
         for shape in c["thread_shapes"]:
             for op in OPS:
-                rows.append([fmt_shape(shape), OP_TITLES[op]] + [fmt_thread_pair(res.thread_pair("cpp", op, shape, t))
-                                                                 for t in counts])
+                rows.append([fmt_shape(shape), OP_TITLES[op]] + [
+                    fmt_thread_pair(res.thread_pair("cpp", OURS["cpp"], op, shape, t)) for t in counts])
+            for library, op in THREAD_REFERENCES:
+                pairs = [res.thread_pair("cpp", library, op, shape, t) for t in counts]
+                if any(pairs):  # reference rows only where measured
+                    rows.append([fmt_shape(shape), "*%s*" % OP_TITLES[op] if library == "memcpy" else
+                                 "*%s %s*" % (library, OP_TITLES[op])] + [fmt_thread_pair(p) for p in pairs])
         out.append(table(["shape", "operation"] + ["%s threads / 1" % threads_label(t, all_t) for t in counts], rows))
 
     out.append("\n### All %d threads: NativeSoftmax against PyTorch with all threads\n" % all_t)
@@ -295,7 +303,9 @@ def thread_caption(res):
     return ("Time with N threads / time with 1 thread (below 1: faster), from the C++ producer, both measured "
             "**in one process**: `nsm_bench_compare --scaling --threads N`, allowed N CPUs, switches NativeSoftmax "
             "between 1 and N threads with `nsm_set_num_threads` before each round (outside the timed loop), on the "
-            "same inputs and outputs, and runs no other library. Each round times the 1-thread and the N-thread "
+            "same inputs and outputs. The italic rows, for reference, are XNNPACK's softmax and memcpy of the same "
+            "bytes in the same process and rounds, each without a pthreadpool and with an N-thread one passed per "
+            "call. Each round times the 1-thread and the N-thread "
             "calls one right after the other (only an untimed wait for the process's threads to go idle between "
             "them), at least %g s each (the 1-thread one first in even rounds, the N-thread one first "
             "in odd rounds; the three operations take turns starting a round); both outputs are checked against "
@@ -317,16 +327,17 @@ def fmt_thread_pair(pair):
         return "✗ wrong (error %s)" % fmt_error(pair.max_error)
     ratio = pair.ratio
     busy = "%.2f CPUs busy; " % statistics.median(pair.cpus_busy) if pair.cpus_busy else ""
-    return "**%.2f** (×%.2f; %s / %s; %s%d rounds)" % (ratio, 1 / ratio, fmt_time(statistics.median(pair.seconds)),
-                                                       fmt_time(statistics.median(pair.baseline)), busy,
-                                                       len(pair.seconds))
+    rounds = len(pair.seconds)
+    return "**%.2f** (×%.2f; %s / %s; %s%d round%s)" % (ratio, 1 / ratio, fmt_time(statistics.median(pair.seconds)),
+                                                        fmt_time(statistics.median(pair.baseline)), busy, rounds,
+                                                        "" if rounds == 1 else "s")
 
 
 def missing_thread_pairs(res):
     """"4096×1000 softmax at 2 threads" for every cell of the Threads table without an in-process record."""
     return ["%s %s at %d threads" % (fmt_shape(shape), OP_TITLES[op], t)
             for shape in res.config["thread_shapes"] for op in OPS
-            for t in res.config["thread_counts"] if t > 1 and res.thread_pair("cpp", op, shape, t) is None]
+            for t in res.config["thread_counts"] if t > 1 and res.thread_pair("cpp", OURS["cpp"], op, shape, t) is None]
 
 
 def sweep_shapes(res):
@@ -514,7 +525,8 @@ def document(res, plots):
             "Each library's median time with 1 thread over its median time with N threads, at the thread shapes. "
             "Unlike the acceptance table *Threads*, the two medians come from **different processes** (one per "
             "thread count, run at different times), so these ratios include the machine's drift between them; "
-            "NativeSoftmax's in-process ratios are in that table.", ""]
+            "NativeSoftmax's, XNNPACK's and memcpy's in-process ratios are in that table (oneDNN's and PyTorch's "
+            "OpenMP thread counts are set once per process here, so they are not in it).", ""]
     if plots:
         out += ["![speed-up against threads](%s)" % THREADS_PNG, ""]
     out += [speedup_table(res), "", "## Half precision", "",
