@@ -222,7 +222,7 @@ struct contender {
     std::vector<double> cpus_busy;  // per round: the process's CPU time over the round's wall time
 };
 
-// One NativeSoftmax operation at 1 thread and at N threads (--scaling).
+// One operation at 1 thread and at N threads (--scaling).
 struct thread_pair {
     contender one, many;
 };
