@@ -5,11 +5,14 @@
     /usr/bin/python3 tools/benchmarks/run_benchmarks.py --quick    (tiny shapes, a smoke run;
                                                                     writes build/bench-quick/docs/)
 
-The producers, one process per thread count (NativeSoftmax reads NATIVESOFTMAX_NUM_THREADS at its
-first call, so its thread count is fixed per process):
+The producers, one process per thread count (each sets every library's thread count once, at its
+start):
   cpp     build/bin/nsm_bench_compare: NativeSoftmax, oneDNN, XNNPACK and memcpy
   python  bindings/python/benchmarks/compare.py: NativeSoftmax through the binding, PyTorch, scipy
   dotnet  src/Managed/NativeSoftmax.Benchmarks side-by-side: SoftmaxPrimitives, TensorPrimitives
+and, part of cpp, one more process per thread count N > 1: `nsm_bench_compare --scaling --threads N`
+on the thread shapes, NativeSoftmax alone at 1 and at N threads in that one process (switched with
+nsm_set_num_threads between rounds), which the report's Threads table is made of.
 Each process gets NATIVESOFTMAX_NUM_THREADS=T and OMP_NUM_THREADS=T (Debian's oneDNN and torch use
 OpenMP), OMP_WAIT_POLICY=PASSIVE (an OpenMP worker that spins after its call would take a CPU from
 the contender timed next in the same process) and --threads T (XNNPACK's pthreadpool,
@@ -56,7 +59,7 @@ def settings(quick):
             "total_elements": 1 << 14,
             "sweep_cols": [8, 128, 2048, 16384],
             "acceptance_shapes": [[256, 10], [16, 1000]],
-            "thread_shapes": [[16, 1000], [1, 16384]],
+            "thread_shapes": [[16, 1000], [1, 1 << 17]],  # the long row large enough to split
             "tiny_shape": [1, 10],
             "passes": 1, "rounds": 2, "min_time": 0.002, "tolerance": 1e-3,
         }
@@ -210,13 +213,18 @@ def main(argv=None):
         skipped["plots"] = "matplotlib is not installed"
         plots = False
 
-    jobs = []  # (producer, threads, argv)
+    jobs = []  # (name, threads, argv); results go to <name>-t<threads>.jsonl
+    timing = ["--rounds", str(config["rounds"]), "--min-time", str(config["min_time"]),
+              "--tolerance", str(config["tolerance"])]
     for t in counts:
         shapes = shapes_for(config, t, all_threads)
-        common = ["--threads", str(t), "--shapes", shapes, "--rounds", str(config["rounds"]),
-                  "--min-time", str(config["min_time"]), "--tolerance", str(config["tolerance"])]
+        common = ["--threads", str(t), "--shapes", shapes] + timing
         if "cpp" in wanted and "cpp" not in skipped:
             jobs.append(("cpp", t, [str(cpp)] + common))
+            if t > 1:
+                thread_shapes = ",".join("%dx%d" % tuple(s) for s in config["thread_shapes"])
+                jobs.append(("cpp-scaling", t, [str(cpp), "--scaling", "--threads", str(t),
+                                                "--shapes", thread_shapes] + timing))
         if "python" in wanted:
             libraries = [name for name in python_libraries if name != "scipy" or t == 1]
             jobs.append(("python", t, [PYTHON, str(ROOT / "bindings/python/benchmarks/compare.py")] + common
@@ -232,22 +240,22 @@ def main(argv=None):
     seconds = {}
     for p in range(config["passes"]):
         order = jobs[p % len(jobs):] + jobs[:p % len(jobs)]
-        for producer, t, command in order:
+        for name, t, command in order:
             env = dict(os.environ, NATIVESOFTMAX_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t),
                        OMP_WAIT_POLICY="PASSIVE",
                        DOTNET_TC_CallCountingDelayMs="0", PYTHONDONTWRITEBYTECODE="1")
             pinned = t < len(cpus)
             if pinned:
                 command = ["taskset", "-c", ",".join(str(c) for c in cpus[-t:])] + command
-            out = results / ("%s-t%d.jsonl" % (producer, t))
-            print("\n==> pass %d/%d: %s, %d thread(s)%s" % (p + 1, config["passes"], producer, t,
+            out = results / ("%s-t%d.jsonl" % (name, t))
+            print("\n==> pass %d/%d: %s, %d thread(s)%s" % (p + 1, config["passes"], name, t,
                                                         " (pinned to CPU %s)" % ",".join(map(str, cpus[-t:])) if pinned else ""),
                   flush=True)
             begin = time.monotonic()
             code = subprocess.run(command + ["--out", str(out)], env=env, cwd=ROOT).returncode
-            seconds["%s-t%d" % (producer, t)] = seconds.get("%s-t%d" % (producer, t), 0) + time.monotonic() - begin
+            seconds["%s-t%d" % (name, t)] = seconds.get("%s-t%d" % (name, t), 0) + time.monotonic() - begin
             if code != 0:
-                failures.append("%s with %d thread(s), pass %d: exit code %d" % (producer, t, p + 1, code))
+                failures.append("%s with %d thread(s), pass %d: exit code %d" % (name, t, p + 1, code))
 
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -3,14 +3,18 @@
 
     /usr/bin/python3 tools/benchmarks/write_report.py --results build/bench/results --docs docs [--no-plots]
 
-Reads every *.jsonl file in --results (JSON lines: "meta" records, one per producer process, and
+Reads every *.jsonl file in --results (JSON lines: "meta" records, one per producer process;
 "result" records: producer, library, op, rows, cols, threads, max_error, correct, seconds_per_call
-per round) and meta.json (machine, package versions, settings). Rounds of the same contender from
-several passes are pooled; every time in the report is the median over them. A ratio is our
-median time over theirs, both measured in the same process (so < 1 means NativeSoftmax is
-faster); a contender whose result was flagged wrong against the float64 reference is never part
-of a ratio. Writes <docs>/benchmarks.md, <docs>/benchmarks-throughput.png and
-<docs>/benchmarks-threads.png (matplotlib, Agg backend).
+per round; and "thread_scaling" records from `nsm_bench_compare --scaling`: one NativeSoftmax
+operation at baseline_threads (1) and at threads in one process, "in_process": true, with
+baseline_seconds_per_call and seconds_per_call paired round by round, and cpus_busy: each
+N-thread round's CPU time over its wall time) and meta.json (machine, package versions,
+settings). Rounds of the same contender from several passes are pooled; every time in the report
+is the median over them. A ratio is our median time over theirs, both measured in the same
+process (so < 1 means NativeSoftmax is faster); the Threads table's ratio is the median over
+rounds of each round's N-thread time over its 1-thread time. A contender whose result was flagged
+wrong against the float64 reference is never part of a ratio. Writes <docs>/benchmarks.md,
+<docs>/benchmarks-throughput.png and <docs>/benchmarks-threads.png (matplotlib, Agg backend).
 """
 import argparse
 import json
@@ -27,6 +31,8 @@ OP_TITLES = {"softmax": "softmax", "log_softmax": "log_softmax", "cross_entropy"
              "copy": "memcpy", "softmax_bf16": "softmax bfloat16", "softmax_f16": "softmax float16"}
 # The 16-bit softmax series (Python producer), set beside float32 softmax in half_precision_table.
 HALF_OPS = ("softmax_bf16", "softmax_f16")
+# Measured beside NativeSoftmax in the thread-scaling process, for reference (italic rows).
+THREAD_REFERENCES = (("XNNPACK", "softmax"), ("memcpy", "copy"))
 THROUGHPUT_PNG = "benchmarks-throughput.png"
 THREADS_PNG = "benchmarks-threads.png"
 
@@ -65,6 +71,43 @@ class Series:
         return self.rows * self.cols
 
 
+class ThreadPair:
+    """One operation of one library (NativeSoftmax; XNNPACK and memcpy for reference) on one shape
+    at 1 thread and at N threads, timed round by round in one process (nsm_bench_compare
+    --scaling), pooled over passes: baseline[k] and seconds[k] are the 1-thread and N-thread times
+    of the same round."""
+
+    def __init__(self, record):
+        self.producer, self.library, self.op = record["producer"], record["library"], record["op"]
+        self.rows, self.cols = record["rows"], record["cols"]
+        self.baseline_threads, self.threads = record["baseline_threads"], record["threads"]
+        self.baseline, self.seconds = [], []
+        self.cpus_busy = []  # per N-thread round: CPU time of the process over wall time
+        self.max_error = 0.0
+        self.correct = True
+
+    def add(self, record):
+        where = "%s %s %dx%d, %d threads" % (self.library, self.op, self.rows, self.cols, self.threads)
+        if record.get("in_process") is not True:
+            raise SystemExit("write_report: thread_scaling record for %s does not say \"in_process\": true" % where)
+        if len(record["baseline_seconds_per_call"]) != len(record["seconds_per_call"]):
+            raise SystemExit("write_report: thread_scaling record for %s: %d rounds at %d thread(s), %d at %d" % (
+                where, len(record["baseline_seconds_per_call"]), self.baseline_threads,
+                len(record["seconds_per_call"]), self.threads))
+        self.baseline += record["baseline_seconds_per_call"]
+        self.seconds += record["seconds_per_call"]
+        self.cpus_busy += record.get("cpus_busy", [])
+        error = record["max_error"]
+        error = math.inf if error is None or (isinstance(error, float) and math.isnan(error)) else float(error)
+        self.max_error = max(self.max_error, error)
+        self.correct = self.correct and bool(record["correct"])
+
+    @property
+    def ratio(self):
+        """The median over rounds of (time at N threads / time at 1 thread) of the same round."""
+        return statistics.median(many / one for one, many in zip(self.baseline, self.seconds))
+
+
 class Results:
     def __init__(self, directory):
         directory = Path(directory)
@@ -72,6 +115,7 @@ class Results:
         self.config = self.meta["config"]
         self.process_meta = []
         self.series = {}
+        self.thread_pairs = {}
         files = sorted(directory.glob("*.jsonl"))
         if not files:
             raise SystemExit("write_report: no *.jsonl results in %s" % directory)
@@ -86,10 +130,18 @@ class Results:
                     key = (record["producer"], record["library"], record["op"], record["rows"], record["cols"],
                            record["threads"])
                     self.series.setdefault(key, Series(record)).add(record)
+                elif record["type"] == "thread_scaling":
+                    key = (record["producer"], record["library"], record["op"], record["rows"], record["cols"],
+                           record["baseline_threads"], record["threads"])
+                    self.thread_pairs.setdefault(key, ThreadPair(record)).add(record)
         self.all_threads = self.config["all_threads"]
 
     def get(self, producer, library, op, shape, threads):
         return self.series.get((producer, library, op, shape[0], shape[1], threads))
+
+    def thread_pair(self, producer, library, op, shape, threads):
+        """library's op at 1 and at `threads` threads in one process, or None when not measured so."""
+        return self.thread_pairs.get((producer, library, op, shape[0], shape[1], 1, threads))
 
     def ours(self, producer, op, shape, threads):
         return self.get(producer, OURS[producer], op, shape, threads)
@@ -200,22 +252,17 @@ def acceptance(res):
     if not counts:
         out.append("Only one thread count was measured: no thread figures.\n")
     else:
-        out.append("Time with N threads / time with 1 thread (below 1: faster), from the C++ producer; "
-                   "the speed-up is its inverse. One process per thread count "
-                   "(NATIVESOFTMAX_NUM_THREADS=N), the processes interleaved over the passes.\n")
+        out.append(thread_caption(res))
         rows = []
         for shape in c["thread_shapes"]:
             for op in OPS:
-                row = [fmt_shape(shape), OP_TITLES[op]]
-                one = res.ours("cpp", op, shape, 1)
-                for t in counts:
-                    many = res.ours("cpp", op, shape, t)
-                    if one and many and one.correct and many.correct:
-                        row.append("**%.2f** (×%.2f; %s / %s)" % (many.median / one.median, one.median / many.median,
-                                                                  fmt_time(many.median), fmt_time(one.median)))
-                    else:
-                        row.append("—")
-                rows.append(row)
+                rows.append([fmt_shape(shape), OP_TITLES[op]] + [
+                    fmt_thread_pair(res.thread_pair("cpp", OURS["cpp"], op, shape, t)) for t in counts])
+            for library, op in THREAD_REFERENCES:
+                pairs = [res.thread_pair("cpp", library, op, shape, t) for t in counts]
+                if any(pairs):  # reference rows only where measured
+                    rows.append([fmt_shape(shape), "*%s*" % OP_TITLES[op] if library == "memcpy" else
+                                 "*%s %s*" % (library, OP_TITLES[op])] + [fmt_thread_pair(p) for p in pairs])
         out.append(table(["shape", "operation"] + ["%s threads / 1" % threads_label(t, all_t) for t in counts], rows))
 
     out.append("\n### All %d threads: NativeSoftmax against PyTorch with all threads\n" % all_t)
@@ -249,6 +296,48 @@ def acceptance(res):
                              "**%.2f**" % p[0]])
     out.append(table(["operation", "threads", "NativeSoftmax", "PyTorch", "ours / PyTorch"], rows) if rows else "—")
     return "\n".join(out)
+
+
+def thread_caption(res):
+    c = res.config
+    return ("Time with N threads / time with 1 thread (below 1: faster), from the C++ producer, both measured "
+            "**in one process**: `nsm_bench_compare --scaling --threads N`, allowed N CPUs, switches NativeSoftmax "
+            "between 1 and N threads with `nsm_set_num_threads` before each round (outside the timed loop), on the "
+            "same inputs and outputs. The italic rows, for reference, are XNNPACK's softmax and memcpy of the same "
+            "bytes in the same process and rounds, each without a pthreadpool and with an N-thread one passed per "
+            "call. Each round times the 1-thread and the N-thread "
+            "calls one right after the other (only an untimed wait for the process's threads to go idle between "
+            "them), at least %g s each (the 1-thread one first in even rounds, the N-thread one first "
+            "in odd rounds; the three operations take turns starting a round); both outputs are checked against "
+            "float64 before timing. The figure is the **median over rounds of each round's N-thread / 1-thread "
+            "ratio** (%d rounds per pass, %d pass%s), not the ratio of the two medians; in brackets the speed-up (its "
+            "inverse), then the median N-thread and 1-thread times, the median over the N-thread rounds of the "
+            "process's CPU time over wall time (*CPUs busy*; below N, either the library kept the call on fewer "
+            "threads, as it does with work too small to split, or the machine did not give the process N CPUs all "
+            "the time, e.g. under other load, and then the ratio measures the machine more than the library) and "
+            "the number of rounds. A cell without an "
+            "in-process record says so; it is never filled from the one-process-per-thread-count runs of the "
+            "speed-up section.\n" % (c["min_time"], c["rounds"], c["passes"], "" if c["passes"] == 1 else "es"))
+
+
+def fmt_thread_pair(pair):
+    if pair is None:
+        return "missing: no in-process record"
+    if not pair.correct:
+        return "✗ wrong (error %s)" % fmt_error(pair.max_error)
+    ratio = pair.ratio
+    busy = "%.2f CPUs busy; " % statistics.median(pair.cpus_busy) if pair.cpus_busy else ""
+    rounds = len(pair.seconds)
+    return "**%.2f** (×%.2f; %s / %s; %s%d round%s)" % (ratio, 1 / ratio, fmt_time(statistics.median(pair.seconds)),
+                                                        fmt_time(statistics.median(pair.baseline)), busy, rounds,
+                                                        "" if rounds == 1 else "s")
+
+
+def missing_thread_pairs(res):
+    """"4096×1000 softmax at 2 threads" for every cell of the Threads table without an in-process record."""
+    return ["%s %s at %d threads" % (fmt_shape(shape), OP_TITLES[op], t)
+            for shape in res.config["thread_shapes"] for op in OPS
+            for t in res.config["thread_counts"] if t > 1 and res.thread_pair("cpp", OURS["cpp"], op, shape, t) is None]
 
 
 def sweep_shapes(res):
@@ -331,7 +420,8 @@ def machine_section(res):
     m, meta = res.meta["machine"], res.meta
     by_producer = {}
     for pm in res.process_meta:
-        by_producer.setdefault(pm["producer"], pm)
+        if pm.get("mode") != "thread_scaling":  # the comparison processes, which also load oneDNN
+            by_producer.setdefault(pm["producer"], pm)
     cpp, py, net = by_producer.get("cpp", {}), by_producer.get("python", {}), by_producer.get("dotnet", {})
     packages = meta.get("packages", {})
     versions = py.get("versions", {})
@@ -342,9 +432,9 @@ def machine_section(res):
         ["CPUs this process may use", "%d (%s)%s" % (len(meta["cpus_allowed"]), ",".join(map(str, meta["cpus_allowed"])),
                                                        "; hypervisor " + m["Hypervisor vendor"] if m.get("Hypervisor vendor") else "")],
         ["memory, OS", "%s GiB; Debian %s, Linux %s" % (m.get("memory_gib", "?"), m.get("os", "?"), m.get("kernel", "?"))],
-        ["NativeSoftmax", "%s, ISA path `nsm_isa()` = %s (commit %s); nsm_set_num_threads exported: %s" % (
+        ["NativeSoftmax", "%s, ISA path `nsm_isa()` = %s (commit %s)" % (
             cpp.get("nativesoftmax") or versions.get("nativesoftmax", "?"), ", ".join(isas) or "?",
-            meta.get("commit", "?"), {True: "yes", False: "no"}.get(cpp.get("thread_api"), "?"))],
+            meta.get("commit", "?"))],
         ["oneDNN", "%s (Debian libdnnl2 %s, OpenMP), ISA %s" % (cpp.get("onednn", "?"), packages.get("libdnnl2"), cpp.get("onednn_isa", "?"))],
         ["XNNPACK", "Debian libxnnpack0 %s, pthreadpool %s" % (packages.get("libxnnpack0"), packages.get("libpthreadpool0"))],
         ["PyTorch", "%s (Debian python3-torch %s, parallel backend %s)" % (
@@ -393,11 +483,11 @@ def document(res, plots):
         notes.append("- Not measured: %s — %s." % (what, why))
     for failure in meta.get("failures", []):
         notes.append("- A producer failed: %s." % failure)
-    thread_api = {pm.get("thread_api") for pm in res.process_meta if pm["producer"] == "cpp"}
-    if False in thread_api and len(c["thread_counts"]) > 1:
-        notes.append("- This build of NativeSoftmax does not export `nsm_set_num_threads`; if it also predates "
-                     "the worker pool, NATIVESOFTMAX_NUM_THREADS had no effect and its thread ratios are ~1.")
-    wrong = sorted({(s.library, s.op) for s in res.series.values() if not s.correct})
+    missing = missing_thread_pairs(res)
+    if missing:
+        notes.append("- **Missing from the Threads table** (no in-process record): %s." % ", ".join(missing))
+    wrong = sorted({(s.library, s.op) for s in list(res.series.values()) + list(res.thread_pairs.values())
+                    if not s.correct})
     for library, op in wrong:
         notes.append("- **%s %s was flagged wrong** on some shape (error above %g against float64): "
                      "those results are marked ✗ and left out of every ratio." % (library, OP_TITLES[op], c["tolerance"]))
@@ -411,7 +501,9 @@ def document(res, plots):
         "runs every contender in turn, for at least %g s each; the passes re-run the whole list of processes "
         "(one per producer and thread count), so slow phases of the machine fall on every contender alike. "
         "The spread column below is the interquartile range over the median." % (rounds, c["passes"], c["rounds"], c["min_time"]),
-        "- **Threads**: one process per thread count N, with NATIVESOFTMAX_NUM_THREADS=N, OMP_NUM_THREADS=N "
+        "- **Threads**: the acceptance table *Threads* compares NativeSoftmax with itself in one process "
+        "(below). Everything else (the speed-up section, the all-threads tables) comes from one process per "
+        "thread count N, with NATIVESOFTMAX_NUM_THREADS=N, OMP_NUM_THREADS=N "
         "(oneDNN, PyTorch) and OMP_WAIT_POLICY=PASSIVE (OpenMP workers sleep when idle instead of spinning into "
         "the next contender's time), an N-thread pthreadpool (XNNPACK, memcpy) and torch.set_num_threads(N); "
         "runs with fewer threads than CPUs are pinned with taskset (one-thread runs to one CPU). "
@@ -430,7 +522,11 @@ def document(res, plots):
     if plots:
         out += ["![throughput against row length](%s)" % THROUGHPUT_PNG, ""]
     out += [throughput_tables(res), "", "## Speed-up against threads", "",
-            "Each library's time with 1 thread over its time with N threads, at the thread shapes.", ""]
+            "Each library's median time with 1 thread over its median time with N threads, at the thread shapes. "
+            "Unlike the acceptance table *Threads*, the two medians come from **different processes** (one per "
+            "thread count, run at different times), so these ratios include the machine's drift between them; "
+            "NativeSoftmax's, XNNPACK's and memcpy's in-process ratios are in that table (oneDNN's and PyTorch's "
+            "OpenMP thread counts are set once per process here, so they are not in it).", ""]
     if plots:
         out += ["![speed-up against threads](%s)" % THREADS_PNG, ""]
     out += [speedup_table(res), "", "## Half precision", "",
