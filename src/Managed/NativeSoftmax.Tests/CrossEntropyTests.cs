@@ -55,6 +55,39 @@ public class CrossEntropyTests(ITestOutputHelper output)
         Assert.True(count == SoftSetups.Length * Cases.Lengths.Length, $"cross_entropy_soft {width} {dtype}: {count} cases checked");
     }
 
+    /// <summary>Rows that go by chunks of columns (<see cref="NativeSoftmax.Kernels.ChunkedRowLoop{TVec, T}"/>):
+    /// one below the shortest, the shortest, and three chunks and a remainder.</summary>
+    private static readonly int[] LongLengths = [2 * Chunk - 1, 2 * Chunk, 3 * Chunk + 5];
+
+    private const int Chunk = (int)NativeSoftmax.Kernels.LongRow<NativeSoftmax.Simd.Vec256<float>, float>.ChunkLength;
+
+    [Theory, MemberData(nameof(Cases.WidthsAndTypes), MemberType = typeof(Cases))]
+    public void LongRowsMatchReference(Width width, string dtype)
+    {
+        int count = 0;
+        foreach (bool soft in new[] { false, true })
+        {
+            Setup[] setups = soft ? SoftSetups : HardSetups;
+            for (int s = 0; s < setups.Length; s++)
+            {
+                foreach (int cols in LongLengths)
+                {
+                    int seed = (soft ? 700_000 : 800_000) + 10_000 * s + cols;
+                    if (dtype == "float32")
+                    {
+                        Check<float>(width, soft, setups[s], cols, seed);
+                    }
+                    else
+                    {
+                        Check<double>(width, soft, setups[s], cols, seed);
+                    }
+                    count++;
+                }
+            }
+        }
+        Assert.True(count == (HardSetups.Length + SoftSetups.Length) * LongLengths.Length, $"cross_entropy long rows {width} {dtype}: {count} cases checked");
+    }
+
     private (double Loss, double Grad) _worst;
 
     private int Sweep<T>(Width width, bool soft)

@@ -23,6 +23,7 @@ public class LongRowTests
         Random,
         FirstChunkAllNegativeInfinity,
         LaterChunkHoldsTheMaximum,
+        LaterChunkMaximumOverflowsEarlierShift,
         DominantClassInLastChunk,
         NaNInMiddleChunk,
         PositiveInfinityInLastChunk,
@@ -82,6 +83,47 @@ public class LongRowTests
         }
     }
 
+    /// <summary>Hard-label cross-entropy on the same rows (<see cref="ChunkedRowLoop{TVec, T}"/>): the
+    /// loss and gradient against the float64 reference with the header's bounds, label smoothing
+    /// on and off (off for rows with −∞), the label at the row's maximum (a dominant class, where 1 − o_t must not round
+    /// away) and in the first chunk (a chunk of −∞ when the pattern has one), out of place and in place.</summary>
+    [Theory, MemberData(nameof(WidthsAndPatterns))]
+    public void CrossEntropyMatchesTheReference(Width width, Pattern pattern)
+    {
+        foreach (int cols in Lengths)
+        {
+            Matrix<float> logits = Make(pattern, cols);
+            double[][] z = logits.RowsAsDouble();
+            int argMax = Enumerable.Range(0, cols).MaxBy(j => z[0][j]);
+            foreach (long label in new long[] { argMax, 5 })
+            {
+                // With smoothing a −∞ logit makes the loss +∞ (as PyTorch's), which the reference does not model.
+                bool hasNegativeInfinity = z[0].Any(double.IsNegativeInfinity);
+                foreach (double smoothing in hasNegativeInfinity ? new[] { 0.0 } : new[] { 0.0, 0.1 })
+                {
+                    var options = new CrossEntropyOptions { Reduction = Reduction.None, LabelSmoothing = smoothing };
+                    long[] target = [label];
+                    Reference.LossResult expected = Reference.HardCrossEntropy(z, target, null, options);
+                    string context = $"cross_entropy {pattern} cols={cols} width={width} label={label} smoothing={smoothing}";
+                    float[] loss = [float.NaN];
+                    var grad = new Matrix<float>(1, cols, cols);
+                    Ops.CrossEntropy(width, logits, target, null, options, loss, grad);
+                    // The header: loss within 2e-6·Σ_j |y_j|·(1 + |lse − z_j|); gradient within 1e-6·|s|·Σ|y_j|.
+                    Expect.Close(expected.RowLosses[0], loss[0], 2e-6 * (expected.TargetAbsMass[0] + expected.RowLossScale[0]), context + " loss", 0);
+                    Expect.Rows(grad, expected.Grad, (_, _, _) => 1e-6 * Math.Abs(expected.Scale) * expected.TargetAbsMass[0], context + " grad");
+                    var inPlace = new Matrix<float>(1, cols, cols).Fill((r, c) => logits[r, c]);
+                    float[] inPlaceLoss = [float.NaN];
+                    Ops.CrossEntropy(width, inPlace, target, null, options, inPlaceLoss, inPlace);
+                    Assert.True(inPlaceLoss[0].Equals(loss[0]), $"{context}: in place loss {inPlaceLoss[0]:R}, out of place {loss[0]:R}");
+                    for (int j = 0; j < cols; j++)
+                    {
+                        Assert.True(inPlace[0, j].Equals(grad[0, j]), $"{context}: in place grad[{j}] = {inPlace[0, j]:R}, out of place {grad[0, j]:R}");
+                    }
+                }
+            }
+        }
+    }
+
     private static Matrix<float> Make(Pattern pattern, int cols)
     {
         Matrix<float> logits = TestData.Uniform<float>(997_000 + cols, 1, cols, cols, -20, 20);
@@ -96,6 +138,9 @@ public class LongRowTests
             case Pattern.LaterChunkHoldsTheMaximum:
                 logits[0, 10] = 30; // the first chunk's maximum, then a larger one in the last chunk
                 logits[0, cols - 3] = 45;
+                break;
+            case Pattern.LaterChunkMaximumOverflowsEarlierShift:
+                logits[0, cols - 3] = 200; // exp(z − the first chunk's maximum) would overflow float32
                 break;
             case Pattern.DominantClassInLastChunk:
                 logits[0, cols - 1] = 60; // every other probability below e^−40

@@ -81,8 +81,8 @@ internal static unsafe class LongRow<TVec, T>
         }
     }
 
-    /// <summary>Chunk <paramref name="chunk"/>'s [start, end) of a row of <paramref name="n"/>.</summary>
-    private static (nuint Start, nuint Length) Bounds(nuint n, long chunk)
+    /// <summary>Chunk <paramref name="chunk"/>'s start and length in a row of <paramref name="n"/>.</summary>
+    public static (nuint Start, nuint Length) Bounds(nuint n, long chunk)
     {
         nuint start = (nuint)chunk * ChunkLength;
         nuint end = (nuint)chunk + 1 == n / ChunkLength ? n : start + ChunkLength;

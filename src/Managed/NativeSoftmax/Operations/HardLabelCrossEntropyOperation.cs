@@ -143,6 +143,8 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         where TVec : struct, IVec<TVec, T> =>
         ShortRow<TVec, T>.Fits((nuint)prepared.Operation.Cols)
             ? prepared.Operation.RunRows<TVec, ShortRow<TVec, T>>(first, end)
+            : ChunkedRowLoop<TVec, T>.Fits((nuint)prepared.Operation.Cols)
+            ? prepared.Operation.RunRows<TVec, ChunkedRowLoop<TVec, T>>(first, end)
             : prepared.Operation.RunRows<TVec, RowLoop<TVec, T>>(first, end);
 
     public static void Finish(in Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, double total) =>
