@@ -111,7 +111,23 @@ public class RowOperationTests(ITestOutputHelper output)
         return (count, worst);
     }
 
-    private static (int, double) Backward<T>(Width width, bool isLog)
+    /// <summary>Rows that go by chunks of columns (<see cref="NativeSoftmax.Kernels.ChunkedRowLoop{TVec, T}"/>):
+    /// one below the shortest, the shortest, and three chunks and a remainder.</summary>
+    private static readonly int[] LongLengths = [2 * Chunk - 1, 2 * Chunk, 3 * Chunk + 5];
+
+    private const int Chunk = (int)NativeSoftmax.Kernels.LongRow<NativeSoftmax.Simd.Vec256<float>, float>.ChunkLength;
+
+    [Theory, MemberData(nameof(Cases.WidthsAndTypes), MemberType = typeof(Cases))]
+    public void BackwardPassesOfLongRowsMatchReference(Width width, string dtype)
+    {
+        foreach (bool isLog in new[] { false, true })
+        {
+            (int count, _) = dtype == "float32" ? Backward<float>(width, isLog, LongLengths) : Backward<double>(width, isLog, LongLengths);
+            Assert.True(count == BackwardLayouts.Length * LongLengths.Length, $"{(isLog ? "log_" : "")}softmax_backward long rows {width} {dtype}: {count} cases checked");
+        }
+    }
+
+    private static (int, double) Backward<T>(Width width, bool isLog, int[]? lengths = null)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         int count = 0;
@@ -121,7 +137,7 @@ public class RowOperationTests(ITestOutputHelper output)
         for (int layoutIndex = 0; layoutIndex < BackwardLayouts.Length; layoutIndex++)
         {
             Layout layout = BackwardLayouts[layoutIndex];
-            foreach (int cols in Cases.Lengths)
+            foreach (int cols in lengths ?? Cases.Lengths)
             {
                 int seed = 200_000 * (layoutIndex + 1) + cols;
                 string context = $"{op} width={width} dtype={TestData.Name<T>()} cols={cols} rows={layout.Rows} seed={seed} ({layout.Name})";
@@ -139,9 +155,13 @@ public class RowOperationTests(ITestOutputHelper output)
                 Func<double[], double[], double[]> reference = isLog ? Reference.LogSoftmaxBackward : Reference.SoftmaxBackward;
                 double[][] expected = g.Zip(o, reference).ToArray();
                 // Error scale of each element: the magnitudes that enter it.
-                double[][] scale = g.Zip(o, (gr, or) => isLog
-                    ? gr.Select((gi, i) => Math.Abs(gi) + Math.Exp(or[i]) * gr.Sum(Math.Abs)).ToArray()
-                    : gr.Select((gi, i) => or[i] * (Math.Abs(gi) + gr.Zip(or, (a, b) => Math.Abs(a * b)).Sum())).ToArray()).ToArray();
+                double[][] scale = g.Zip(o, (gr, or) =>
+                {
+                    double absG = gr.Sum(Math.Abs), absGO = gr.Zip(or, (a, b) => Math.Abs(a * b)).Sum();
+                    return isLog
+                        ? gr.Select((gi, i) => Math.Abs(gi) + Math.Exp(or[i]) * absG).ToArray()
+                        : gr.Select((gi, i) => or[i] * (Math.Abs(gi) + absGO)).ToArray();
+                }).ToArray();
 
                 Matrix<T> result = layout.InPlace switch
                 {

@@ -45,6 +45,10 @@ internal readonly unsafe struct RowToRowOperation<TKernel, T>(long rows, long co
         {
             prepared.Operation.RunRows<TVec, ShortRow<TVec, T>>(first, end);
         }
+        else if (ChunkedRowLoop<TVec, T>.Fits((nuint)prepared.Operation.Cols))
+        {
+            prepared.Operation.RunRows<TVec, ChunkedRowLoop<TVec, T>>(first, end); // the backward passes; softmax and log_softmax go by LongRow
+        }
         else
         {
             prepared.Operation.RunRows<TVec, RowLoop<TVec, T>>(first, end);

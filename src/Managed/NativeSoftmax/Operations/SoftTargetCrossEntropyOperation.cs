@@ -81,7 +81,9 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
 
     public static double Run<TVec>(in Prepared<SoftTargetCrossEntropyOperation<T, TOptions>> prepared, long first, long end)
         where TVec : struct, IVec<TVec, T> =>
-        prepared.Operation.RunRows<TVec>(first, end);
+        ChunkedRowLoop<TVec, T>.Fits((nuint)prepared.Operation.Cols)
+            ? prepared.Operation.RunRows<TVec, ChunkedRowLoop<TVec, T>>(first, end)
+            : prepared.Operation.RunRows<TVec, RowLoop<TVec, T>>(first, end);
 
     public static void Finish(in Prepared<SoftTargetCrossEntropyOperation<T, TOptions>> prepared, double total) =>
         prepared.Operation.StoreReduced(total);
@@ -89,9 +91,10 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
     private readonly void StoreReduced(double total) =>
         CrossEntropyValidation.StoreReduced(loss, _options.Reduction, total, rows);
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private readonly double RunRows<TVec>(long first, long end)
+    [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per width and loop type
+    private readonly double RunRows<TVec, TLoop>(long first, long end)
         where TVec : struct, IVec<TVec, T>
+        where TLoop : struct, IRowLoop<TVec, T>
     {
         nuint n = (nuint)cols;
         double epsilon = _options.LabelSmoothing;
@@ -104,7 +107,7 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
             T* z = logits + r * ldLogits;
             T* p = target + r * ldTarget;
             var targets = new SmoothedTargets<TVec, T>(p, keep, spread, weight);
-            double targetSum = RowLoop<TVec, T>.Sum(targets, n);
+            double targetSum = TLoop.Sum(targets, n);
             if (targetSum == 0 && AllTargetsZero(p, keep, spread))
             {
                 // A row that asks for nothing contributes nothing, whatever its logits (even all −∞).
@@ -118,9 +121,9 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
                 }
                 continue;
             }
-            T max = RowLoop<TVec, T>.Max(z, n);
-            ExpSum sum = RowLoop<TVec, T>.SumExps(new ExpShifted<TVec, T>(z, max), null, n);
-            double gaps = RowLoop<TVec, T>.Sum(new SoftTargetGaps<TVec, T>(z, max, targets), n);
+            T max = TLoop.Max(z, n);
+            ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(z, max), null, n);
+            double gaps = TLoop.Sum(new SoftTargetGaps<TVec, T>(z, max, targets), n);
             if (typeof(T) == typeof(float) && !double.IsFinite(gaps))
             {
                 // max − z_j overflowed float32 (logits near ±FLT_MAX): form the gaps in float64.
@@ -140,7 +143,7 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
                 var gradient = new SoftTargetGradient<TVec, T>(z, max, targets, T.CreateTruncating(rowScale),
                     T.CreateTruncating(targetSum), T.CreateTruncating(rowScale * targetSum / expTotal),
                     T.CreateTruncating(rowScale / expTotal), T.CreateTruncating(rowScale * sum.Excluding(1) / expTotal));
-                RowLoop<TVec, T>.Store(gradient, grad + r * ldGrad, n);
+                TLoop.Store(gradient, grad + r * ldGrad, n);
             }
         }
         return total;
