@@ -8,12 +8,17 @@ the native build exists.
 Each function is bound twice, once, at load time: ``lib()`` has the header's typed prototypes
 (``float*`` is ``POINTER(c_float)``), for callers that build ctypes pointers; ``functions()`` has
 the same symbols with every data pointer declared ``c_void_p``, so that the operations pass plain
-integer addresses, the cheapest argument ctypes converts.
+integer addresses, the cheapest argument ctypes converts. Where an ``int64_t`` argument and a
+pointer are passed alike (``WORDS_ALIKE``), ``word_functions()`` binds the functions whose
+arguments are all ``int64_t`` and data pointers a third time, every argument declared
+``c_void_p``, for the operations' fast paths: ctypes converts a Python int for ``c_void_p`` at
+about half the cost of one for ``c_int64``.
 """
 
 import ctypes
 import ctypes.util
 import os
+import platform
 import struct
 import threading
 from pathlib import Path
@@ -191,6 +196,25 @@ def address_argtypes(argtypes):
             for t in argtypes]
 
 
+# The machines on which an int64_t argument and a data pointer are passed the same way (one 64-bit
+# integer register, or one 8-byte stack slot, in the same sequence): the LP64 x86-64 and arm64
+# calling conventions, which both class them as 8-byte integers. Only there are the fast paths'
+# sizes declared c_void_p (word_functions); elsewhere word_functions() is empty.
+_LP64_MACHINES = ("x86_64", "amd64", "aarch64", "arm64")
+WORDS_ALIKE = (platform.machine().lower() in _LP64_MACHINES
+               and ctypes.sizeof(ctypes.c_void_p) == ctypes.sizeof(ctypes.c_int64) == 8)
+
+
+def word_argtypes(argtypes):
+    """``[c_void_p] * len(argtypes)`` when every one of ``argtypes`` is ``c_int64`` or a data
+    pointer (``POINTER(T)``), else None (``c_char_p``, ``c_int32`` and no-argument functions are
+    not bound with words)."""
+    if argtypes and all(t is _i64 or (isinstance(t, type) and issubclass(t, ctypes._Pointer))
+                        for t in argtypes):
+        return [ctypes.c_void_p] * len(argtypes)
+    return None
+
+
 # ------------------------------------------------------------------------------------------------
 # Finding the library
 # ------------------------------------------------------------------------------------------------
@@ -265,7 +289,8 @@ def _open_from_system():
 
 def load(path):
     """Load the library at ``path`` (None: ask the system loader), declare every prototype and
-    check its version. Returns (typed handle, address-typed functions by name)."""
+    check its version. Returns (typed handle, address-typed functions by name, word-typed
+    functions by name (empty unless WORDS_ALIKE))."""
     if path is None:
         handle = _open_from_system()
     else:
@@ -280,7 +305,7 @@ def load(path):
             handle = ctypes.CDLL(str(path.resolve()))
         except OSError as exc:
             raise LibraryLoadError("cannot load %s: %s" % (path, exc)) from exc
-    functions = {}
+    functions, words = {}, {}
     for name, restype, argtypes in _prototypes():
         try:
             fn = getattr(handle, name)
@@ -294,24 +319,32 @@ def load(path):
         fast.restype = restype
         fast.argtypes = address_argtypes(argtypes)
         functions[name] = fast
+        word_types = word_argtypes(argtypes) if WORDS_ALIKE else None
+        if word_types is not None:
+            word = handle[name]  # a third function object for the symbol
+            word.restype = restype
+            word.argtypes = word_types
+            words[name] = word
     check_version(int(handle.nsm_version_number()))
-    return handle, functions
+    return handle, functions, words
 
 
 _lock = threading.Lock()
 _lib = None
 _functions = None
+_words = None
 _loaded_from = None
 
 
 def _load_once():
-    global _lib, _functions, _loaded_from
+    global _lib, _functions, _words, _loaded_from
     with _lock:
         if _lib is None:
             path = find_library()
-            handle, functions = load(path)
+            handle, functions, words = load(path)
             _loaded_from = str(path) if path is not None else _file_of(handle)
             _functions = functions
+            _words = words
             _lib = handle
 
 
@@ -329,6 +362,15 @@ def functions():
     if _functions is None:
         _load_once()
     return _functions
+
+
+def word_functions():
+    """The functions whose arguments are all ``int64_t`` and data pointers, by name, with every
+    argument declared ``c_void_p``: the sizes are passed as Python ints, the pointers as
+    addresses (loads the library on the first call). Empty unless WORDS_ALIKE."""
+    if _words is None:
+        _load_once()
+    return _words
 
 
 class _DlInfo(ctypes.Structure):

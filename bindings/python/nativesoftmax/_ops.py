@@ -121,7 +121,9 @@ _OPS = ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "s
         "cross_entropy", "cross_entropy_soft")
 _TABLES = {op: {} for op in _OPS}  # op → {dtype: address-typed function}; filled by _bind()
 
-# The fast paths' tables: the same functions, filled only where _DATA is known.
+# The fast paths' tables, filled only where _DATA is known: the same functions, bound with every
+# argument c_void_p (_native.word_functions(), where int64_t and pointers are passed alike: the
+# sizes convert at half the cost), else the address-typed ones.
 _SOFTMAX_FAST = {}
 _LOG_SOFTMAX_FAST = {}
 _SOFTMAX_BACKWARD_FAST = {}
@@ -135,13 +137,19 @@ def _bind():
         for dtype, suffix in _SUFFIX.items():
             table[dtype] = functions["nsm_%s_%s" % (op, suffix)]
     if _DATA is not None:
+        words = _native.word_functions()
+
+        def fast_function(op, dtype):
+            name = "nsm_%s_%s" % (op, _SUFFIX[dtype])
+            return words[name] if name in words else functions[name]
+
         for fast, op in ((_SOFTMAX_FAST, "softmax"), (_LOG_SOFTMAX_FAST, "log_softmax"),
                          (_SOFTMAX_BACKWARD_FAST, "softmax_backward"),
                          (_LOG_SOFTMAX_BACKWARD_FAST, "log_softmax_backward")):
-            fast.update(_TABLES[op])
+            fast.update((dtype, fast_function(op, dtype)) for dtype in _SUFFIX)
         for dtype in (_F32, _F64):  # the 16-bit dtypes' float32 loss takes the general path
-            _CROSS_ENTROPY_FAST[dtype] = (_TABLES["cross_entropy"][dtype],
-                                          _TABLES["cross_entropy_soft"][dtype])
+            _CROSS_ENTROPY_FAST[dtype] = (fast_function("cross_entropy", dtype),
+                                          fast_function("cross_entropy_soft", dtype))
 
 
 def _fn(op, dtype):
@@ -473,24 +481,6 @@ def _forward(op, x, axis, dim, out):
     return out if out is not None else _as_tensor(torch, result, bfloat16)
 
 
-def _forward_fast(table, x, axis):
-    """The fast path of softmax and log_softmax (see the module's docstring), or None when ``x``
-    is not its case."""
-    fn = table.get(x.dtype)
-    if fn is not None and x.flags.num & _C_ALIGNED == _C_ALIGNED:
-        shape = x.shape
-        if shape and (axis is _LAST or axis == -1 or axis == len(shape) - 1):
-            cols = shape[-1]
-            rows = x.size // cols if cols else 0
-            if rows:
-                y = _empty(shape, x.dtype)
-                status = fn(rows, cols, _at(id(x) + _DATA), cols, _at(id(y) + _DATA), cols)
-                if status:
-                    _native.check(status)
-                return y
-    return None
-
-
 def softmax(x, axis=_LAST, *, dim=None, out=None):
     """Softmax along ``axis``: ``o_j = exp(z_j − m) / Σ_k exp(z_k − m)``, ``m = max_k z_k``.
 
@@ -544,11 +534,23 @@ def softmax(x, axis=_LAST, *, dim=None, out=None):
         ValueError: a tuple ``axis`` names an axis twice.
         TypeError: both ``axis`` and ``dim``.
     """
+    # The fast path (the module's docstring): inline, not a helper, because a Python call costs
+    # ~3% of this one (callgrind); log_softmax repeats it line for line.
     if type(x) is _ndarray and dim is None and out is None and (axis is _LAST or
                                                                  type(axis) is int):
-        y = _forward_fast(_SOFTMAX_FAST, x, axis)
-        if y is not None:
-            return y
+        dtype = x.dtype
+        fn = _SOFTMAX_FAST.get(dtype)
+        if fn is not None and x.flags.num & _C_ALIGNED == _C_ALIGNED:
+            shape = x.shape
+            if shape and (axis is _LAST or axis == -1 or axis == len(shape) - 1):
+                cols = shape[-1]
+                rows = x.size // cols if cols else 0
+                if rows:
+                    y = _empty(shape, dtype)
+                    status = fn(rows, cols, _at(id(x) + _DATA), cols, _at(id(y) + _DATA), cols)
+                    if status:
+                        _native.check(status)
+                    return y
     return _forward("softmax", x, axis, dim, out)
 
 
@@ -568,9 +570,20 @@ def log_softmax(x, axis=_LAST, *, dim=None, out=None):
     """
     if type(x) is _ndarray and dim is None and out is None and (axis is _LAST or
                                                                  type(axis) is int):
-        y = _forward_fast(_LOG_SOFTMAX_FAST, x, axis)
-        if y is not None:
-            return y
+        # softmax's fast path, line for line, with _LOG_SOFTMAX_FAST
+        dtype = x.dtype
+        fn = _LOG_SOFTMAX_FAST.get(dtype)
+        if fn is not None and x.flags.num & _C_ALIGNED == _C_ALIGNED:
+            shape = x.shape
+            if shape and (axis is _LAST or axis == -1 or axis == len(shape) - 1):
+                cols = shape[-1]
+                rows = x.size // cols if cols else 0
+                if rows:
+                    y = _empty(shape, dtype)
+                    status = fn(rows, cols, _at(id(x) + _DATA), cols, _at(id(y) + _DATA), cols)
+                    if status:
+                        _native.check(status)
+                    return y
     return _forward("log_softmax", x, axis, dim, out)
 
 
@@ -615,8 +628,9 @@ def _backward(op, grad_output, output, axis, dim, out):
 
 def _backward_fast(table, g, o, axis):
     """The fast path of the backward passes, or None when the arguments are not its case."""
-    fn = table.get(g.dtype)
-    if (fn is not None and o.dtype == g.dtype
+    dtype = g.dtype
+    fn = table.get(dtype)
+    if (fn is not None and o.dtype == dtype
             and g.flags.num & o.flags.num & _C_ALIGNED == _C_ALIGNED):
         shape = g.shape
         if shape and o.shape == shape and (axis is _LAST or axis == -1
@@ -624,7 +638,7 @@ def _backward_fast(table, g, o, axis):
             cols = shape[-1]
             rows = g.size // cols if cols else 0
             if rows:
-                y = _empty(shape, g.dtype)
+                y = _empty(shape, dtype)
                 status = fn(rows, cols, _at(id(g) + _DATA), cols, _at(id(o) + _DATA), cols,
                             _at(id(y) + _DATA), cols)
                 if status:
@@ -927,9 +941,22 @@ def _cross_entropy_arrays(logits, target, weight, ignore_index, reduction, label
     return loss, grad.reshape(z.shape)
 
 
-def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0, *, return_grad=False, grad_scale=1.0, grad_out=None,
-                  grad_output=None):
+# cross_entropy's defaults of the options, as objects: when the fast path is passed these very
+# objects, it takes the options _pack_options made of them once, by reduction code, instead of
+# packing them again (a call with the same values in other objects packs them).
+_IGNORE_INDEX = -100
+_LABEL_SMOOTHING = 0.0
+_GRAD_SCALE = 1.0
+_DEFAULT_OPTIONS = [None] * len(_REDUCTIONS)
+for _red in _REDUCTIONS.values():
+    _DEFAULT_OPTIONS[_red] = _pack_options(_OPTIONS_SIZE, _red, _IGNORE_INDEX, _LABEL_SMOOTHING,
+                                           _GRAD_SCALE, 0)
+del _red
+
+
+def cross_entropy(logits, target, weight=None, ignore_index=_IGNORE_INDEX, reduction="mean",
+                  label_smoothing=_LABEL_SMOOTHING, *, return_grad=False, grad_scale=_GRAD_SCALE,
+                  grad_out=None, grad_output=None):
     """Fused softmax cross-entropy (``torch.nn.functional.cross_entropy``), optionally with the
     gradient with respect to the logits.
 
@@ -1030,35 +1057,41 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     # no grad_output.
     if (type(logits) is _ndarray and type(target) is _ndarray and grad_out is None
             and grad_output is None and type(reduction) is str):
-        fns = _CROSS_ENTROPY_FAST.get(logits.dtype)
+        dtype = logits.dtype
+        fns = _CROSS_ENTROPY_FAST.get(dtype)
         red = _REDUCTIONS.get(reduction)
-        if (fns is not None and red is not None and logits.ndim == 2
+        shape = logits.shape
+        if (fns is not None and red is not None and len(shape) == 2
                 and logits.flags.num & target.flags.num & _C_ALIGNED == _C_ALIGNED):
-            rows, cols = logits.shape
-            dtype = logits.dtype
-            soft = target.dtype == dtype
-            if (rows and cols and target.shape == ((rows, cols) if soft else (rows,))
-                    and (soft or target.dtype == _I64)
+            rows, cols = shape
+            target_dtype = target.dtype
+            hard = target_dtype == _I64  # first: equal dtypes compare in half the time of unequal
+            if (rows and cols and (hard or target_dtype == dtype)
+                    and target.shape == ((rows,) if hard else shape)
                     and (weight is None or (type(weight) is _ndarray and weight.dtype == dtype
                                             and weight.shape == (cols,)
                                             and weight.flags.num & _C_ALIGNED == _C_ALIGNED))):
-                try:
-                    options = _pack_options(_OPTIONS_SIZE, red, ignore_index, label_smoothing,
-                                            grad_scale, 0)
-                except (struct.error, TypeError, OverflowError):
-                    options = None  # the general path converts, or says what is wrong
+                if (ignore_index is _IGNORE_INDEX and label_smoothing is _LABEL_SMOOTHING
+                        and grad_scale is _GRAD_SCALE):
+                    options = _DEFAULT_OPTIONS[red]  # packed from these very objects
+                else:
+                    try:
+                        options = _pack_options(_OPTIONS_SIZE, red, ignore_index,
+                                                label_smoothing, grad_scale, 0)
+                    except (struct.error, TypeError, OverflowError):
+                        options = None  # the general path converts, or says what is wrong
                 if options is not None:
                     loss = _empty(rows if red == 0 else 1, dtype)
-                    grad = _empty((rows, cols), dtype) if return_grad else None
+                    grad = _empty(shape, dtype) if return_grad else None
                     w = None if weight is None else _at(id(weight) + _DATA)
                     g = None if grad is None else _at(id(grad) + _DATA)
-                    if soft:
-                        status = fns[1](rows, cols, _at(id(logits) + _DATA), cols,
-                                        _at(id(target) + _DATA), cols, w, options,
-                                        _at(id(loss) + _DATA), g, cols)
-                    else:
+                    if hard:
                         status = fns[0](rows, cols, _at(id(logits) + _DATA), cols,
                                         _at(id(target) + _DATA), w, options,
+                                        _at(id(loss) + _DATA), g, cols)
+                    else:
+                        status = fns[1](rows, cols, _at(id(logits) + _DATA), cols,
+                                        _at(id(target) + _DATA), cols, w, options,
                                         _at(id(loss) + _DATA), g, cols)
                     if status:
                         _native.check(status)

@@ -300,6 +300,25 @@ def test_address_prototypes_are_the_headers_with_pointers_as_addresses(header):
     assert not problems, "\n".join(problems)
 
 
+def test_word_prototypes_are_the_headers_int64_and_pointer_functions(header):
+    """The fast paths call a third binding (_native.word_functions()) where int64_t and pointers
+    are passed alike: exactly the header's functions whose every parameter is an int64_t or a data
+    pointer, with the header's return type and every parameter declared c_void_p."""
+    words = _native.word_functions()
+    if not _native.WORDS_ALIKE:
+        assert words == {}
+        return
+    want = sorted(name for name, f in header.functions.items() if f.parameters and all(
+        (p.kind == "pointer" and p.pointee.kind != "char") or ctypes_of(p) is ctypes.c_int64
+        for _, p in f.parameters))
+    assert sorted(words) == want
+    assert "nsm_softmax_f32" in want and "nsm_cross_entropy_soft_f64" in want
+    for name, fn in words.items():
+        f = header.functions[name]
+        assert fn.restype is ctypes_of(f.result), name
+        assert list(fn.argtypes) == [ctypes.c_void_p] * len(f.parameters), name
+
+
 def test_options_bytes_are_the_structure(header):
     """The operations pass the options as bytes packed with _native.OPTIONS_FORMAT; they must be
     the bytes of the header-checked CrossEntropyOptions, field for field."""

@@ -45,16 +45,48 @@ def _general(op, *args, **kwargs):
 def test_functions_are_bound_once():
     nsm.softmax(np.ones((1, 2), np.float32))  # binds, if nothing did yet
     functions = _native.functions()
-    assert functions is _native.functions()
+    words = _native.word_functions()
+    assert functions is _native.functions() and words is _native.word_functions()
+    fast = words if _native.WORDS_ALIKE else functions
     for dtype, suffix in ((np.float32, "f32"), (np.float64, "f64")):
         dt = np.dtype(dtype)
-        assert _ops._SOFTMAX_FAST[dt] is functions["nsm_softmax_" + suffix]
-        assert _ops._LOG_SOFTMAX_BACKWARD_FAST[dt] is functions["nsm_log_softmax_backward_"
-                                                                + suffix]
-        assert _ops._CROSS_ENTROPY_FAST[dt] == (functions["nsm_cross_entropy_" + suffix],
-                                                functions["nsm_cross_entropy_soft_" + suffix])
-    # the typed binding is a different function object for the same symbol
+        assert _ops._SOFTMAX_FAST[dt] is fast["nsm_softmax_" + suffix]
+        assert _ops._LOG_SOFTMAX_BACKWARD_FAST[dt] is fast["nsm_log_softmax_backward_" + suffix]
+        assert _ops._CROSS_ENTROPY_FAST[dt] == (fast["nsm_cross_entropy_" + suffix],
+                                                fast["nsm_cross_entropy_soft_" + suffix])
+    # the typed binding and the word binding are different function objects for the same symbol
     assert functions["nsm_softmax_f32"] is not _native.lib().nsm_softmax_f32
+    if _native.WORDS_ALIKE:
+        assert words["nsm_softmax_f32"] is not functions["nsm_softmax_f32"]
+
+
+def test_words_are_the_fast_paths_binding_on_x86_64_and_arm64():
+    """The machines the library is built for pass int64_t and pointers alike: there the fast
+    paths must get the word binding (a change to WORDS_ALIKE that turned it off everywhere would
+    only show as a slower call)."""
+    import platform
+    if platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"):
+        assert _native.WORDS_ALIKE
+        assert _native.word_functions(), "no function bound with words"
+
+
+def test_word_binding_passes_every_int64_bit():
+    """Sizes declared c_void_p reach the library as the same 64-bit values: a column count of
+    2**32 + 10 (10 if the upper half were lost, which the library would accept) is refused for
+    its leading dimension, and -1 (2**32 - 1 if the sign were lost) for its shape. Nothing is
+    written."""
+    if not _native.WORDS_ALIKE:
+        pytest.skip("int64_t and pointers are not passed alike here: no word binding")
+    fn = _native.word_functions()["nsm_softmax_f32"]
+    x = np.zeros((1, 10), np.float32)
+    y = np.full((1, 10), 7.0, np.float32)
+    assert fn(1, 10, x.ctypes.data, 10, y.ctypes.data, 10) == _native.NSM_OK  # the binding works
+    y[:] = 7.0
+    assert fn(1, 2 ** 32 + 10, x.ctypes.data, 10, y.ctypes.data, 10) == \
+        _native.NSM_ERR_INVALID_LEADING_DIM
+    assert fn(1, -1, x.ctypes.data, 10, y.ctypes.data, 10) == _native.NSM_ERR_INVALID_SHAPE
+    assert fn(-1, 10, x.ctypes.data, 10, y.ctypes.data, 10) == _native.NSM_ERR_INVALID_SHAPE
+    assert (y == 7.0).all()
 
 
 def test_data_address_of_every_layout():
@@ -178,3 +210,76 @@ def test_without_the_data_address_every_call_takes_the_general_path(monkeypatch)
            nsm.cross_entropy(z, t, return_grad=True))
     assert _same(got[0], want[0]) and _same(got[1], want[1])
     assert _same(got[2][0], want[2][0]) and _same(got[2][1], want[2][1])
+
+
+def test_without_the_word_binding_the_fast_paths_use_the_address_binding(monkeypatch):
+    """Where int64_t and pointers are not passed alike, word_functions() is empty and the fast
+    paths call the address-typed functions: the same results, and still no general path."""
+    rng = np.random.default_rng(950)
+    z = rng.standard_normal((3, 6)).astype(np.float32)
+    g = rng.standard_normal((3, 6)).astype(np.float32)
+    hard = np.array([0, 5, 2])
+    soft = rng.dirichlet(np.ones(6), size=3).astype(np.float32)
+
+    def calls():
+        return (nsm.softmax(z), nsm.log_softmax(z), nsm.softmax_backward(g, z),
+                nsm.log_softmax_backward(g, z)) + nsm.cross_entropy(z, hard, return_grad=True) \
+            + nsm.cross_entropy(z, soft, reduction="none", return_grad=True)
+
+    want = calls()
+    monkeypatch.setattr(_native, "word_functions", lambda: {})
+    for table in ("_SOFTMAX_FAST", "_LOG_SOFTMAX_FAST", "_SOFTMAX_BACKWARD_FAST",
+                  "_LOG_SOFTMAX_BACKWARD_FAST", "_CROSS_ENTROPY_FAST"):
+        monkeypatch.setattr(_ops, table, {})
+    _ops._bind()
+    functions = _native.functions()
+    f32 = np.dtype(np.float32)
+    assert _ops._SOFTMAX_FAST[f32] is functions["nsm_softmax_f32"]
+    assert _ops._CROSS_ENTROPY_FAST[f32] == (functions["nsm_cross_entropy_f32"],
+                                             functions["nsm_cross_entropy_soft_f32"])
+    for name in ("_forward", "_backward", "_cross_entropy_arrays", "_torch_in"):
+        monkeypatch.setattr(_ops, name, None)  # a call to any of them would fail
+    got = calls()
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert _same(a, b), i
+
+
+def test_load_binds_no_words_where_int64_and_pointers_differ(monkeypatch):
+    monkeypatch.setattr(_native, "WORDS_ALIKE", False)
+    handle, functions, words = _native.load(_native.library_path())
+    assert words == {} and "nsm_softmax_f32" in functions
+
+
+def test_default_options_are_packed_once(monkeypatch):
+    """cross_entropy with its default ignore_index, label_smoothing and grad_scale takes the
+    options packed at import from those very objects (no pack per call) and gives the general
+    path's bits; the same values in other objects are packed per call, so a value that compares
+    equal to a default but packs differently (-0.0) is never given the default's bytes."""
+    rng = np.random.default_rng(960)
+    packed = []
+
+    def pack(*values):
+        packed.append(values)
+        return _native.OPTIONS_FORMAT.pack(*values)
+
+    for red_name, red in _ops._REDUCTIONS.items():
+        assert _ops._DEFAULT_OPTIONS[red] == _native.OPTIONS_FORMAT.pack(
+            _native.OPTIONS_SIZE, red, -100, 0.0, 1.0, 0)
+    for dtype in DTYPES:
+        z = rng.uniform(-5, 5, size=(4, 5)).astype(dtype)
+        for t in (np.array([1, -100, 4, 0]), rng.dirichlet(np.ones(5), size=4).astype(dtype)):
+            for reduction in ("none", "sum", "mean"):
+                want = _general("cross_entropy", z, t, reduction=reduction, return_grad=True)
+                with monkeypatch.context() as m:
+                    m.setattr(_ops, "_pack_options", pack)
+                    m.setattr(_ops, "_cross_entropy_arrays", None)
+                    m.setattr(_ops, "_torch_in", None)
+                    got = nsm.cross_entropy(z, t, reduction=reduction, return_grad=True)
+                    assert not packed
+                    nsm.cross_entropy(z, t, reduction=reduction, label_smoothing=-0.0)
+                    nsm.cross_entropy(z, t, reduction=reduction, ignore_index=int("-100"))
+                    nsm.cross_entropy(z, t, reduction=reduction, grad_scale=float("1"))
+                assert _same(got[0], want[0]) and _same(got[1], want[1]), (dtype, reduction)
+                assert [str(v[3]) for v in packed] == ["-0.0", "0.0", "0.0"]
+                assert len(packed) == 3
+                packed.clear()
