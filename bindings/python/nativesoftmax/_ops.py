@@ -1076,9 +1076,11 @@ def cross_entropy(logits, target, weight=None, ignore_index=_IGNORE_INDEX, reduc
                     options = _DEFAULT_OPTIONS[red]  # packed from these very objects
                 else:
                     try:
+                        # float() as the general path converts (a float subclass's __float__
+                        # included); what it refuses, the general path refuses with its message.
                         options = _pack_options(_OPTIONS_SIZE, red, ignore_index,
-                                                label_smoothing, grad_scale, 0)
-                    except (struct.error, TypeError, OverflowError):
+                                                float(label_smoothing), float(grad_scale), 0)
+                    except (struct.error, TypeError, OverflowError, ValueError):
                         options = None  # the general path converts, or says what is wrong
                 if options is not None:
                     loss = _empty(rows if red == 0 else 1, dtype)

@@ -166,7 +166,7 @@ def test_fast_path_is_taken_for_its_case_only(general_path_forbidden):
               lambda: nsm.cross_entropy(z, np.array([1, 2, 3, 4], np.int32)),
               lambda: nsm.cross_entropy(z, np.array([1, 2, 3, 4]), ignore_index=1.5),
               lambda: nsm.cross_entropy(z, np.array([1, 2, 3, 4]), reduction="avg"),
-              lambda: nsm.cross_entropy(z, np.array([1, 2, 3, 4]), label_smoothing="0.1"),
+              lambda: nsm.cross_entropy(z, np.array([1, 2, 3, 4]), label_smoothing="abc"),
               lambda: nsm.cross_entropy(z, np.array([1, 2, 3, 4]), weight=np.ones(10)),
               lambda: nsm.cross_entropy(z[0], np.array(1))]
     for i, call in enumerate(others):
@@ -283,3 +283,26 @@ def test_default_options_are_packed_once(monkeypatch):
                 assert [str(v[3]) for v in packed] == ["-0.0", "0.0", "0.0"]
                 assert len(packed) == 3
                 packed.clear()
+
+
+def test_option_values_are_read_through_float_on_both_paths(general_path_forbidden):
+    """label_smoothing and grad_scale are converted with float() on the fast path as on the
+    general path: a float subclass whose __float__ differs from its stored value gives the
+    result of its __float__ value on either path (the fast path packed the stored value)."""
+    class Smoothing(float):
+        def __float__(self):
+            return 0.5
+
+    class Scale(float):
+        def __float__(self):
+            return 2.0
+
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((3, 7)).astype(np.float32)
+    t = np.array([0, 6, 2], dtype=np.int64)
+    loss, grad = nsm.cross_entropy(z, t, label_smoothing=Smoothing(0.1), grad_scale=Scale(1.0),
+                                   return_grad=True)
+    expected_loss, expected_grad = nsm.cross_entropy(z, t, label_smoothing=0.5, grad_scale=2.0,
+                                                     return_grad=True)
+    assert _same(loss, expected_loss) and _same(grad, expected_grad)
+
