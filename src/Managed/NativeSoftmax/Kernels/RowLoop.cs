@@ -90,78 +90,93 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
     public const double SplitBelow = 2.0;
 
     /// <inheritdoc/>
-    /// <remarks>With a destination the loop only sums and stores; when the total is below
-    /// <see cref="SplitBelow"/> a second, exponential-free pass over the stored values splits it.
-    /// A total of at least <see cref="SplitBelow"/> comes back as (Total − 1, 1).</remarks>
+    /// <remarks>The loop only sums (and stores, with a destination); when the total is below
+    /// <see cref="SplitBelow"/> a second pass splits it: over the stored values when there are
+    /// any, else over f again (rare: a row whose maximum dominates). A total of at least
+    /// <see cref="SplitBelow"/> comes back as (Total − 1, 1), the same bits with stores and
+    /// without (log_softmax out of place and in place).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] // only picks one of the loops below
     public static ExpSum SumExps<TFunction>(TFunction f, T* storeTo, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         if (storeTo == null)
         {
-            return SumExpsOnly(f, n);
+            double all = Total<TFunction, WithoutStores>(f, null, n);
+            return all >= SplitBelow ? new ExpSum(all - 1, 1) : Split(f, n);
         }
-        double total = StoreAndSum(f, storeTo, n);
-        return total >= SplitBelow ? new ExpSum(total - 1, 1) : SumExpsOnly(new Elements<TVec, T>(storeTo), n);
+        double total = Total<TFunction, WithStores>(f, storeTo, n);
+        return total >= SplitBelow ? new ExpSum(total - 1, 1) : Split(new Elements<TVec, T>(storeTo), n);
     }
 
-    /// <summary><see cref="SumExps"/> without stores: summed by blocks of sub-blocks (see
-    /// <see cref="SubBlockVectors"/>), with a lane count beside the sums for the values that are exactly 1.
-    /// Beside them, the plain total in <see cref="StoreAndSum"/>'s order: at or above <see cref="SplitBelow"/>
-    /// that total comes back unsplit, so a sum with stores and one without (log_softmax out of place
-    /// and in place) give the same bits.</summary>
+    /// <summary>The two parts of Σ f over [0, n) (<see cref="ExpSum"/>), summed by blocks of
+    /// sub-blocks as <see cref="Total"/>, with a lane count beside the sum for the values that are exactly 1.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static ExpSum SumExpsOnly<TFunction>(TFunction f, nuint n)
+    private static ExpSum Split<TFunction>(TFunction f, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         nuint width = (nuint)TVec.Count;
         TVec zero = TVec.Create(T.Zero), one = TVec.Create(T.One);
         nuint full = n - n % width;
-        double others = 0, atMax = 0, all = 0;
+        double others = 0, atMax = 0;
         if (full < n)
         {
-            AddTail(f.Apply(n - width), (int)(full + width - n), ref others, ref atMax, ref all);
+            AddTail(f.Apply(n - width), (int)(full + width - n), ref others, ref atMax);
         }
         for (nuint i = 0; i < full;)
         {
             nuint blockEnd = Math.Min(full, i + BlockVectors * width);
-            TVec pairs = zero, half = zero, ones = zero, pairsAll = zero, halfAll = zero;
+            TVec pairs = zero, half = zero, ones = zero;
             for (int k = 0; i < blockEnd; k++)
             {
                 nuint subEnd = Math.Min(blockEnd, i + SubBlockVectors * width);
-                TVec s = zero, sAll = zero;
+                TVec s = zero;
                 for (; i < subEnd; i += width)
                 {
                     TVec value = f.Apply(i);
                     TVec isOne = TVec.EqualTo(value, one);
                     s += TVec.Select(isOne, zero, value);
-                    sAll += value;
                     ones += TVec.Select(isOne, one, zero);
                 }
                 if ((k & 1) == 0)
                 {
                     half = s;
-                    halfAll = sAll;
                 }
                 else
                 {
                     pairs += half + s;
-                    pairsAll += halfAll + sAll;
                     half = zero;
-                    halfAll = zero;
                 }
             }
             others += double.CreateTruncating(TVec.SumLanes(pairs + half));
-            all += double.CreateTruncating(TVec.SumLanes(pairsAll + halfAll));
             atMax += double.CreateTruncating(TVec.SumLanes(ones));
         }
-        return all >= SplitBelow ? new ExpSum(all - 1, 1) : new ExpSum(others, atMax);
+        return new ExpSum(others, atMax);
     }
 
-    /// <summary>Stores f over [0, n) and returns its sum, as <see cref="SumExpsOnly"/> sums but without the split.</summary>
+    /// <summary>Whether <see cref="Total"/> stores what it sums: a type argument, so that each
+    /// compiled loop has the stores or not, with no test inside it.</summary>
+    private interface IStores
+    {
+        static abstract bool Stores { get; }
+    }
+
+    private readonly struct WithStores : IStores
+    {
+        public static bool Stores => true;
+    }
+
+    private readonly struct WithoutStores : IStores
+    {
+        public static bool Stores => false;
+    }
+
+    /// <summary>Σ f over [0, n), storing f to <paramref name="destination"/> when
+    /// <typeparamref name="TStores"/> says so: by blocks of <see cref="BlockVectors"/>, each the
+    /// pairwise sum of sub-blocks of <see cref="SubBlockVectors"/>, block totals in float64.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static double StoreAndSum<TFunction>(TFunction f, T* destination, nuint n)
+    private static double Total<TFunction, TStores>(TFunction f, T* destination, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
+        where TStores : struct, IStores
     {
         nuint width = (nuint)TVec.Count;
         TVec zero = TVec.Create(T.Zero);
@@ -181,7 +196,10 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
                 for (; i < subEnd; i += width)
                 {
                     TVec value = f.Apply(i);
-                    TVec.Store(value, destination + i);
+                    if (TStores.Stores)
+                    {
+                        TVec.Store(value, destination + i);
+                    }
                     s += value;
                 }
                 if ((k & 1) == 0)
@@ -196,22 +214,21 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
             }
             total += double.CreateTruncating(TVec.SumLanes(pairs + half));
         }
-        if (full < n)
+        if (TStores.Stores && full < n)
         {
             TVec.Store(last, destination + (n - width));
         }
         return total;
     }
 
-    /// <summary>Adds the lanes <c>firstLane …</c> of the tail vector (those the full vectors do not cover) to the two parts of an <see cref="ExpSum"/>, and to the plain total.</summary>
+    /// <summary>Adds the lanes <c>firstLane …</c> of the tail vector (those the full vectors do not cover) to the two parts of an <see cref="ExpSum"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddTail(TVec tail, int firstLane, ref double others, ref double atMax, ref double all)
+    private static void AddTail(TVec tail, int firstLane, ref double others, ref double atMax)
     {
         TVec zero = TVec.Create(T.Zero), one = TVec.Create(T.One);
         TVec isNew = TVec.LanesFrom(firstLane);
         TVec isOne = TVec.Select(isNew, TVec.EqualTo(tail, one), zero);
         others += double.CreateTruncating(TVec.SumLanes(TVec.Select(isNew, TVec.Select(isOne, zero, tail), zero)));
-        all += double.CreateTruncating(TVec.SumLanes(TVec.Select(isNew, tail, zero)));
         atMax += TVec.CountTrue(isOne);
     }
 
