@@ -25,36 +25,80 @@ internal static unsafe class LaneTile<TVec, T>
     /// <summary>Elements of the largest tile: 2·W − 1 vectors of W lanes.</summary>
     public static int MaxElements => (2 * TVec.Count - 1) * TVec.Count;
 
-    /// <summary><c>tile[j·W + i] = rows[i·ld + j]</c> for the W rows and j &lt; n.</summary>
+    /// <summary><c>tile[j·W + i] = rows[i·ld + j]</c> for the W rows and j &lt; n: n strided loads
+    /// (<see cref="IVec{TSelf, T}.Gather"/>), one element at a time for an ld too large for them.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Gather(T* rows, long ld, nuint n, T* tile)
     {
         nuint width = (nuint)TVec.Count;
+        if (ld <= int.MaxValue / TVec.Count)
+        {
+            for (nuint j = 0; j < n; j++)
+            {
+                TVec.Store(TVec.Gather(rows + j, (int)ld), tile + j * width);
+            }
+            return;
+        }
         for (nuint i = 0; i < width; i++)
         {
             T* row = rows + (nint)i * (nint)ld;
-            T* lane = tile + i;
             for (nuint j = 0; j < n; j++)
             {
-                lane[j * width] = row[j];
+                tile[j * width + i] = row[j];
             }
         }
     }
 
-    /// <summary><c>rows[i·ld + j] = tile[j·W + i]</c>: the inverse of <see cref="Gather"/>.</summary>
+    /// <summary><c>rows[i·ld + j] = tile[j·W + i]</c>, the inverse of <see cref="Gather"/>, for W ≤ n &lt; 2·W
+    /// (the dispatch gives rows shorter than W to the one-lane width): each row as ShortRow stores it, a head
+    /// vector and an overlapping tail vector, each a strided load from the tile.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Scatter(T* tile, nuint n, T* rows, long ld)
     {
-        nuint width = (nuint)TVec.Count;
-        for (nuint i = 0; i < width; i++)
+        int width = TVec.Count;
+        nuint tailStart = n - (nuint)width;
+        for (int i = 0; i < width; i++)
         {
             T* row = rows + (nint)i * (nint)ld;
-            T* lane = tile + i;
-            for (nuint j = 0; j < n; j++)
-            {
-                row[j] = lane[j * width];
-            }
+            TVec head = TVec.Gather(tile + i, width);
+            TVec tail = TVec.Gather(tile + tailStart * (nuint)width + (nuint)i, width);
+            TVec.Store(head, row);
+            TVec.Store(tail, row + tailStart);
         }
+    }
+
+    /// <summary><c>tile[j·W + i] = values[j]</c> for every lane: a row (the class weights) broadcast across lanes,
+    /// so that a row function reads it at the tile offsets as the per-row path reads the row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Broadcast(T* values, nuint n, T* tile)
+    {
+        nuint width = (nuint)TVec.Count;
+        for (nuint j = 0; j < n; j++)
+        {
+            TVec.Store(TVec.Create(values[j]), tile + j * width);
+        }
+    }
+
+    /// <summary>Lane <paramref name="i"/> of <paramref name="v"/> (a TVec is its lanes in order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Lane(TVec v, int i) => Unsafe.Add(ref Unsafe.As<TVec, T>(ref v), i);
+
+    /// <summary>Sets lane <paramref name="i"/> of <paramref name="v"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SetLane(ref TVec v, int i, T value) => Unsafe.Add(ref Unsafe.As<TVec, T>(ref v), i) = value;
+
+    /// <summary>Each row's Σ f over its n elements, in its lane, in the working precision.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVec Sum<TFunction>(TFunction f, nuint n)
+        where TFunction : struct, IRowFunction<TVec, T>
+    {
+        nuint width = (nuint)TVec.Count;
+        TVec sum = f.Apply(0);
+        for (nuint j = 1; j < n; j++)
+        {
+            sum += f.Apply(j * width);
+        }
+        return sum;
     }
 
     /// <summary>Each row's maximum, in its lane (NaN handling as <see cref="IRowLoop{TVec, T}.Max"/>).</summary>
@@ -141,6 +185,11 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
         }
         return result;
     }
+
+    /// <summary>Lane <paramref name="i"/>'s row as an <see cref="ExpSum"/>, widened to float64.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ExpSum Lane(int i) =>
+        new(double.CreateTruncating(LaneTile<TVec, T>.Lane(others, i)), double.CreateTruncating(LaneTile<TVec, T>.Lane(atMax, i)));
 
     /// <summary>Lane i's row as an <see cref="ExpSum"/>, widened to float64 (a TVec is its lanes in order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -142,7 +142,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
     public static double Run<TVec>(in Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, long first, long end)
         where TVec : struct, IVec<TVec, T> =>
         ShortRow<TVec, T>.Fits((nuint)prepared.Operation.Cols)
-            ? prepared.Operation.RunRows<TVec, ShortRow<TVec, T>>(first, end)
+            ? prepared.Operation.RunShortRows<TVec>(first, end)
             : prepared.Operation.RunRows<TVec, RowLoop<TVec, T>>(first, end);
 
     public static void Finish(in Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, double total) =>
@@ -150,6 +150,124 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
 
     private readonly void StoreReduced(double total) =>
         CrossEntropyValidation.StoreReduced(loss, _options.Reduction, total, _divisor);
+
+    /// <summary>
+    /// Rows of fewer than two vectors: Count at a time across lanes (<see cref="LaneTile{TVec, T}"/>), a
+    /// group with an ignored row and the rest of the block one row at a time. Groups start at the block's
+    /// first row, so they depend on the shape and labels alone, never on the thread count.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private readonly double RunShortRows<TVec>(long first, long end)
+        where TVec : struct, IVec<TVec, T>
+    {
+        int width = TVec.Count, size = LaneTile<TVec, T>.MaxElements;
+        T* tile = stackalloc T[2 * size];
+        T* weightTile = weight == null ? null : tile + size;
+        if (weightTile != null)
+        {
+            LaneTile<TVec, T>.Broadcast(weight, (nuint)cols, weightTile);
+        }
+        double total = 0;
+        long r = first;
+        for (; end - r >= width; r += width)
+        {
+            if (AnyIgnored(r, width))
+            {
+                total += RunRows<TVec, ShortRow<TVec, T>>(r, r + width);
+            }
+            else
+            {
+                total += Lanes<TVec>(r, tile, weightTile);
+            }
+        }
+        return total + RunRows<TVec, ShortRow<TVec, T>>(r, end);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly bool AnyIgnored(long r, int count)
+    {
+        bool any = false;
+        for (int i = 0; i < count; i++)
+        {
+            any |= long.CreateTruncating(target[r + i]) == _options.IgnoreIndex;
+        }
+        return any;
+    }
+
+    /// <summary>
+    /// Rows r … r + Count − 1 (none ignored) across lanes: <see cref="RunRows"/>'s steps and formulas, with
+    /// each row's max, Σ exp, gradient scale and offset in its lane and the per-row scalars (loss,
+    /// the label's own gradient) computed lane by lane. Returns the rows' loss total.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly double Lanes<TVec>(long r, T* tile, T* weightTile)
+        where TVec : struct, IVec<TVec, T>
+    {
+        nuint n = (nuint)cols;
+        int width = TVec.Count;
+        double epsilon = _options.LabelSmoothing;
+        double keep = 1.0 - epsilon, spread = epsilon / cols;
+        double scale = CrossEntropyValidation.GradientScale(_options, _divisor);
+        bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
+
+        // Everything that reads the logits comes before the gradient is stored (it may be exactly
+        // the logits): the tile, z_t and the smoothing term; the tile then holds exp(z − max).
+        LaneTile<TVec, T>.Gather(logits + r * ldLogits, ldLogits, n, tile);
+        TVec max = LaneTile<TVec, T>.Max(tile, n);
+        TVec gaps = epsilon > 0 ? LaneTile<TVec, T>.Sum(new WeightedGaps<TVec, T>(tile, max, weightTile), n) : TVec.Create(T.Zero);
+        LaneExpSums<TVec, T> sums = LaneTile<TVec, T>.SumExps(new ExpShifted<TVec, T>(tile, max), grad == null ? null : tile, n);
+        TVec gradScales = default, negativeOffsets = default, labelGrads = default;
+        double total = 0;
+        for (int i = 0; i < width; i++)
+        {
+            long row = r + i;
+            T* z = logits + row * ldLogits;
+            long t = long.CreateTruncating(target[row]);
+            T rowMax = LaneTile<TVec, T>.Lane(max, i);
+            double gapSum = 0;
+            if (epsilon > 0)
+            {
+                gapSum = double.CreateTruncating(LaneTile<TVec, T>.Lane(gaps, i));
+                gapSum = typeof(T) == typeof(float) && !double.IsFinite(gapSum) ? WideGaps.Weighted(z, rowMax, weight, n) : gapSum;
+            }
+            ExpSum sum = sums.Lane(i);
+            double logSum = sum.Log;
+            double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
+            double rowLoss = keep * wt * ((double.CreateTruncating(rowMax) - double.CreateTruncating(z[t])) + logSum);
+            if (epsilon > 0)
+            {
+                rowLoss += spread * (gapSum + _weightSum * logSum);
+            }
+            total += rowLoss;
+            if (storeRowLosses)
+            {
+                loss[row] = VecMath.FlushSubnormal(T.CreateTruncating(rowLoss));
+            }
+            if (grad != null)
+            {
+                double rowScale = CrossEntropyValidation.RowScale<T>(_options, scale, row);
+                double targetSum = keep * wt + spread * _weightSum;
+                double yt = (keep + spread) * wt;
+                double et = double.CreateTruncating(tile[(nuint)t * (nuint)width + (nuint)i]);
+                double expTotal = sum.Total;
+                LaneTile<TVec, T>.SetLane(ref gradScales, i, T.CreateTruncating(rowScale * targetSum / expTotal));
+                LaneTile<TVec, T>.SetLane(ref negativeOffsets, i, -T.CreateTruncating(rowScale * spread));
+                double gt = rowScale * (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) / expTotal;
+                LaneTile<TVec, T>.SetLane(ref labelGrads, i, VecMath.FlushSubnormal(T.CreateTruncating(gt)));
+            }
+        }
+        if (grad != null)
+        {
+            LaneTile<TVec, T>.Store(new ScaledMinusWeights<TVec, T>(tile, gradScales, negativeOffsets, weightTile), tile, n);
+            for (int i = 0; i < width; i++)
+            {
+                long t = long.CreateTruncating(target[r + i]);
+                tile[(nuint)t * (nuint)width + (nuint)i] = LaneTile<TVec, T>.Lane(labelGrads, i);
+            }
+            LaneTile<TVec, T>.Scatter(tile, n, grad + r * ldGrad, ldGrad);
+        }
+        return total;
+    }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per width and loop type
     private readonly double RunRows<TVec, TLoop>(long first, long end)
