@@ -79,14 +79,6 @@ internal static unsafe class LaneTile<TVec, T>
         }
     }
 
-    /// <summary>Lane <paramref name="i"/> of <paramref name="v"/> (a TVec is its lanes in order).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static T Lane(TVec v, int i) => Unsafe.Add(ref Unsafe.As<TVec, T>(ref v), i);
-
-    /// <summary>Sets lane <paramref name="i"/> of <paramref name="v"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void SetLane(ref TVec v, int i, T value) => Unsafe.Add(ref Unsafe.As<TVec, T>(ref v), i) = value;
-
     /// <summary>Each row's Σ f over its n elements, in its lane, in the working precision.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TVec Sum<TFunction>(TFunction f, nuint n)
@@ -158,6 +150,12 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
+    /// <summary>Σ of the exponentials below 1, per lane.</summary>
+    public TVec Others => others;
+
+    /// <summary>How many exponentials are exactly 1, per lane.</summary>
+    public TVec AtMax => atMax;
+
     /// <summary>1/S per lane, rounded to T: the softmax scale, as the row path's <c>1.0 / sum.Total</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Reciprocals()
@@ -185,11 +183,6 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
         }
         return result;
     }
-
-    /// <summary>Lane <paramref name="i"/>'s row as an <see cref="ExpSum"/>, widened to float64.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ExpSum Lane(int i) =>
-        new(double.CreateTruncating(LaneTile<TVec, T>.Lane(others, i)), double.CreateTruncating(LaneTile<TVec, T>.Lane(atMax, i)));
 
     /// <summary>Lane i's row as an <see cref="ExpSum"/>, widened to float64 (a TVec is its lanes in order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

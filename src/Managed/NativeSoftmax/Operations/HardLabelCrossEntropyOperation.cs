@@ -161,8 +161,9 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         where TVec : struct, IVec<TVec, T>
     {
         int width = TVec.Count, size = LaneTile<TVec, T>.MaxElements;
-        T* tile = stackalloc T[2 * size];
+        T* tile = stackalloc T[2 * size + LaneValues * width];
         T* weightTile = weight == null ? null : tile + size;
+        T* lanes = tile + 2 * size;
         if (weightTile != null)
         {
             LaneTile<TVec, T>.Broadcast(weight, (nuint)cols, weightTile);
@@ -177,7 +178,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             }
             else
             {
-                total += Lanes<TVec>(r, tile, weightTile);
+                total += Lanes<TVec>(r, tile, weightTile, lanes);
             }
         }
         return total + RunRows<TVec, ShortRow<TVec, T>>(r, end);
@@ -194,13 +195,17 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         return any;
     }
 
+    /// <summary>Per-lane values <see cref="Lanes"/> keeps in memory, Count each: the per-row scalars read them
+    /// lane by lane (one store of each vector, not one per lane read).</summary>
+    private const int LaneValues = 7;
+
     /// <summary>
     /// Rows r … r + Count − 1 (none ignored) across lanes: <see cref="RunRows"/>'s steps and formulas, with
     /// each row's max, Σ exp, gradient scale and offset in its lane and the per-row scalars (loss,
     /// the label's own gradient) computed lane by lane. Returns the rows' loss total.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private readonly double Lanes<TVec>(long r, T* tile, T* weightTile)
+    private readonly double Lanes<TVec>(long r, T* tile, T* weightTile, T* lanes)
         where TVec : struct, IVec<TVec, T>
     {
         nuint n = (nuint)cols;
@@ -216,21 +221,26 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         TVec max = LaneTile<TVec, T>.Max(tile, n);
         TVec gaps = epsilon > 0 ? LaneTile<TVec, T>.Sum(new WeightedGaps<TVec, T>(tile, max, weightTile), n) : TVec.Create(T.Zero);
         LaneExpSums<TVec, T> sums = LaneTile<TVec, T>.SumExps(new ExpShifted<TVec, T>(tile, max), grad == null ? null : tile, n);
-        TVec gradScales = default, negativeOffsets = default, labelGrads = default;
+        T* maxes = lanes, others = lanes + width, atMax = lanes + 2 * width, gapSums = lanes + 3 * width;
+        T* gradScales = lanes + 4 * width, negativeOffsets = lanes + 5 * width, labelGrads = lanes + 6 * width;
+        TVec.Store(max, maxes);
+        TVec.Store(sums.Others, others);
+        TVec.Store(sums.AtMax, atMax);
+        TVec.Store(gaps, gapSums);
         double total = 0;
         for (int i = 0; i < width; i++)
         {
             long row = r + i;
             T* z = logits + row * ldLogits;
             long t = long.CreateTruncating(target[row]);
-            T rowMax = LaneTile<TVec, T>.Lane(max, i);
+            T rowMax = maxes[i];
             double gapSum = 0;
             if (epsilon > 0)
             {
-                gapSum = double.CreateTruncating(LaneTile<TVec, T>.Lane(gaps, i));
+                gapSum = double.CreateTruncating(gapSums[i]);
                 gapSum = typeof(T) == typeof(float) && !double.IsFinite(gapSum) ? WideGaps.Weighted(z, rowMax, weight, n) : gapSum;
             }
-            ExpSum sum = sums.Lane(i);
+            var sum = new ExpSum(double.CreateTruncating(others[i]), double.CreateTruncating(atMax[i]));
             double logSum = sum.Log;
             double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
             double rowLoss = keep * wt * ((double.CreateTruncating(rowMax) - double.CreateTruncating(z[t])) + logSum);
@@ -250,19 +260,19 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
                 double yt = (keep + spread) * wt;
                 double et = double.CreateTruncating(tile[(nuint)t * (nuint)width + (nuint)i]);
                 double expTotal = sum.Total;
-                LaneTile<TVec, T>.SetLane(ref gradScales, i, T.CreateTruncating(rowScale * targetSum / expTotal));
-                LaneTile<TVec, T>.SetLane(ref negativeOffsets, i, -T.CreateTruncating(rowScale * spread));
+                gradScales[i] = T.CreateTruncating(rowScale * targetSum / expTotal);
+                negativeOffsets[i] = -T.CreateTruncating(rowScale * spread);
                 double gt = rowScale * (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) / expTotal;
-                LaneTile<TVec, T>.SetLane(ref labelGrads, i, VecMath.FlushSubnormal(T.CreateTruncating(gt)));
+                labelGrads[i] = VecMath.FlushSubnormal(T.CreateTruncating(gt));
             }
         }
         if (grad != null)
         {
-            LaneTile<TVec, T>.Store(new ScaledMinusWeights<TVec, T>(tile, gradScales, negativeOffsets, weightTile), tile, n);
+            LaneTile<TVec, T>.Store(new ScaledMinusWeights<TVec, T>(tile, TVec.Load(gradScales), TVec.Load(negativeOffsets), weightTile), tile, n);
             for (int i = 0; i < width; i++)
             {
                 long t = long.CreateTruncating(target[r + i]);
-                tile[(nuint)t * (nuint)width + (nuint)i] = LaneTile<TVec, T>.Lane(labelGrads, i);
+                tile[(nuint)t * (nuint)width + (nuint)i] = labelGrads[i];
             }
             LaneTile<TVec, T>.Scatter(tile, n, grad + r * ldGrad, ldGrad);
         }
