@@ -4,7 +4,8 @@ using Xunit.Abstractions;
 namespace NativeSoftmax.Tests;
 
 /// <summary>
-/// Short rows computed across lanes (Kernels/LaneTile.cs): softmax and log_softmax on every row length
+/// Short rows computed across lanes (Kernels/LaneTile.cs): softmax, log_softmax, their backward passes and
+/// hard-label cross-entropy on every row length
 /// 1 … 2W − 1 at every width (W lanes), with row counts around multiples of W (so blocks of W rows and
 /// the rows left over both run), contiguous, strided and in place, against the float64 reference;
 /// rows that are NaN, +∞, all −∞, partly −∞ or dominated by one class in every lane position; and the
@@ -167,7 +168,8 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
         return count;
     }
 
-    /// <summary>Many blocks of short rows: the same bits at 1, 2 and 7 threads at every width.</summary>
+    /// <summary>Many blocks of short rows: softmax, log_softmax and their backward passes give the same bits at
+    /// 1, 2 and 7 threads at every width.</summary>
     [Theory, MemberData(nameof(WidthsAndTypes))]
     public void ShortRowsGiveTheSameBitsAtOneTwoAndSevenThreads(Width width, string dtype)
     {
@@ -192,7 +194,8 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
             {
                 const int rows = 20_003;
                 Matrix<T> logits = TestData.Uniform<T>(cols, rows, cols, cols, -30, 30);
-                T[]? firstSoftmax = null, firstLog = null;
+                Matrix<T> gradOutput = TestData.Uniform<T>(cols + 1, rows, cols, cols, -1, 1);
+                T[]? firstSoftmax = null, firstLog = null, firstBackward = null, firstLogBackward = null;
                 foreach (int threads in new[] { 1, 2, 7 })
                 {
                     SoftmaxPrimitives.ThreadCount = threads;
@@ -200,11 +203,19 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
                     var logSoftmax = new Matrix<T>(rows, cols, cols);
                     Ops.Softmax(width, logits, softmax);
                     Ops.LogSoftmax(width, logits, logSoftmax);
+                    var backward = new Matrix<T>(rows, cols, cols);
+                    var logBackward = new Matrix<T>(rows, cols, cols);
+                    Ops.SoftmaxBackward(width, gradOutput, softmax, backward);
+                    Ops.LogSoftmaxBackward(width, gradOutput, logSoftmax, logBackward);
                     firstSoftmax ??= softmax.Data;
                     firstLog ??= logSoftmax.Data;
+                    firstBackward ??= backward.Data;
+                    firstLogBackward ??= logBackward.Data;
                     string context = $"width={width} dtype={TestData.Name<T>()} {rows} x {cols} at {threads} threads";
                     Assert.True(firstSoftmax.AsSpan().SequenceEqual(softmax.Data), "softmax " + context + " differs from 1 thread");
                     Assert.True(firstLog.AsSpan().SequenceEqual(logSoftmax.Data), "log_softmax " + context + " differs from 1 thread");
+                    Assert.True(firstBackward.AsSpan().SequenceEqual(backward.Data), "softmax_backward " + context + " differs from 1 thread");
+                    Assert.True(firstLogBackward.AsSpan().SequenceEqual(logBackward.Data), "log_softmax_backward " + context + " differs from 1 thread");
                 }
             }
         }
@@ -377,5 +388,65 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
         {
             SoftmaxPrimitives.ThreadCount = before;
         }
+    }
+
+    /// <summary>softmax_backward and log_softmax_backward on every short row length, contiguous, strided and
+    /// in place into either input, against the float64 reference with RowOperationTests' bounds.</summary>
+    [Theory, MemberData(nameof(WidthsAndTypes))]
+    public void BackwardOfShortRowsMatchesReference(Width width, string dtype)
+    {
+        int done = dtype == "float32" ? Backward<float>(width) : Backward<double>(width);
+        Assert.True(done > 0);
+    }
+
+    private enum BackwardLayout { Contiguous, Strided, IntoGradOutput, IntoOutput }
+
+    private static int Backward<T>(Width width)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int w = Lanes<T>(width), count = 0;
+        double relative = Expect.IsFloat<T>() ? 1e-6 : 2e-15;
+        for (int cols = 1; cols < 2 * w; cols++)
+        {
+            foreach (int rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 })
+            {
+                foreach (bool isLog in new[] { false, true })
+                {
+                    foreach (BackwardLayout layout in Enum.GetValues<BackwardLayout>())
+                    {
+                        int seed = cols * 1000 + rows + (isLog ? 500 : 0);
+                        int ld = layout == BackwardLayout.Contiguous ? cols : cols + 2;
+                        Matrix<T> gradOutput = TestData.Uniform<T>(seed, rows, cols, ld, -1, 1);
+                        Matrix<T> forward = isLog
+                            ? TestData.LogProbabilities<T>(seed + 1, rows, cols, ld)
+                            : TestData.Probabilities<T>(seed + 1, rows, cols, ld);
+                        double[][] g = gradOutput.RowsAsDouble(), o = forward.RowsAsDouble();
+                        Func<double[], double[], double[]> reference = isLog ? Reference.LogSoftmaxBackward : Reference.SoftmaxBackward;
+                        double[][] expected = g.Zip(o, reference).ToArray();
+                        double[][] scale = g.Zip(o, (gr, or) => isLog
+                            ? gr.Select((gi, i) => Math.Abs(gi) + Math.Exp(or[i]) * gr.Sum(Math.Abs)).ToArray()
+                            : gr.Select((gi, i) => or[i] * (Math.Abs(gi) + gr.Zip(or, (a, b) => Math.Abs(a * b)).Sum())).ToArray()).ToArray();
+                        Matrix<T> result = layout switch
+                        {
+                            BackwardLayout.IntoGradOutput => gradOutput,
+                            BackwardLayout.IntoOutput => forward,
+                            _ => new Matrix<T>(rows, cols, ld + 1),
+                        };
+                        if (isLog)
+                        {
+                            Ops.LogSoftmaxBackward(width, gradOutput, forward, result);
+                        }
+                        else
+                        {
+                            Ops.SoftmaxBackward(width, gradOutput, forward, result);
+                        }
+                        string context = $"{(isLog ? "log_softmax_backward" : "softmax_backward")} width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {layout}";
+                        Expect.Rows(result, expected, (r, c, _) => relative * scale[r][c] + 1e-300, context);
+                        count++;
+                    }
+                }
+            }
+        }
+        return count;
     }
 }
