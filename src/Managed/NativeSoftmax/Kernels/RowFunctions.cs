@@ -96,18 +96,15 @@ internal readonly unsafe struct LogSoftmaxOf<TVec, T>(T* x, TVec max, TVec logSu
     public TVec Apply(nuint i) => (TVec.Load(x + i) - max) - logSum;
 }
 
-/// <summary>o_i·(g_i − dot): the softmax vector–Jacobian product, dot = ⟨g, o⟩ (one per row, or one per lane
-/// for rows across lanes).</summary>
-internal readonly unsafe struct SoftmaxVjp<TVec, T>(T* output, T* grad, TVec dot) : IRowFunction<TVec, T>
+/// <summary>o_i·(g_i − dot): the softmax vector–Jacobian product, dot = ⟨g, o⟩.</summary>
+internal readonly unsafe struct SoftmaxVjp<TVec, T>(T* output, T* grad, T dot) : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    public SoftmaxVjp(T* output, T* grad, T dot) : this(output, grad, TVec.Create(dot))
-    {
-    }
+    private readonly TVec _dot = TVec.Create(dot);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TVec Apply(nuint i) => TVec.Load(output + i) * (TVec.Load(grad + i) - dot);
+    public TVec Apply(nuint i) => TVec.Load(output + i) * (TVec.Load(grad + i) - _dot);
 }
 
 /// <summary>g_i − exp(logOutput_i)·gradSum: the log_softmax vector–Jacobian product (gradSum one per row,

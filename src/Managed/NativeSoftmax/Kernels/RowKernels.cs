@@ -106,18 +106,6 @@ internal readonly struct SoftmaxBackwardRow : IRowKernel
         T dot = T.CreateTruncating(TLoop.Sum(new Products<TVec, T>(gradOutput, output), n));
         TLoop.Store(new SoftmaxVjp<TVec, T>(output, gradOutput, dot), gradLogits, n);
     }
-
-    public static bool RunsAcrossLanes => true;
-
-    /// <summary>The same steps for Count rows at once, each row's ⟨g, o⟩ in its lane.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void Lanes<TVec, T>(T* gradOutput, T* output, nuint n)
-        where TVec : struct, IVec<TVec, T>
-        where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        TVec dot = LaneTile<TVec, T>.Sum(new Products<TVec, T>(gradOutput, output), n);
-        LaneTile<TVec, T>.Store(new SoftmaxVjp<TVec, T>(output, gradOutput, dot), gradOutput, n);
-    }
 }
 
 /// <summary>grad_logits = g − exp(log_o)·Σg: the log_softmax vector–Jacobian product.</summary>
