@@ -27,15 +27,18 @@ internal readonly unsafe struct Products<TVec, T>(T* a, T* b) : IRowFunction<TVe
     public TVec Apply(nuint i) => TVec.Load(a + i) * TVec.Load(b + i);
 }
 
-/// <summary>exp(x_i − shift): the unnormalised softmax.</summary>
-internal readonly unsafe struct ExpShifted<TVec, T>(T* x, T shift) : IRowFunction<TVec, T>
+/// <summary>exp(x_i − shift): the unnormalised softmax. The shift is one per row, or one per lane
+/// for rows across lanes (<see cref="LaneTile{TVec, T}"/>).</summary>
+internal readonly unsafe struct ExpShifted<TVec, T>(T* x, TVec shift) : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly TVec _shift = TVec.Create(shift);
+    public ExpShifted(T* x, T shift) : this(x, TVec.Create(shift))
+    {
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TVec Apply(nuint i) => VecMath.ExpOfDifference<TVec, T>(TVec.Load(x + i), _shift);
+    public TVec Apply(nuint i) => VecMath.ExpOfDifference<TVec, T>(TVec.Load(x + i), shift);
 }
 
 /// <summary>exp(x_i − shift)·scale, scale ≥ 0: softmax in one pass, once the row's maximum and sum are known.</summary>
@@ -52,17 +55,20 @@ internal readonly unsafe struct ExpShiftedScaled<TVec, T>(T* x, T shift, T scale
     public TVec Apply(nuint i) => VecMath.ExpOfDifference<TVec, T>(TVec.Load(x + i), _shift) * _scale;
 }
 
-/// <summary>e_i·scale for exponentials e_i ≥ 0 and a scale ≥ 0 (softmax from stored exp(z − max)): never negative.</summary>
-internal readonly unsafe struct ScaledExps<TVec, T>(T* exps, T scale) : IRowFunction<TVec, T>
+/// <summary>e_i·scale for exponentials e_i ≥ 0 and a scale ≥ 0 (softmax from stored exp(z − max)): never negative.
+/// The scale is one per row, or one per lane for rows across lanes.</summary>
+internal readonly unsafe struct ScaledExps<TVec, T>(T* exps, TVec scale) : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly TVec _scale = TVec.Create(scale);
+    public ScaledExps(T* exps, T scale) : this(exps, TVec.Create(scale))
+    {
+    }
 
     public static bool IsNonNegative => true;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TVec Apply(nuint i) => TVec.Load(exps + i) * _scale;
+    public TVec Apply(nuint i) => TVec.Load(exps + i) * scale;
 }
 
 /// <summary>x_i·scale.</summary>
@@ -77,16 +83,17 @@ internal readonly unsafe struct Scaled<TVec, T>(T* x, T scale) : IRowFunction<TV
 }
 
 /// <summary>(x_i − max) − logSum: log_softmax, subtracting the two parts separately so that a large
-/// max does not round away the small differences.</summary>
-internal readonly unsafe struct LogSoftmaxOf<TVec, T>(T* x, T max, T logSum) : IRowFunction<TVec, T>
+/// max does not round away the small differences. Both are one per row, or one per lane for rows across lanes.</summary>
+internal readonly unsafe struct LogSoftmaxOf<TVec, T>(T* x, TVec max, TVec logSum) : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly TVec _max = TVec.Create(max);
-    private readonly TVec _logSum = TVec.Create(logSum);
+    public LogSoftmaxOf(T* x, T max, T logSum) : this(x, TVec.Create(max), TVec.Create(logSum))
+    {
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TVec Apply(nuint i) => (TVec.Load(x + i) - _max) - _logSum;
+    public TVec Apply(nuint i) => (TVec.Load(x + i) - max) - logSum;
 }
 
 /// <summary>o_i·(g_i − dot): the softmax vector–Jacobian product, dot = ⟨g, o⟩.</summary>
@@ -100,12 +107,17 @@ internal readonly unsafe struct SoftmaxVjp<TVec, T>(T* output, T* grad, T dot) :
     public TVec Apply(nuint i) => TVec.Load(output + i) * (TVec.Load(grad + i) - _dot);
 }
 
-/// <summary>g_i − exp(logOutput_i)·gradSum: the log_softmax vector–Jacobian product.</summary>
-internal readonly unsafe struct LogSoftmaxVjp<TVec, T>(T* logOutput, T* grad, T gradSum) : IRowFunction<TVec, T>
+/// <summary>g_i − exp(logOutput_i)·gradSum: the log_softmax vector–Jacobian product (gradSum one per row,
+/// or one per lane for rows across lanes).</summary>
+internal readonly unsafe struct LogSoftmaxVjp<TVec, T>(T* logOutput, T* grad, TVec gradSum) : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly TVec _negativeGradSum = TVec.Create(-gradSum);
+    private readonly TVec _negativeGradSum = TVec.Create(T.NegativeOne) * gradSum; // −x exactly, −0 for +0 included
+
+    public LogSoftmaxVjp(T* logOutput, T* grad, T gradSum) : this(logOutput, grad, TVec.Create(gradSum))
+    {
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Apply(nuint i) =>

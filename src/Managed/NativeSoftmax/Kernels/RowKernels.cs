@@ -33,6 +33,19 @@ internal readonly struct SoftmaxRow : IRowKernel
         ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(logits, max), probabilities, n);
         TLoop.Store(new ScaledExps<TVec, T>(probabilities, T.CreateTruncating(1.0 / sum.Total)), probabilities, n);
     }
+
+    public static bool RunsAcrossLanes => true;
+
+    /// <summary>The same steps for Count rows at once, each row's max and 1/Σ in its lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Lanes<TVec, T>(T* tile, T* unused, nuint n)
+        where TVec : struct, IVec<TVec, T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        TVec max = LaneTile<TVec, T>.Max(tile, n);
+        LaneExpSums<TVec, T> sum = LaneTile<TVec, T>.SumExps(new ExpShifted<TVec, T>(tile, max), tile, n);
+        LaneTile<TVec, T>.Store(new ScaledExps<TVec, T>(tile, sum.Reciprocals()), tile, n);
+    }
 }
 
 /// <summary>log_probabilities = (z − max) − log Σ exp(z − max), never log(softmax); log Σ as
@@ -61,6 +74,19 @@ internal readonly struct LogSoftmaxRow : IRowKernel
         T* scratch = logProbabilities == logits ? null : logProbabilities;
         ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(logits, max), scratch, n);
         TLoop.Store(new LogSoftmaxOf<TVec, T>(logits, max, T.CreateTruncating(sum.Log)), logProbabilities, n);
+    }
+
+    public static bool RunsAcrossLanes => true;
+
+    /// <summary>The same steps for Count rows at once, each row's max and log Σ in its lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Lanes<TVec, T>(T* tile, T* unused, nuint n)
+        where TVec : struct, IVec<TVec, T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        TVec max = LaneTile<TVec, T>.Max(tile, n);
+        LaneExpSums<TVec, T> sum = LaneTile<TVec, T>.SumExps(new ExpShifted<TVec, T>(tile, max), null, n);
+        LaneTile<TVec, T>.Store(new LogSoftmaxOf<TVec, T>(tile, max, sum.Logs()), tile, n);
     }
 }
 
@@ -97,5 +123,17 @@ internal readonly struct LogSoftmaxBackwardRow : IRowKernel
     {
         T gradSum = T.CreateTruncating(TLoop.Sum(new Elements<TVec, T>(gradOutput), n));
         TLoop.Store(new LogSoftmaxVjp<TVec, T>(output, gradOutput, gradSum), gradLogits, n);
+    }
+
+    public static bool RunsAcrossLanes => true;
+
+    /// <summary>The same steps for Count rows at once, each row's Σg in its lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Lanes<TVec, T>(T* gradOutput, T* output, nuint n)
+        where TVec : struct, IVec<TVec, T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        TVec gradSum = LaneTile<TVec, T>.Sum(new Elements<TVec, T>(gradOutput), n);
+        LaneTile<TVec, T>.Store(new LogSoftmaxVjp<TVec, T>(output, gradOutput, gradSum), gradOutput, n);
     }
 }

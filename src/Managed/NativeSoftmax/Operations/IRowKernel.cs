@@ -23,4 +23,16 @@ internal interface IRowKernel
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TLoop : struct, IRowLoop<TVec, T>;
+
+    /// <summary>Whether the kernel computes short rows across lanes (<see cref="Lanes"/>).</summary>
+    static virtual bool RunsAcrossLanes => false;
+
+    /// <summary>Count rows at once, staged transposed (<see cref="LaneTile{TVec, T}"/>): reads the
+    /// input tile (and the second input's), writes the output into the input tile. Called only
+    /// when <see cref="RunsAcrossLanes"/>.</summary>
+    static virtual unsafe void Lanes<TVec, T>(T* tile, T* secondTile, nuint n)
+        where TVec : struct, IVec<TVec, T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+    }
 }

@@ -43,7 +43,7 @@ internal readonly unsafe struct RowToRowOperation<TKernel, T>(long rows, long co
     {
         if (ShortRow<TVec, T>.Fits((nuint)prepared.Operation.Cols))
         {
-            prepared.Operation.RunRows<TVec, ShortRow<TVec, T>>(first, end);
+            prepared.Operation.RunShortRows<TVec>(first, end);
         }
         else if (ChunkedRowLoop<TVec, T>.Fits((nuint)prepared.Operation.Cols))
         {
@@ -58,6 +58,35 @@ internal readonly unsafe struct RowToRowOperation<TKernel, T>(long rows, long co
 
     public static void Finish(in Prepared<RowToRowOperation<TKernel, T>> prepared, double total)
     {
+    }
+
+    /// <summary>Rows of fewer than two vectors: Count at a time across lanes (<see cref="LaneTile{TVec, T}"/>)
+    /// where the kernel can, the rest of the block one at a time. Groups start at the block's first row,
+    /// so they depend on the shape alone (blocks do, <see cref="Dispatch"/>), never on the thread count.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RunShortRows<TVec>(long first, long end)
+        where TVec : struct, IVec<TVec, T>
+    {
+        long r = first;
+        if (TKernel.RunsAcrossLanes)
+        {
+            nuint n = (nuint)cols;
+            int width = TVec.Count;
+            int size = LaneTile<TVec, T>.MaxElements;
+            T* tile = stackalloc T[TKernel.SecondInput is null ? size : 2 * size];
+            T* secondTile = TKernel.SecondInput is null ? null : tile + size;
+            for (; end - r >= width; r += width)
+            {
+                LaneTile<TVec, T>.Gather(input + r * ldInput, ldInput, n, tile);
+                if (secondTile != null)
+                {
+                    LaneTile<TVec, T>.Gather(secondInput + r * ldSecondInput, ldSecondInput, n, secondTile);
+                }
+                TKernel.Lanes<TVec, T>(tile, secondTile, n);
+                LaneTile<TVec, T>.Scatter(tile, n, output + r * ldOutput, ldOutput);
+            }
+        }
+        RunRows<TVec, ShortRow<TVec, T>>(r, end);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per kernel, width and loop type

@@ -27,6 +27,18 @@ internal readonly struct Vec128<T> : IVec<Vec128<T>, T>
     public static unsafe void Store(Vec128<T> value, T* destination) => value._v.Store(destination);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe Vec128<T> Gather(T* source, int stride)
+    {
+        if (Avx2.IsSupported)
+        {
+            return typeof(T) == typeof(float)
+                ? new(Avx2.GatherVector128((float*)source, Vector128<int>.Indices * stride, sizeof(float)).As<float, T>())
+                : new(Avx2.GatherVector128((double*)source, Vector128<int>.Indices * stride, sizeof(double)).As<double, T>());
+        }
+        return VecMath.GatherLanes<Vec128<T>, T>(source, stride);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec128<T> operator +(Vec128<T> left, Vec128<T> right) => new(left._v + right._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -27,6 +27,18 @@ internal readonly struct Vec256<T> : IVec<Vec256<T>, T>
     public static unsafe void Store(Vec256<T> value, T* destination) => value._v.Store(destination);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe Vec256<T> Gather(T* source, int stride)
+    {
+        if (Avx2.IsSupported)
+        {
+            return typeof(T) == typeof(float)
+                ? new(Avx2.GatherVector256((float*)source, Vector256<int>.Indices * stride, sizeof(float)).As<float, T>())
+                : new(Avx2.GatherVector256((double*)source, Vector128<int>.Indices * stride, sizeof(double)).As<double, T>());
+        }
+        return VecMath.GatherLanes<Vec256<T>, T>(source, stride);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec256<T> operator +(Vec256<T> left, Vec256<T> right) => new(left._v + right._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -103,4 +115,7 @@ internal readonly struct Vec256<T> : IVec<Vec256<T>, T>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vec256<T> FromVector(Vector256<T> v) => new(v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal Vector256<T> AsVector() => _v;
 }

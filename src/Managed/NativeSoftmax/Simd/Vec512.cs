@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace NativeSoftmax.Simd;
 
@@ -24,6 +25,19 @@ internal readonly struct Vec512<T> : IVec<Vec512<T>, T>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe void Store(Vec512<T> value, T* destination) => value._v.Store(destination);
+
+    /// <remarks>Two 256-bit gathers where the CPU has AVX2 (the halves are Count/2 elements·stride apart).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe Vec512<T> Gather(T* source, int stride)
+    {
+        if (Avx2.IsSupported)
+        {
+            Vec256<T> lower = Vec256<T>.Gather(source, stride);
+            Vec256<T> upper = Vec256<T>.Gather(source + (nint)(Count / 2) * stride, stride);
+            return new(Vector512.Create(lower.AsVector(), upper.AsVector()));
+        }
+        return VecMath.GatherLanes<Vec512<T>, T>(source, stride);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec512<T> operator +(Vec512<T> left, Vec512<T> right) => new(left._v + right._v);

@@ -65,6 +65,21 @@ internal static class VecMath
         where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
         TVec.Select(TVec.LessThan(value, TVec.Create(MinNormal<T>())), TVec.Create(T.Zero), value);
 
+    /// <summary><see cref="IVec{TSelf, T}.Gather"/> one lane at a time: the portable form.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe TVec GatherLanes<TVec, T>(T* source, int stride)
+        where TVec : struct, IVec<TVec, T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        TVec result = default;
+        ref T lane = ref Unsafe.As<TVec, T>(ref result);
+        for (int i = 0; i < TVec.Count; i++)
+        {
+            Unsafe.Add(ref lane, i) = source[(nint)i * stride];
+        }
+        return result;
+    }
+
     public const int SingleExponentBias = 127;
     public const int SingleMantissaBits = 23;
     public const long DoubleExponentBias = 1023;

@@ -49,6 +49,9 @@ internal readonly struct VecScalar<T> : IVec<VecScalar<T>, T>
     public static unsafe void Store(VecScalar<T> value, T* destination) => *destination = value._v;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe VecScalar<T> Gather(T* source, int stride) => new(*source);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static VecScalar<T> operator +(VecScalar<T> left, VecScalar<T> right) => new(left._v + right._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,0 +1,287 @@
+using System.Numerics;
+using Xunit.Abstractions;
+
+namespace NativeSoftmax.Tests;
+
+/// <summary>
+/// Short rows computed across lanes (Kernels/LaneTile.cs): softmax, log_softmax and their backward passes
+/// on every row length
+/// 1 … 2W − 1 at every width (W lanes), with row counts around multiples of W (so blocks of W rows and
+/// the rows left over both run), contiguous, strided and in place, against the float64 reference;
+/// rows that are NaN, +∞, all −∞, partly −∞ or dominated by one class in every lane position; and the
+/// same bits at 1, 2 and 7 threads.
+/// </summary>
+[Collection(nameof(ThreadCountCollection))]
+public class RowsAcrossLanesTests(ITestOutputHelper output)
+{
+    private static readonly Width[] Widths = [Width.Scalar, Width.V128, Width.V256, Width.V512];
+
+    /// <summary>Lanes of <paramref name="width"/> for T.</summary>
+    private static int Lanes<T>(Width width)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        width switch
+        {
+            Width.Scalar => 1,
+            Width.V128 => 16 / System.Runtime.CompilerServices.Unsafe.SizeOf<T>(),
+            Width.V256 => 32 / System.Runtime.CompilerServices.Unsafe.SizeOf<T>(),
+            _ => 64 / System.Runtime.CompilerServices.Unsafe.SizeOf<T>(),
+        };
+
+    public static TheoryData<Width, string> WidthsAndTypes()
+    {
+        var data = new TheoryData<Width, string>();
+        foreach (Width width in Widths)
+        {
+            foreach (string dtype in Cases.Dtypes)
+            {
+                data.Add(width, dtype);
+            }
+        }
+        return data;
+    }
+
+    /// <summary>The widths of more than one lane (at one lane the only short row is n = 1).</summary>
+    public static TheoryData<Width, string> VectorWidthsAndTypes()
+    {
+        var data = new TheoryData<Width, string>();
+        foreach (Width width in Widths.Where(w => w != Width.Scalar))
+        {
+            foreach (string dtype in Cases.Dtypes)
+            {
+                data.Add(width, dtype);
+            }
+        }
+        return data;
+    }
+
+    private enum Layout { Contiguous, Strided, InPlace }
+
+    /// <summary>The header's forward bounds, as RowOperationTests states them.</summary>
+    private static double Tolerance<T>(bool isLog, double expected) =>
+        (isLog, Expect.IsFloat<T>()) switch
+        {
+            (false, true) => 1e-6 * Math.Abs(expected) + 1e-37,
+            (false, false) => 2e-15 * Math.Abs(expected) + 1e-306,
+            (true, true) => 2e-6 * (1 + Math.Abs(expected)),
+            (true, false) => 1e-15 * (1 + Math.Abs(expected)),
+        };
+
+    /// <summary>Row r of a test matrix: special rows at positions that fall in different lanes
+    /// (NaN, +∞, all −∞, −∞ beside finite values, a dominant class), the others uniform in [−30, 30].</summary>
+    private static double Element(int seed, int r, int c, int cols, double dominant)
+    {
+        double uniform = ((uint)HashCode.Combine(seed, r, c) % 1_000_000) / 1_000_000.0 * 60 - 30;
+        return (r % 11) switch
+        {
+            1 => c == cols / 2 ? double.NaN : uniform,
+            4 => c == cols - 1 ? double.PositiveInfinity : uniform,
+            6 => double.NegativeInfinity,
+            7 => c % 2 == 0 ? double.NegativeInfinity : uniform,
+            9 => c == (r / 11) % cols ? dominant : -0.25 * (c % 3),
+            _ => uniform,
+        };
+    }
+
+    private static (int Checked, double Worst) Forward<T>(Width width, bool isLog)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int w = Lanes<T>(width), count = 0;
+        double worst = 0, dominant = Expect.IsFloat<T>() ? 20 : 40;
+        string op = isLog ? "log_softmax" : "softmax";
+        for (int cols = 1; cols < 2 * w; cols++)
+        {
+            foreach (int rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 })
+            {
+                foreach (Layout layout in Enum.GetValues<Layout>())
+                {
+                    int seed = cols * 1000 + rows;
+                    int ldIn = layout == Layout.Contiguous ? cols : cols + 3;
+                    int ldOut = layout switch { Layout.Contiguous => cols, Layout.Strided => cols + 1, _ => ldIn };
+                    var logits = new Matrix<T>(rows, cols, ldIn).Fill((r, c) => Element(seed, r, c, cols, dominant));
+                    double[][] input = logits.RowsAsDouble();
+                    Matrix<T> result = layout == Layout.InPlace ? logits : new Matrix<T>(rows, cols, ldOut);
+                    if (isLog)
+                    {
+                        Ops.LogSoftmax(width, logits, result);
+                    }
+                    else
+                    {
+                        Ops.Softmax(width, logits, result);
+                    }
+                    Func<double[], double[]> reference = isLog ? Reference.LogSoftmax : Reference.Softmax;
+                    double[][] expected = input.Select(reference).ToArray();
+                    string context = $"{op} width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {layout}";
+                    worst = Math.Max(worst, Expect.Rows(result, expected, (_, _, e) => Tolerance<T>(isLog, e), context));
+                    count++;
+                }
+            }
+        }
+        return (count, worst);
+    }
+
+    [Theory, MemberData(nameof(WidthsAndTypes))]
+    public void SoftmaxOfShortRowsMatchesReference(Width width, string dtype)
+    {
+        var (done, worst) = dtype == "float32" ? Forward<float>(width, isLog: false) : Forward<double>(width, isLog: false);
+        output.WriteLine($"softmax {width} {dtype}: {done} cases, worst {worst:P1} of the tolerance");
+        Assert.True(done > 0);
+    }
+
+    [Theory, MemberData(nameof(WidthsAndTypes))]
+    public void LogSoftmaxOfShortRowsMatchesReference(Width width, string dtype)
+    {
+        var (done, worst) = dtype == "float32" ? Forward<float>(width, isLog: true) : Forward<double>(width, isLog: true);
+        output.WriteLine($"log_softmax {width} {dtype}: {done} cases, worst {worst:P1} of the tolerance");
+        Assert.True(done > 0);
+    }
+
+    /// <summary>A dominant class in every lane of full blocks (the exponentials of the others sum below an
+    /// ulp of 1): its log-probability, about −Σ_{j≠t} exp(z_j − max), within 4 ulp; a sum that let the 1 absorb
+    /// the others would give 0.</summary>
+    [Theory, MemberData(nameof(VectorWidthsAndTypes))]
+    public void LogSoftmaxOfADominantClassKeepsItsTinyValueInEveryLane(Width width, string dtype)
+    {
+        int done = dtype == "float32" ? Dominant<float>(width) : Dominant<double>(width);
+        Assert.True(done > 0);
+    }
+
+    private static int Dominant<T>(Width width)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int w = Lanes<T>(width), count = 0;
+        double dominant = Expect.IsFloat<T>() ? 20 : 40;
+        for (int cols = Math.Max(2, w); cols < 2 * w; cols++)
+        {
+            int rows = 2 * w;
+            var logits = new Matrix<T>(rows, cols, cols).Fill((r, c) => c == r % cols ? dominant : -0.5 * ((r + c) % 4));
+            var result = new Matrix<T>(rows, cols, cols);
+            Ops.LogSoftmax(width, logits, result);
+            double[][] expected = logits.RowsAsDouble().Select(Reference.LogSoftmax).ToArray();
+            for (int r = 0; r < rows; r++, count++)
+            {
+                double exact = expected[r][r % cols], got = double.CreateTruncating(result[r, r % cols]);
+                double ulp = Math.ScaleB(1.0, Math.ILogB(exact) - (Expect.IsFloat<T>() ? 23 : 52));
+                Assert.True(Math.Abs(got - exact) <= 4 * ulp,
+                    $"log_softmax width={width} dtype={TestData.Name<T>()} {rows} x {cols} row {r}: got {got:R}, exact {exact:R}");
+            }
+        }
+        return count;
+    }
+
+    /// <summary>Many blocks of short rows: softmax, log_softmax and their backward passes give the same bits at
+    /// 1, 2 and 7 threads at every width.</summary>
+    [Theory, MemberData(nameof(WidthsAndTypes))]
+    public void ShortRowsGiveTheSameBitsAtOneTwoAndSevenThreads(Width width, string dtype)
+    {
+        if (dtype == "float32")
+        {
+            SameBits<float>(width);
+        }
+        else
+        {
+            SameBits<double>(width);
+        }
+    }
+
+    private static void SameBits<T>(Width width)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int w = Lanes<T>(width);
+        int before = SoftmaxPrimitives.ThreadCount;
+        try
+        {
+            foreach (int cols in new[] { w, 2 * w - 1, 10 })
+            {
+                const int rows = 20_003;
+                Matrix<T> logits = TestData.Uniform<T>(cols, rows, cols, cols, -30, 30);
+                Matrix<T> gradOutput = TestData.Uniform<T>(cols + 1, rows, cols, cols, -1, 1);
+                T[]? firstSoftmax = null, firstLog = null, firstBackward = null, firstLogBackward = null;
+                foreach (int threads in new[] { 1, 2, 7 })
+                {
+                    SoftmaxPrimitives.ThreadCount = threads;
+                    var softmax = new Matrix<T>(rows, cols, cols);
+                    var logSoftmax = new Matrix<T>(rows, cols, cols);
+                    Ops.Softmax(width, logits, softmax);
+                    Ops.LogSoftmax(width, logits, logSoftmax);
+                    var backward = new Matrix<T>(rows, cols, cols);
+                    var logBackward = new Matrix<T>(rows, cols, cols);
+                    Ops.SoftmaxBackward(width, gradOutput, softmax, backward);
+                    Ops.LogSoftmaxBackward(width, gradOutput, logSoftmax, logBackward);
+                    firstSoftmax ??= softmax.Data;
+                    firstLog ??= logSoftmax.Data;
+                    firstBackward ??= backward.Data;
+                    firstLogBackward ??= logBackward.Data;
+                    string context = $"width={width} dtype={TestData.Name<T>()} {rows} x {cols} at {threads} threads";
+                    Assert.True(firstSoftmax.AsSpan().SequenceEqual(softmax.Data), "softmax " + context + " differs from 1 thread");
+                    Assert.True(firstLog.AsSpan().SequenceEqual(logSoftmax.Data), "log_softmax " + context + " differs from 1 thread");
+                    Assert.True(firstBackward.AsSpan().SequenceEqual(backward.Data), "softmax_backward " + context + " differs from 1 thread");
+                    Assert.True(firstLogBackward.AsSpan().SequenceEqual(logBackward.Data), "log_softmax_backward " + context + " differs from 1 thread");
+                }
+            }
+        }
+        finally
+        {
+            SoftmaxPrimitives.ThreadCount = before;
+        }
+    }
+
+    /// <summary>softmax_backward and log_softmax_backward on every short row length, contiguous, strided and
+    /// in place into either input, against the float64 reference with RowOperationTests' bounds.</summary>
+    [Theory, MemberData(nameof(WidthsAndTypes))]
+    public void BackwardOfShortRowsMatchesReference(Width width, string dtype)
+    {
+        int done = dtype == "float32" ? Backward<float>(width) : Backward<double>(width);
+        Assert.True(done > 0);
+    }
+
+    private enum BackwardLayout { Contiguous, Strided, IntoGradOutput, IntoOutput }
+
+    private static int Backward<T>(Width width)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int w = Lanes<T>(width), count = 0;
+        double relative = Expect.IsFloat<T>() ? 1e-6 : 2e-15;
+        for (int cols = 1; cols < 2 * w; cols++)
+        {
+            foreach (int rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 })
+            {
+                foreach (bool isLog in new[] { false, true })
+                {
+                    foreach (BackwardLayout layout in Enum.GetValues<BackwardLayout>())
+                    {
+                        int seed = cols * 1000 + rows + (isLog ? 500 : 0);
+                        int ld = layout == BackwardLayout.Contiguous ? cols : cols + 2;
+                        Matrix<T> gradOutput = TestData.Uniform<T>(seed, rows, cols, ld, -1, 1);
+                        Matrix<T> forward = isLog
+                            ? TestData.LogProbabilities<T>(seed + 1, rows, cols, ld)
+                            : TestData.Probabilities<T>(seed + 1, rows, cols, ld);
+                        double[][] g = gradOutput.RowsAsDouble(), o = forward.RowsAsDouble();
+                        Func<double[], double[], double[]> reference = isLog ? Reference.LogSoftmaxBackward : Reference.SoftmaxBackward;
+                        double[][] expected = g.Zip(o, reference).ToArray();
+                        double[][] scale = g.Zip(o, (gr, or) => isLog
+                            ? gr.Select((gi, i) => Math.Abs(gi) + Math.Exp(or[i]) * gr.Sum(Math.Abs)).ToArray()
+                            : gr.Select((gi, i) => or[i] * (Math.Abs(gi) + gr.Zip(or, (a, b) => Math.Abs(a * b)).Sum())).ToArray()).ToArray();
+                        Matrix<T> result = layout switch
+                        {
+                            BackwardLayout.IntoGradOutput => gradOutput,
+                            BackwardLayout.IntoOutput => forward,
+                            _ => new Matrix<T>(rows, cols, ld + 1),
+                        };
+                        if (isLog)
+                        {
+                            Ops.LogSoftmaxBackward(width, gradOutput, forward, result);
+                        }
+                        else
+                        {
+                            Ops.SoftmaxBackward(width, gradOutput, forward, result);
+                        }
+                        string context = $"{(isLog ? "log_softmax_backward" : "softmax_backward")} width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {layout}";
+                        Expect.Rows(result, expected, (r, c, _) => relative * scale[r][c] + 1e-300, context);
+                        count++;
+                    }
+                }
+            }
+        }
+        return count;
+    }
+}

@@ -1,0 +1,179 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using NativeSoftmax.Simd;
+
+namespace NativeSoftmax.Kernels;
+
+/// <summary>
+/// Rows across lanes: W = <c>TVec.Count</c> consecutive rows of n &lt; 2·W elements (the rows
+/// <see cref="ShortRow{TVec, T}"/> takes) staged transposed into a tile of n vectors, lane i of
+/// vector j holding element j of row i. A row function applied at the tile offsets j·W then
+/// computes element j of all W rows at once, and every per-row quantity (max, Σ exp, scale,
+/// log Σ) is one lane of a vector: no lane reductions, one exponential per W elements. The loops
+/// mirror <see cref="IRowLoop{TVec, T}"/>'s with a per-lane result where those give a per-row scalar.
+/// </summary>
+/// <remarks>
+/// The tile lives on the caller's stack (<see cref="MaxElements"/> elements). Every store of
+/// <see cref="Store"/> goes through the flush rule as in the row loops. A lane's Σ exp is a sum in
+/// the working precision of fewer than 2·W values (as ShortRow's two-vector sum), widened to
+/// float64 for the per-lane scale and log.
+/// </remarks>
+internal static unsafe class LaneTile<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    /// <summary>Elements of the largest tile: 2·W − 1 vectors of W lanes.</summary>
+    public static int MaxElements => (2 * TVec.Count - 1) * TVec.Count;
+
+    /// <summary><c>tile[j·W + i] = rows[i·ld + j]</c> for the W rows and j &lt; n: n strided loads
+    /// (<see cref="IVec{TSelf, T}.Gather"/>), one element at a time for an ld too large for them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Gather(T* rows, long ld, nuint n, T* tile)
+    {
+        nuint width = (nuint)TVec.Count;
+        if (ld <= int.MaxValue / TVec.Count)
+        {
+            for (nuint j = 0; j < n; j++)
+            {
+                TVec.Store(TVec.Gather(rows + j, (int)ld), tile + j * width);
+            }
+            return;
+        }
+        for (nuint i = 0; i < width; i++)
+        {
+            T* row = rows + (nint)i * (nint)ld;
+            for (nuint j = 0; j < n; j++)
+            {
+                tile[j * width + i] = row[j];
+            }
+        }
+    }
+
+    /// <summary><c>rows[i·ld + j] = tile[j·W + i]</c>, the inverse of <see cref="Gather"/>, for W ≤ n &lt; 2·W
+    /// (the dispatch gives rows shorter than W to the one-lane width): each row as ShortRow stores it, a head
+    /// vector and an overlapping tail vector, each a strided load from the tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Scatter(T* tile, nuint n, T* rows, long ld)
+    {
+        int width = TVec.Count;
+        nuint tailStart = n - (nuint)width;
+        for (int i = 0; i < width; i++)
+        {
+            T* row = rows + (nint)i * (nint)ld;
+            TVec head = TVec.Gather(tile + i, width);
+            TVec tail = TVec.Gather(tile + tailStart * (nuint)width + (nuint)i, width);
+            TVec.Store(head, row);
+            TVec.Store(tail, row + tailStart);
+        }
+    }
+
+    /// <summary>Each row's Σ f over its n elements, in its lane, in the working precision.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVec Sum<TFunction>(TFunction f, nuint n)
+        where TFunction : struct, IRowFunction<TVec, T>
+    {
+        nuint width = (nuint)TVec.Count;
+        TVec sum = f.Apply(0);
+        for (nuint j = 1; j < n; j++)
+        {
+            sum += f.Apply(j * width);
+        }
+        return sum;
+    }
+
+    /// <summary>Each row's maximum, in its lane (NaN handling as <see cref="IRowLoop{TVec, T}.Max"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVec Max(T* tile, nuint n)
+    {
+        nuint width = (nuint)TVec.Count;
+        TVec max = TVec.Load(tile);
+        for (nuint j = 1; j < n; j++)
+        {
+            max = TVec.Max(max, TVec.Load(tile + j * width));
+        }
+        return max;
+    }
+
+    /// <summary><c>tile[j·W …] = f(j·W)</c>, flushed, for every j &lt; n; f may read the tile (each
+    /// vector is read before it is written).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store<TFunction>(TFunction f, T* tile, nuint n)
+        where TFunction : struct, IRowFunction<TVec, T>
+    {
+        nuint width = (nuint)TVec.Count;
+        for (nuint j = 0; j < n; j++)
+        {
+            TVec.Store(VecMath.Flush<TVec, T, TFunction>(f.Apply(j * width)), tile + j * width);
+        }
+    }
+
+    /// <summary>Each row's Σ exp, split as <see cref="ExpSum"/> (the 1s counted apart from the others),
+    /// for a function whose values are exponentials exp(z − max); when <paramref name="storeTo"/> is not
+    /// null, the exponentials are also stored there (it may be the tile f reads).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static LaneExpSums<TVec, T> SumExps<TFunction>(TFunction f, T* storeTo, nuint n)
+        where TFunction : struct, IRowFunction<TVec, T>
+    {
+        nuint width = (nuint)TVec.Count;
+        TVec zero = TVec.Create(T.Zero), one = TVec.Create(T.One);
+        TVec others = zero, atMax = zero;
+        for (nuint j = 0; j < n; j++)
+        {
+            TVec value = f.Apply(j * width);
+            if (storeTo != null)
+            {
+                TVec.Store(value, storeTo + j * width);
+            }
+            TVec isOne = TVec.EqualTo(value, one);
+            others += TVec.Select(isOne, zero, value);
+            atMax += TVec.Select(isOne, one, zero);
+        }
+        return new LaneExpSums<TVec, T>(others, atMax);
+    }
+}
+
+/// <summary>The <see cref="ExpSum"/> of each lane's row, as two vectors: the sum of the exponentials
+/// below 1 and the count of those exactly 1.</summary>
+internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    /// <summary>Σ of the exponentials below 1, per lane.</summary>
+    public TVec Others => others;
+
+    /// <summary>How many exponentials are exactly 1, per lane.</summary>
+    public TVec AtMax => atMax;
+
+    /// <summary>1/S per lane, rounded to T: the softmax scale, as the row path's <c>1.0 / sum.Total</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Reciprocals()
+    {
+        TVec result = others, count = atMax;
+        ref T o = ref Unsafe.As<TVec, T>(ref result);
+        ref T a = ref Unsafe.As<TVec, T>(ref count);
+        for (int i = 0; i < TVec.Count; i++)
+        {
+            Unsafe.Add(ref o, i) = T.CreateTruncating(1.0 / Lane(ref o, ref a, i).Total);
+        }
+        return result;
+    }
+
+    /// <summary>log S per lane (<see cref="ExpSum.Log"/>), rounded to T.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Logs()
+    {
+        TVec result = others, count = atMax;
+        ref T o = ref Unsafe.As<TVec, T>(ref result);
+        ref T a = ref Unsafe.As<TVec, T>(ref count);
+        for (int i = 0; i < TVec.Count; i++)
+        {
+            Unsafe.Add(ref o, i) = T.CreateTruncating(Lane(ref o, ref a, i).Log);
+        }
+        return result;
+    }
+
+    /// <summary>Lane i's row as an <see cref="ExpSum"/>, widened to float64 (a TVec is its lanes in order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ExpSum Lane(ref T others, ref T atMax, int i) =>
+        new(double.CreateTruncating(Unsafe.Add(ref others, i)), double.CreateTruncating(Unsafe.Add(ref atMax, i)));
+}
