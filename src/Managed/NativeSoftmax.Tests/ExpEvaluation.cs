@@ -70,6 +70,8 @@ internal readonly struct WithMultiplyAdd<TVec, T, TRule> : IVec<WithMultiplyAdd<
     public static WithMultiplyAdd<TVec, T, TRule> Create(T value) => new(TVec.Create(value));
     public static unsafe WithMultiplyAdd<TVec, T, TRule> Load(T* source) => new(TVec.Load(source));
     public static unsafe void Store(WithMultiplyAdd<TVec, T, TRule> value, T* destination) => TVec.Store(value._v, destination);
+    public static unsafe void Transpose(T* source, nint sourceStride, T* destination, nint destinationStride) =>
+        TVec.Transpose(source, sourceStride, destination, destinationStride);
     public static WithMultiplyAdd<TVec, T, TRule> operator +(WithMultiplyAdd<TVec, T, TRule> left, WithMultiplyAdd<TVec, T, TRule> right) => new(left._v + right._v);
     public static WithMultiplyAdd<TVec, T, TRule> operator -(WithMultiplyAdd<TVec, T, TRule> left, WithMultiplyAdd<TVec, T, TRule> right) => new(left._v - right._v);
     public static WithMultiplyAdd<TVec, T, TRule> operator *(WithMultiplyAdd<TVec, T, TRule> left, WithMultiplyAdd<TVec, T, TRule> right) => new(left._v * right._v);

@@ -25,46 +25,27 @@ internal static unsafe class LaneTile<TVec, T>
     /// <summary>Elements of the largest tile: 2·W − 1 vectors of W lanes.</summary>
     public static int MaxElements => (2 * TVec.Count - 1) * TVec.Count;
 
-    /// <summary><c>tile[j·W + i] = rows[i·ld + j]</c> for the W rows and j &lt; n: n strided loads
-    /// (<see cref="IVec{TSelf, T}.Gather"/>), one element at a time for an ld too large for them.</summary>
+    /// <summary><c>tile[j·W + i] = rows[i·ld + j]</c> for the W rows and j &lt; n, W ≤ n &lt; 2·W (the
+    /// dispatch gives rows shorter than W to the one-lane width): the rows' first W columns transposed
+    /// into the tile's first W vectors, then their last W columns into its last W vectors (the
+    /// columns both cover are written twice, the same values).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Gather(T* rows, long ld, nuint n, T* tile)
+    public static void FromRows(T* rows, long ld, nuint n, T* tile)
     {
-        nuint width = (nuint)TVec.Count;
-        if (ld <= int.MaxValue / TVec.Count)
-        {
-            for (nuint j = 0; j < n; j++)
-            {
-                TVec.Store(TVec.Gather(rows + j, (int)ld), tile + j * width);
-            }
-            return;
-        }
-        for (nuint i = 0; i < width; i++)
-        {
-            T* row = rows + (nint)i * (nint)ld;
-            for (nuint j = 0; j < n; j++)
-            {
-                tile[j * width + i] = row[j];
-            }
-        }
+        nint width = TVec.Count, tailStart = (nint)n - width;
+        TVec.Transpose(rows, (nint)ld, tile, width);
+        TVec.Transpose(rows + tailStart, (nint)ld, tile + tailStart * width, width);
     }
 
-    /// <summary><c>rows[i·ld + j] = tile[j·W + i]</c>, the inverse of <see cref="Gather"/>, for W ≤ n &lt; 2·W
-    /// (the dispatch gives rows shorter than W to the one-lane width): each row as ShortRow stores it, a head
-    /// vector and an overlapping tail vector, each a strided load from the tile.</summary>
+    /// <summary><c>rows[i·ld + j] = tile[j·W + i]</c>, the inverse of <see cref="FromRows"/>: each row's
+    /// first W columns and then its last W (the same values where they overlap), as
+    /// <see cref="ShortRow{TVec, T}"/> stores a row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Scatter(T* tile, nuint n, T* rows, long ld)
+    public static void ToRows(T* tile, nuint n, T* rows, long ld)
     {
-        int width = TVec.Count;
-        nuint tailStart = n - (nuint)width;
-        for (int i = 0; i < width; i++)
-        {
-            T* row = rows + (nint)i * (nint)ld;
-            TVec head = TVec.Gather(tile + i, width);
-            TVec tail = TVec.Gather(tile + tailStart * (nuint)width + (nuint)i, width);
-            TVec.Store(head, row);
-            TVec.Store(tail, row + tailStart);
-        }
+        nint width = TVec.Count, tailStart = (nint)n - width;
+        TVec.Transpose(tile, width, rows, (nint)ld);
+        TVec.Transpose(tile + tailStart * width, width, rows + tailStart, (nint)ld);
     }
 
     /// <summary>Each row's Σ f over its n elements, in its lane, in the working precision.</summary>

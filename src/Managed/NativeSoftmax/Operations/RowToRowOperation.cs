@@ -77,13 +77,13 @@ internal readonly unsafe struct RowToRowOperation<TKernel, T>(long rows, long co
             T* secondTile = TKernel.SecondInput is null ? null : tile + size;
             for (; end - r >= width; r += width)
             {
-                LaneTile<TVec, T>.Gather(input + r * ldInput, ldInput, n, tile);
+                LaneTile<TVec, T>.FromRows(input + r * ldInput, ldInput, n, tile);
                 if (secondTile != null)
                 {
-                    LaneTile<TVec, T>.Gather(secondInput + r * ldSecondInput, ldSecondInput, n, secondTile);
+                    LaneTile<TVec, T>.FromRows(secondInput + r * ldSecondInput, ldSecondInput, n, secondTile);
                 }
                 TKernel.Lanes<TVec, T>(tile, secondTile, n);
-                LaneTile<TVec, T>.Scatter(tile, n, output + r * ldOutput, ldOutput);
+                LaneTile<TVec, T>.ToRows(tile, n, output + r * ldOutput, ldOutput);
             }
         }
         RunRows<TVec, ShortRow<TVec, T>>(r, end);

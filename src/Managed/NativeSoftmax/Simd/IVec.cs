@@ -27,9 +27,10 @@ internal interface IVec<TSelf, T>
     static abstract unsafe TSelf Load(T* source);
     static abstract unsafe void Store(TSelf value, T* destination);
 
-    /// <summary>Lane i = <c>source[i·stride]</c>: a strided load (rows across lanes). (Count − 1)·stride
-    /// must fit in an int; an x86 gather where the CPU has AVX2, one load per lane otherwise (this default).</summary>
-    static virtual unsafe TSelf Gather(T* source, int stride) => VecMath.GatherLanes<TSelf, T>(source, stride);
+    /// <summary>A Count × Count block transposed (rows across lanes): <c>destination[j·destinationStride + i] =
+    /// source[i·sourceStride + j]</c> for i, j &lt; Count. The blocks must not overlap. Shuffles in
+    /// registers where the ISA has them; one element at a time otherwise (<see cref="VecMath.TransposeLanes"/>).</summary>
+    static abstract unsafe void Transpose(T* source, nint sourceStride, T* destination, nint destinationStride);
 
     static abstract TSelf operator +(TSelf left, TSelf right);
     static abstract TSelf operator -(TSelf left, TSelf right);

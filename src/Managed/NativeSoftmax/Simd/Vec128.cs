@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace NativeSoftmax.Simd;
@@ -26,16 +27,53 @@ internal readonly struct Vec128<T> : IVec<Vec128<T>, T>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe void Store(Vec128<T> value, T* destination) => value._v.Store(destination);
 
+    /// <remarks>float32 4 × 4 by unpacks and half moves (SSE) or 32- and 64-bit zips (NEON); float64
+    /// 2 × 2 by unpacks or zips.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe Vec128<T> Gather(T* source, int stride)
+    public static unsafe void Transpose(T* source, nint sourceStride, T* destination, nint destinationStride)
     {
-        if (Avx2.IsSupported)
+        if (typeof(T) == typeof(float) && Sse.IsSupported)
         {
-            return typeof(T) == typeof(float)
-                ? new(Avx2.GatherVector128((float*)source, Vector128<int>.Indices * stride, sizeof(float)).As<float, T>())
-                : new(Avx2.GatherVector128((double*)source, Vector128<int>.Indices * stride, sizeof(double)).As<double, T>());
+            float* s = (float*)source, d = (float*)destination;
+            Vector128<float> r0 = Sse.LoadVector128(s), r1 = Sse.LoadVector128(s + sourceStride);
+            Vector128<float> r2 = Sse.LoadVector128(s + 2 * sourceStride), r3 = Sse.LoadVector128(s + 3 * sourceStride);
+            Vector128<float> t0 = Sse.UnpackLow(r0, r1), t1 = Sse.UnpackHigh(r0, r1);
+            Vector128<float> t2 = Sse.UnpackLow(r2, r3), t3 = Sse.UnpackHigh(r2, r3);
+            Sse.Store(d, Sse.MoveLowToHigh(t0, t2));
+            Sse.Store(d + destinationStride, Sse.MoveHighToLow(t2, t0));
+            Sse.Store(d + 2 * destinationStride, Sse.MoveLowToHigh(t1, t3));
+            Sse.Store(d + 3 * destinationStride, Sse.MoveHighToLow(t3, t1));
         }
-        return VecMath.GatherLanes<Vec128<T>, T>(source, stride);
+        else if (typeof(T) == typeof(double) && Sse2.IsSupported)
+        {
+            double* s = (double*)source, d = (double*)destination;
+            Vector128<double> r0 = Sse2.LoadVector128(s), r1 = Sse2.LoadVector128(s + sourceStride);
+            Sse2.Store(d, Sse2.UnpackLow(r0, r1));
+            Sse2.Store(d + destinationStride, Sse2.UnpackHigh(r0, r1));
+        }
+        else if (typeof(T) == typeof(float) && AdvSimd.Arm64.IsSupported)
+        {
+            float* s = (float*)source, d = (float*)destination;
+            Vector128<float> r0 = AdvSimd.LoadVector128(s), r1 = AdvSimd.LoadVector128(s + sourceStride);
+            Vector128<float> r2 = AdvSimd.LoadVector128(s + 2 * sourceStride), r3 = AdvSimd.LoadVector128(s + 3 * sourceStride);
+            Vector128<double> t0 = AdvSimd.Arm64.ZipLow(r0, r1).AsDouble(), t1 = AdvSimd.Arm64.ZipHigh(r0, r1).AsDouble();
+            Vector128<double> t2 = AdvSimd.Arm64.ZipLow(r2, r3).AsDouble(), t3 = AdvSimd.Arm64.ZipHigh(r2, r3).AsDouble();
+            AdvSimd.Store(d, AdvSimd.Arm64.ZipLow(t0, t2).AsSingle());
+            AdvSimd.Store(d + destinationStride, AdvSimd.Arm64.ZipHigh(t0, t2).AsSingle());
+            AdvSimd.Store(d + 2 * destinationStride, AdvSimd.Arm64.ZipLow(t1, t3).AsSingle());
+            AdvSimd.Store(d + 3 * destinationStride, AdvSimd.Arm64.ZipHigh(t1, t3).AsSingle());
+        }
+        else if (typeof(T) == typeof(double) && AdvSimd.Arm64.IsSupported)
+        {
+            double* s = (double*)source, d = (double*)destination;
+            Vector128<double> r0 = AdvSimd.LoadVector128(s), r1 = AdvSimd.LoadVector128(s + sourceStride);
+            AdvSimd.Store(d, AdvSimd.Arm64.ZipLow(r0, r1));
+            AdvSimd.Store(d + destinationStride, AdvSimd.Arm64.ZipHigh(r0, r1));
+        }
+        else
+        {
+            VecMath.TransposeLanes<Vec128<T>, T>(source, sourceStride, destination, destinationStride);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -26,16 +26,52 @@ internal readonly struct Vec256<T> : IVec<Vec256<T>, T>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe void Store(Vec256<T> value, T* destination) => value._v.Store(destination);
 
+    /// <remarks>With AVX: float32 8 × 8 by unpacks within 128-bit lanes, then shuffles, then 128-bit
+    /// permutes (24 shuffles); float64 4 × 4 by unpacks and 128-bit permutes (8).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe Vec256<T> Gather(T* source, int stride)
+    public static unsafe void Transpose(T* source, nint sourceStride, T* destination, nint destinationStride)
     {
-        if (Avx2.IsSupported)
+        if (!Avx.IsSupported)
         {
-            return typeof(T) == typeof(float)
-                ? new(Avx2.GatherVector256((float*)source, Vector256<int>.Indices * stride, sizeof(float)).As<float, T>())
-                : new(Avx2.GatherVector256((double*)source, Vector128<int>.Indices * stride, sizeof(double)).As<double, T>());
+            VecMath.TransposeLanes<Vec256<T>, T>(source, sourceStride, destination, destinationStride);
         }
-        return VecMath.GatherLanes<Vec256<T>, T>(source, stride);
+        else if (typeof(T) == typeof(float))
+        {
+            float* s = (float*)source, d = (float*)destination;
+            Vector256<float> t0 = Avx.UnpackLow(Avx.LoadVector256(s), Avx.LoadVector256(s + sourceStride));
+            Vector256<float> t1 = Avx.UnpackHigh(Avx.LoadVector256(s), Avx.LoadVector256(s + sourceStride));
+            Vector256<float> t2 = Avx.UnpackLow(Avx.LoadVector256(s + 2 * sourceStride), Avx.LoadVector256(s + 3 * sourceStride));
+            Vector256<float> t3 = Avx.UnpackHigh(Avx.LoadVector256(s + 2 * sourceStride), Avx.LoadVector256(s + 3 * sourceStride));
+            Vector256<float> t4 = Avx.UnpackLow(Avx.LoadVector256(s + 4 * sourceStride), Avx.LoadVector256(s + 5 * sourceStride));
+            Vector256<float> t5 = Avx.UnpackHigh(Avx.LoadVector256(s + 4 * sourceStride), Avx.LoadVector256(s + 5 * sourceStride));
+            Vector256<float> t6 = Avx.UnpackLow(Avx.LoadVector256(s + 6 * sourceStride), Avx.LoadVector256(s + 7 * sourceStride));
+            Vector256<float> t7 = Avx.UnpackHigh(Avx.LoadVector256(s + 6 * sourceStride), Avx.LoadVector256(s + 7 * sourceStride));
+            // Per 128-bit lane: columns k (k+4) of rows 0–3 and of rows 4–7.
+            Vector256<float> c0 = Avx.Shuffle(t0, t2, 0x44), c1 = Avx.Shuffle(t0, t2, 0xEE);
+            Vector256<float> c2 = Avx.Shuffle(t1, t3, 0x44), c3 = Avx.Shuffle(t1, t3, 0xEE);
+            Vector256<float> c4 = Avx.Shuffle(t4, t6, 0x44), c5 = Avx.Shuffle(t4, t6, 0xEE);
+            Vector256<float> c6 = Avx.Shuffle(t5, t7, 0x44), c7 = Avx.Shuffle(t5, t7, 0xEE);
+            Avx.Store(d, Avx.Permute2x128(c0, c4, 0x20));
+            Avx.Store(d + destinationStride, Avx.Permute2x128(c1, c5, 0x20));
+            Avx.Store(d + 2 * destinationStride, Avx.Permute2x128(c2, c6, 0x20));
+            Avx.Store(d + 3 * destinationStride, Avx.Permute2x128(c3, c7, 0x20));
+            Avx.Store(d + 4 * destinationStride, Avx.Permute2x128(c0, c4, 0x31));
+            Avx.Store(d + 5 * destinationStride, Avx.Permute2x128(c1, c5, 0x31));
+            Avx.Store(d + 6 * destinationStride, Avx.Permute2x128(c2, c6, 0x31));
+            Avx.Store(d + 7 * destinationStride, Avx.Permute2x128(c3, c7, 0x31));
+        }
+        else
+        {
+            double* s = (double*)source, d = (double*)destination;
+            Vector256<double> r0 = Avx.LoadVector256(s), r1 = Avx.LoadVector256(s + sourceStride);
+            Vector256<double> r2 = Avx.LoadVector256(s + 2 * sourceStride), r3 = Avx.LoadVector256(s + 3 * sourceStride);
+            Vector256<double> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+            Vector256<double> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+            Avx.Store(d, Avx.Permute2x128(t0, t2, 0x20));
+            Avx.Store(d + destinationStride, Avx.Permute2x128(t1, t3, 0x20));
+            Avx.Store(d + 2 * destinationStride, Avx.Permute2x128(t0, t2, 0x31));
+            Avx.Store(d + 3 * destinationStride, Avx.Permute2x128(t1, t3, 0x31));
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -115,7 +151,4 @@ internal readonly struct Vec256<T> : IVec<Vec256<T>, T>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vec256<T> FromVector(Vector256<T> v) => new(v);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal Vector256<T> AsVector() => _v;
 }

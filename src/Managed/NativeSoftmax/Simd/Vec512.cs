@@ -1,7 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace NativeSoftmax.Simd;
 
@@ -26,17 +25,16 @@ internal readonly struct Vec512<T> : IVec<Vec512<T>, T>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe void Store(Vec512<T> value, T* destination) => value._v.Store(destination);
 
-    /// <remarks>Two 256-bit gathers where the CPU has AVX2 (the halves are Count/2 elements·stride apart).</remarks>
+    /// <remarks>Four blocks of half the width, each transposed by <see cref="Vec256{T}.Transpose"/>,
+    /// the two off the diagonal trading places.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe Vec512<T> Gather(T* source, int stride)
+    public static unsafe void Transpose(T* source, nint sourceStride, T* destination, nint destinationStride)
     {
-        if (Avx2.IsSupported)
-        {
-            Vec256<T> lower = Vec256<T>.Gather(source, stride);
-            Vec256<T> upper = Vec256<T>.Gather(source + (nint)(Count / 2) * stride, stride);
-            return new(Vector512.Create(lower.AsVector(), upper.AsVector()));
-        }
-        return VecMath.GatherLanes<Vec512<T>, T>(source, stride);
+        nint half = Count / 2;
+        Vec256<T>.Transpose(source, sourceStride, destination, destinationStride);
+        Vec256<T>.Transpose(source + half, sourceStride, destination + half * destinationStride, destinationStride);
+        Vec256<T>.Transpose(source + half * sourceStride, sourceStride, destination + half, destinationStride);
+        Vec256<T>.Transpose(source + half * sourceStride + half, sourceStride, destination + half * destinationStride + half, destinationStride);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

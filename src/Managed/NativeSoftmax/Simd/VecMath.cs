@@ -65,19 +65,19 @@ internal static class VecMath
         where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
         TVec.Select(TVec.LessThan(value, TVec.Create(MinNormal<T>())), TVec.Create(T.Zero), value);
 
-    /// <summary><see cref="IVec{TSelf, T}.Gather"/> one lane at a time: the portable form.</summary>
+    /// <summary><see cref="IVec{TSelf, T}.Transpose"/> one element at a time: the portable form.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static unsafe TVec GatherLanes<TVec, T>(T* source, int stride)
+    internal static unsafe void TransposeLanes<TVec, T>(T* source, nint sourceStride, T* destination, nint destinationStride)
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        TVec result = default;
-        ref T lane = ref Unsafe.As<TVec, T>(ref result);
-        for (int i = 0; i < TVec.Count; i++)
+        for (nint i = 0; i < TVec.Count; i++)
         {
-            Unsafe.Add(ref lane, i) = source[(nint)i * stride];
+            for (nint j = 0; j < TVec.Count; j++)
+            {
+                destination[j * destinationStride + i] = source[i * sourceStride + j];
+            }
         }
-        return result;
     }
 
     public const int SingleExponentBias = 127;

@@ -49,7 +49,8 @@ internal readonly struct VecScalar<T> : IVec<VecScalar<T>, T>
     public static unsafe void Store(VecScalar<T> value, T* destination) => *destination = value._v;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe VecScalar<T> Gather(T* source, int stride) => new(*source);
+    public static unsafe void Transpose(T* source, nint sourceStride, T* destination, nint destinationStride) =>
+        *destination = *source;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static VecScalar<T> operator +(VecScalar<T> left, VecScalar<T> right) => new(left._v + right._v);
