@@ -4,8 +4,8 @@ using Xunit.Abstractions;
 namespace NativeSoftmax.Tests;
 
 /// <summary>
-/// Short rows computed across lanes (Kernels/LaneTile.cs): softmax, log_softmax and their backward passes
-/// on every row length
+/// Short rows computed across lanes (Kernels/LaneTile.cs): softmax, log_softmax, their backward passes and
+/// hard-label cross-entropy on every row length
 /// 1 … 2W − 1 at every width (W lanes), with row counts around multiples of W (so blocks of W rows and
 /// the rows left over both run), contiguous, strided and in place, against the float64 reference;
 /// rows that are NaN, +∞, all −∞, partly −∞ or dominated by one class in every lane position; and the
@@ -216,6 +216,171 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
                     Assert.True(firstLog.AsSpan().SequenceEqual(logSoftmax.Data), "log_softmax " + context + " differs from 1 thread");
                     Assert.True(firstBackward.AsSpan().SequenceEqual(backward.Data), "softmax_backward " + context + " differs from 1 thread");
                     Assert.True(firstLogBackward.AsSpan().SequenceEqual(logBackward.Data), "log_softmax_backward " + context + " differs from 1 thread");
+                }
+            }
+        }
+        finally
+        {
+            SoftmaxPrimitives.ThreadCount = before;
+        }
+    }
+
+    /// <summary>A hard-label cross-entropy case: weights or none, label smoothing, reduction, where the
+    /// gradient goes, and whether some labels are ignore_index (their group of W rows then runs row by row).</summary>
+    private sealed record LossCase(string Name, bool Weighted, double Smoothing, Reduction Reduction, bool GradIntoLogits, bool Ignored, bool Special);
+
+    private static readonly LossCase[] LossCases =
+    [
+        new("plain, NaN/inf rows, grad strided", false, 0, Reduction.None, false, false, true),
+        new("weighted, smoothing 0.1, grad in place, some ignored", true, 0.1, Reduction.None, true, true, false),
+        new("weighted, mean, grad strided", true, 0, Reduction.Mean, false, false, false),
+        new("smoothing 0.2, sum, grad in place", false, 0.2, Reduction.Sum, true, false, false),
+    ];
+
+    [Theory, MemberData(nameof(WidthsAndTypes))]
+    public void CrossEntropyOfShortRowsMatchesReference(Width width, string dtype)
+    {
+        int done = dtype == "float32" ? CrossEntropy<float>(width) : CrossEntropy<double>(width);
+        Assert.True(done > 0);
+    }
+
+    private static int CrossEntropy<T>(Width width)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int w = Lanes<T>(width), count = 0;
+        double dominant = Expect.IsFloat<T>() ? 20 : 40;
+        bool isFloat = Expect.IsFloat<T>();
+        for (int cols = 1; cols < 2 * w; cols++)
+        {
+            foreach (int rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 })
+            {
+                foreach (LossCase c in LossCases)
+                {
+                    int seed = cols * 1000 + rows;
+                    var options = new CrossEntropyOptions { Reduction = c.Reduction, LabelSmoothing = c.Smoothing };
+                    // Special rows (NaN, +inf, all -inf, partly -inf) only where the loss is per row; dominant rows everywhere.
+                    var logits = new Matrix<T>(rows, cols, cols + 2).Fill((r, col) =>
+                    {
+                        double x = Element(seed, r, col, cols, dominant);
+                        return c.Special || r % 11 == 9 || double.IsFinite(x) ? x : -0.5 * col;
+                    });
+                    long[] labels = Enumerable.Range(0, rows).Select(r => c.Ignored && r % 13 == 5 ? -100L : (r * 7 + 3) % cols).ToArray();
+                    T[]? weight = c.Weighted ? TestData.Vector<T>(seed, cols, 0.5, 2) : null;
+                    Reference.LossResult expected = Reference.HardCrossEntropy(logits.RowsAsDouble(), labels, weight?.AsDouble(), options);
+                    var loss = Enumerable.Repeat(Matrix<T>.Sentinel, c.Reduction == Reduction.None ? rows : 1).ToArray();
+                    Matrix<T> grad = c.GradIntoLogits ? logits : new Matrix<T>(rows, cols, cols + 1);
+                    Ops.CrossEntropy(width, logits, labels, weight, options, loss, grad);
+                    string context = $"cross_entropy width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {c.Name}";
+                    double relative = isFloat ? 2e-6 : 3e-15;
+                    if (c.Reduction == Reduction.None)
+                    {
+                        for (int r = 0; r < rows; r++)
+                        {
+                            Expect.Close(expected.RowLosses[r], double.CreateTruncating(loss[r]),
+                                relative * (expected.TargetAbsMass[r] + expected.RowLossScale[r]), context + " loss", r);
+                        }
+                    }
+                    else
+                    {
+                        double divisor = c.Reduction == Reduction.Mean ? Math.Abs(expected.Divisor) : 1;
+                        Expect.Close(expected.Reduced, double.CreateTruncating(loss[0]),
+                            relative * (expected.TargetAbsMass.Sum() + expected.RowLossScale.Sum()) / divisor, context + " loss");
+                    }
+                    double gradRelative = isFloat ? 1e-6 : 3e-15;
+                    Expect.Rows(grad, expected.Grad, (r, _, _) => gradRelative * Math.Abs(expected.Scale) * expected.TargetAbsMass[r], context + " grad");
+                    count++;
+                }
+            }
+        }
+        return count;
+    }
+
+    /// <summary>A dominant class at the label in every lane: the loss and the gradient at the label, both
+    /// about Σ_{j≠t} exp(z_j − max), within 4 ulp (a sum that let the 1 absorb the others gives 0).</summary>
+    [Theory, MemberData(nameof(VectorWidthsAndTypes))]
+    public void CrossEntropyOfADominantClassKeepsItsTinyValueInEveryLane(Width width, string dtype)
+    {
+        int done = dtype == "float32" ? DominantLoss<float>(width) : DominantLoss<double>(width);
+        Assert.True(done > 0);
+    }
+
+    private static int DominantLoss<T>(Width width)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int w = Lanes<T>(width), count = 0;
+        double dominant = Expect.IsFloat<T>() ? 20 : 40;
+        var options = new CrossEntropyOptions { Reduction = Reduction.None };
+        for (int cols = Math.Max(2, w); cols < 2 * w; cols++)
+        {
+            int rows = 2 * w;
+            var logits = new Matrix<T>(rows, cols, cols).Fill((r, c) => c == r % cols ? dominant : -0.5 * ((r + c) % 4));
+            long[] labels = Enumerable.Range(0, rows).Select(r => (long)(r % cols)).ToArray();
+            foreach (T[]? weight in new[] { null, TestData.Vector<T>(cols, cols, 0.5, 2) })
+            {
+                Reference.LossResult expected = Reference.HardCrossEntropy(logits.RowsAsDouble(), labels, weight?.AsDouble(), options);
+                var loss = new T[rows];
+                var grad = new Matrix<T>(rows, cols, cols);
+                Ops.CrossEntropy(width, logits, labels, weight, options, loss, grad);
+                for (int r = 0; r < rows; r++, count++)
+                {
+                    string context = $"cross_entropy width={width} dtype={TestData.Name<T>()} {rows} x {cols} weights={weight is not null} row {r}";
+                    WithinUlps<T>(expected.RowLosses[r], loss[r], context + ": loss");
+                    WithinUlps<T>(expected.Grad[r][r % cols], grad[r, r % cols], context + ": gradient at the label");
+                }
+            }
+        }
+        return count;
+    }
+
+    private static void WithinUlps<T>(double exact, T got, string context)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        double g = double.CreateTruncating(got);
+        double ulp = Math.ScaleB(1.0, Math.ILogB(exact) - (Expect.IsFloat<T>() ? 23 : 52));
+        Assert.True(Math.Abs(g - exact) <= 4 * ulp, $"{context}: got {g:R}, exact {exact:R}");
+    }
+
+    /// <summary>Cross-entropy over many blocks of short rows (mean, weights, smoothing): the same loss and
+    /// gradient bits at 1, 2 and 7 threads at every width.</summary>
+    [Theory, MemberData(nameof(WidthsAndTypes))]
+    public void CrossEntropyOfShortRowsGivesTheSameBitsAtOneTwoAndSevenThreads(Width width, string dtype)
+    {
+        if (dtype == "float32")
+        {
+            SameLossBits<float>(width);
+        }
+        else
+        {
+            SameLossBits<double>(width);
+        }
+    }
+
+    private static void SameLossBits<T>(Width width)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int w = Lanes<T>(width);
+        int before = SoftmaxPrimitives.ThreadCount;
+        var options = new CrossEntropyOptions { Reduction = Reduction.Mean, LabelSmoothing = 0.1 };
+        try
+        {
+            foreach (int cols in new[] { w, 2 * w - 1, 10 })
+            {
+                const int rows = 20_003;
+                Matrix<T> logits = TestData.Uniform<T>(cols, rows, cols, cols, -30, 30);
+                long[] labels = TestData.Labels(cols, rows, cols, ignoreIndex: -100);
+                T[] weight = TestData.Vector<T>(cols, cols, 0.5, 2);
+                T[]? firstLoss = null, firstGrad = null;
+                foreach (int threads in new[] { 1, 2, 7 })
+                {
+                    SoftmaxPrimitives.ThreadCount = threads;
+                    var loss = new T[1];
+                    var grad = new Matrix<T>(rows, cols, cols);
+                    Ops.CrossEntropy(width, logits, labels, weight, options, loss, grad);
+                    firstLoss ??= loss;
+                    firstGrad ??= grad.Data;
+                    string context = $"cross_entropy width={width} dtype={TestData.Name<T>()} {rows} x {cols} at {threads} threads";
+                    Assert.True(firstLoss.AsSpan().SequenceEqual(loss), context + ": the loss differs from 1 thread");
+                    Assert.True(firstGrad.AsSpan().SequenceEqual(grad.Data), context + ": the gradient differs from 1 thread");
                 }
             }
         }

@@ -48,6 +48,18 @@ internal static unsafe class LaneTile<TVec, T>
         TVec.Transpose(tile + tailStart * width, width, rows + tailStart, (nint)ld);
     }
 
+    /// <summary><c>tile[j·W + i] = values[j]</c> for every lane: a row (the class weights) broadcast across lanes,
+    /// so that a row function reads it at the tile offsets as the per-row path reads the row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Broadcast(T* values, nuint n, T* tile)
+    {
+        nuint width = (nuint)TVec.Count;
+        for (nuint j = 0; j < n; j++)
+        {
+            TVec.Store(TVec.Create(values[j]), tile + j * width);
+        }
+    }
+
     /// <summary>Each row's Σ f over its n elements, in its lane, in the working precision.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TVec Sum<TFunction>(TFunction f, nuint n)

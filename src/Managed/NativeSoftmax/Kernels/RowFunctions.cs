@@ -125,36 +125,41 @@ internal readonly unsafe struct LogSoftmaxVjp<TVec, T>(T* logOutput, T* grad, TV
 }
 
 /// <summary>w_i·(max − z_i) ≥ 0 (w = 1 without weights): Σ of it plus Σw·log Σexp is Σ_i w_i·(lse − z_i)
-/// without the cancellation of Σw·lse − Σ w·z.</summary>
-internal readonly unsafe struct WeightedGaps<TVec, T>(T* z, T max, T* weight) : IRowFunction<TVec, T>
+/// without the cancellation of Σw·lse − Σ w·z. The max is one per row, or one per lane for rows across lanes
+/// (whose weight row is then the weights broadcast across lanes, <see cref="LaneTile{TVec, T}.Broadcast"/>).</summary>
+internal readonly unsafe struct WeightedGaps<TVec, T>(T* z, TVec max, T* weight) : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly TVec _max = TVec.Create(max);
+    public WeightedGaps(T* z, T max, T* weight) : this(z, TVec.Create(max), weight)
+    {
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Apply(nuint i)
     {
-        TVec gap = _max - TVec.Load(z + i);
+        TVec gap = max - TVec.Load(z + i);
         return weight == null ? gap : gap * TVec.Load(weight + i);
     }
 }
 
 /// <summary>x_i·scale − offset·w_i (w = 1 without weights): turns the stored exp(z − max) of a row
-/// into the hard-label cross-entropy gradient, before the label's own −(1 − ε)·w_t is added.</summary>
-internal readonly unsafe struct ScaledMinusWeights<TVec, T>(T* x, T scale, T offset, T* weight)
+/// into the hard-label cross-entropy gradient, before the label's own −(1 − ε)·w_t is added. Scale and
+/// offset are one per row, or one per lane for rows across lanes (given as −offset).</summary>
+internal readonly unsafe struct ScaledMinusWeights<TVec, T>(T* x, TVec scale, TVec negativeOffset, T* weight)
     : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly TVec _scale = TVec.Create(scale);
-    private readonly TVec _negativeOffset = TVec.Create(-offset);
+    public ScaledMinusWeights(T* x, T scale, T offset, T* weight) : this(x, TVec.Create(scale), TVec.Create(-offset), weight)
+    {
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Apply(nuint i)
     {
         TVec w = weight == null ? TVec.Create(T.One) : TVec.Load(weight + i);
-        return TVec.MultiplyAdd(_negativeOffset, w, TVec.Load(x + i) * _scale);
+        return TVec.MultiplyAdd(negativeOffset, w, TVec.Load(x + i) * scale);
     }
 }
 

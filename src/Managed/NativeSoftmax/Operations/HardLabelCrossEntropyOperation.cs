@@ -142,7 +142,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
     public static double Run<TVec>(in Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, long first, long end)
         where TVec : struct, IVec<TVec, T> =>
         ShortRow<TVec, T>.Fits((nuint)prepared.Operation.Cols)
-            ? prepared.Operation.RunRows<TVec, ShortRow<TVec, T>>(first, end)
+            ? prepared.Operation.RunShortRows<TVec>(first, end)
             : ChunkedRowLoop<TVec, T>.Fits((nuint)prepared.Operation.Cols)
             ? prepared.Operation.RunRows<TVec, ChunkedRowLoop<TVec, T>>(first, end)
             : prepared.Operation.RunRows<TVec, RowLoop<TVec, T>>(first, end);
@@ -152,6 +152,134 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
 
     private readonly void StoreReduced(double total) =>
         CrossEntropyValidation.StoreReduced(loss, _options.Reduction, total, _divisor);
+
+    /// <summary>
+    /// Rows of fewer than two vectors: Count at a time across lanes (<see cref="LaneTile{TVec, T}"/>), a
+    /// group with an ignored row and the rest of the block one row at a time. Groups start at the block's
+    /// first row, so they depend on the shape and labels alone, never on the thread count.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private readonly double RunShortRows<TVec>(long first, long end)
+        where TVec : struct, IVec<TVec, T>
+    {
+        int width = TVec.Count, size = LaneTile<TVec, T>.MaxElements;
+        T* tile = stackalloc T[2 * size + LaneValues * width];
+        T* weightTile = weight == null ? null : tile + size;
+        T* lanes = tile + 2 * size;
+        if (weightTile != null)
+        {
+            LaneTile<TVec, T>.Broadcast(weight, (nuint)cols, weightTile);
+        }
+        double total = 0;
+        long r = first;
+        for (; end - r >= width; r += width)
+        {
+            if (AnyIgnored(r, width))
+            {
+                total += RunRows<TVec, ShortRow<TVec, T>>(r, r + width);
+            }
+            else
+            {
+                total += Lanes<TVec>(r, tile, weightTile, lanes);
+            }
+        }
+        return total + RunRows<TVec, ShortRow<TVec, T>>(r, end);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly bool AnyIgnored(long r, int count)
+    {
+        bool any = false;
+        for (int i = 0; i < count; i++)
+        {
+            any |= long.CreateTruncating(target[r + i]) == _options.IgnoreIndex;
+        }
+        return any;
+    }
+
+    /// <summary>Per-lane values <see cref="Lanes"/> keeps in memory, Count each: the per-row scalars read them
+    /// lane by lane (one store of each vector, not one per lane read).</summary>
+    private const int LaneValues = 7;
+
+    /// <summary>
+    /// Rows r … r + Count − 1 (none ignored) across lanes: <see cref="RunRows"/>'s steps and formulas, with
+    /// each row's max, Σ exp, gradient scale and offset in its lane and the per-row scalars (loss,
+    /// the label's own gradient) computed lane by lane. Returns the rows' loss total.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly double Lanes<TVec>(long r, T* tile, T* weightTile, T* lanes)
+        where TVec : struct, IVec<TVec, T>
+    {
+        nuint n = (nuint)cols;
+        int width = TVec.Count;
+        double epsilon = _options.LabelSmoothing;
+        double keep = 1.0 - epsilon, spread = epsilon / cols;
+        double scale = CrossEntropyValidation.GradientScale(_options, _divisor);
+        bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
+
+        // Everything that reads the logits comes before the gradient is stored (it may be exactly
+        // the logits): the tile, z_t and the smoothing term; the tile then holds exp(z − max).
+        LaneTile<TVec, T>.FromRows(logits + r * ldLogits, ldLogits, n, tile);
+        TVec max = LaneTile<TVec, T>.Max(tile, n);
+        TVec gaps = epsilon > 0 ? LaneTile<TVec, T>.Sum(new WeightedGaps<TVec, T>(tile, max, weightTile), n) : TVec.Create(T.Zero);
+        LaneExpSums<TVec, T> sums = LaneTile<TVec, T>.SumExps(new ExpShifted<TVec, T>(tile, max), grad == null ? null : tile, n);
+        T* maxes = lanes, others = lanes + width, atMax = lanes + 2 * width, gapSums = lanes + 3 * width;
+        T* gradScales = lanes + 4 * width, negativeOffsets = lanes + 5 * width, labelGrads = lanes + 6 * width;
+        TVec.Store(max, maxes);
+        TVec.Store(sums.Others, others);
+        TVec.Store(sums.AtMax, atMax);
+        TVec.Store(gaps, gapSums);
+        double total = 0;
+        for (int i = 0; i < width; i++)
+        {
+            long row = r + i;
+            T* z = logits + row * ldLogits;
+            long t = long.CreateTruncating(target[row]);
+            T rowMax = maxes[i];
+            double gapSum = 0;
+            if (epsilon > 0)
+            {
+                gapSum = double.CreateTruncating(gapSums[i]);
+                gapSum = typeof(T) == typeof(float) && !double.IsFinite(gapSum) ? WideGaps.Weighted(z, rowMax, weight, n) : gapSum;
+            }
+            var sum = new ExpSum(double.CreateTruncating(others[i]), double.CreateTruncating(atMax[i]));
+            double logSum = sum.Log;
+            double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
+            double rowLoss = keep * wt * ((double.CreateTruncating(rowMax) - double.CreateTruncating(z[t])) + logSum);
+            if (epsilon > 0)
+            {
+                rowLoss += spread * (gapSum + _weightSum * logSum);
+            }
+            total += rowLoss;
+            if (storeRowLosses)
+            {
+                loss[row] = VecMath.FlushSubnormal(T.CreateTruncating(rowLoss));
+            }
+            if (grad != null)
+            {
+                double rowScale = CrossEntropyValidation.RowScale<T>(_options, scale, row);
+                double targetSum = keep * wt + spread * _weightSum;
+                double yt = (keep + spread) * wt;
+                double et = double.CreateTruncating(tile[(nuint)t * (nuint)width + (nuint)i]);
+                double expTotal = sum.Total;
+                gradScales[i] = T.CreateTruncating(rowScale * targetSum / expTotal);
+                negativeOffsets[i] = -T.CreateTruncating(rowScale * spread);
+                double gt = rowScale * (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) / expTotal;
+                labelGrads[i] = VecMath.FlushSubnormal(T.CreateTruncating(gt));
+            }
+        }
+        if (grad != null)
+        {
+            LaneTile<TVec, T>.Store(new ScaledMinusWeights<TVec, T>(tile, TVec.Load(gradScales), TVec.Load(negativeOffsets), weightTile), tile, n);
+            for (int i = 0; i < width; i++)
+            {
+                long t = long.CreateTruncating(target[r + i]);
+                tile[(nuint)t * (nuint)width + (nuint)i] = labelGrads[i];
+            }
+            LaneTile<TVec, T>.ToRows(tile, n, grad + r * ldGrad, ldGrad);
+        }
+        return total;
+    }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per width and loop type
     private readonly double RunRows<TVec, TLoop>(long first, long end)
