@@ -213,7 +213,6 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         nuint n = (nuint)cols;
         int width = TVec.Count;
         double epsilon = _options.LabelSmoothing;
-        double keep = 1.0 - epsilon, spread = epsilon / cols;
         double scale = CrossEntropyValidation.GradientScale(_options, _divisor);
         bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
 
@@ -243,13 +242,8 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
                 gapSum = typeof(T) == typeof(float) && !double.IsFinite(gapSum) ? WideGaps.Weighted(z, rowMax, weight, n) : gapSum;
             }
             var sum = new ExpSum(double.CreateTruncating(others[i]), double.CreateTruncating(atMax[i]));
-            double logSum = sum.Log;
             double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
-            double rowLoss = keep * wt * ((double.CreateTruncating(rowMax) - double.CreateTruncating(z[t])) + logSum);
-            if (epsilon > 0)
-            {
-                rowLoss += spread * (gapSum + _weightSum * logSum);
-            }
+            double rowLoss = RowLoss(rowMax, z[t], gapSum, sum, wt);
             total += rowLoss;
             if (storeRowLosses)
             {
@@ -257,15 +251,11 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             }
             if (grad != null)
             {
-                double rowScale = CrossEntropyValidation.RowScale<T>(_options, scale, row);
-                double targetSum = keep * wt + spread * _weightSum;
-                double yt = (keep + spread) * wt;
                 double et = double.CreateTruncating(tile[(nuint)t * (nuint)width + (nuint)i]);
-                double expTotal = sum.Total;
-                gradScales[i] = T.CreateTruncating(rowScale * targetSum / expTotal);
-                negativeOffsets[i] = -T.CreateTruncating(rowScale * spread);
-                double gt = rowScale * (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) / expTotal;
-                labelGrads[i] = VecMath.FlushSubnormal(T.CreateTruncating(gt));
+                GradientTerms terms = Gradient(sum, et, wt, CrossEntropyValidation.RowScale<T>(_options, scale, row));
+                gradScales[i] = T.CreateTruncating(terms.ExpScale);
+                negativeOffsets[i] = -T.CreateTruncating(terms.Offset);
+                labelGrads[i] = VecMath.FlushSubnormal(T.CreateTruncating(terms.Label));
             }
         }
         if (grad != null)
@@ -288,7 +278,6 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
     {
         nuint n = (nuint)cols;
         double epsilon = _options.LabelSmoothing;
-        double keep = 1.0 - epsilon, spread = epsilon / cols;
         double scale = CrossEntropyValidation.GradientScale(_options, _divisor);
         bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
         double total = 0;
@@ -318,14 +307,8 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             T max = TLoop.Max(z, n);
             double gaps = epsilon > 0 ? SmoothingGaps<TVec, TLoop>(z, max, n) : 0.0;
             ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(z, max), g, n);
-            double logSum = sum.Log;
             double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
-            // lse − z_t = (max − z_t) + log Σ exp(z − max), the gap in float64 (float32 max − z_t can overflow).
-            double rowLoss = keep * wt * ((double.CreateTruncating(max) - double.CreateTruncating(zt)) + logSum);
-            if (epsilon > 0)
-            {
-                rowLoss += spread * (gaps + _weightSum * logSum);
-            }
+            double rowLoss = RowLoss(max, zt, gaps, sum, wt);
             total += rowLoss;
             if (storeRowLosses)
             {
@@ -334,22 +317,59 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
 
             if (g != null)
             {
-                // s·(o_j·Σy − y_j) with Σy = (1 − ε)·w_t + (ε/C)·Σw and y_j = (ε/C)·w_j (+ (1 − ε)·w_t at t),
-                // from g_j = exp(z_j − max) and o_j = g_j / S. Every j but t in one pass; then t,
-                // as (e_t·(Σy − y_t) − y_t·(S − e_t))/S: at the maximum (e_t = 1) that is the
-                // −y_t·(S − 1)/S of a dominant class, which 1/S − 1 would round to 0.
-                double rowScale = CrossEntropyValidation.RowScale<T>(_options, scale, r);
-                double targetSum = keep * wt + spread * _weightSum;
-                double yt = (keep + spread) * wt;
+                // Every j but t in one pass; then t (Gradient).
                 double et = double.CreateTruncating(g[t]);
-                double expTotal = sum.Total;
-                TLoop.Store(new ScaledMinusWeights<TVec, T>(g, T.CreateTruncating(rowScale * targetSum / expTotal),
-                    T.CreateTruncating(rowScale * spread), weight), g, n);
-                double gt = rowScale * (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) / expTotal;
-                g[t] = VecMath.FlushSubnormal(T.CreateTruncating(gt));
+                GradientTerms terms = Gradient(sum, et, wt, CrossEntropyValidation.RowScale<T>(_options, scale, r));
+                TLoop.Store(new ScaledMinusWeights<TVec, T>(g, T.CreateTruncating(terms.ExpScale),
+                    T.CreateTruncating(terms.Offset), weight), g, n);
+                g[t] = VecMath.FlushSubnormal(T.CreateTruncating(terms.Label));
             }
         }
         return total;
+    }
+
+    /// <summary>
+    /// One row's loss from its statistics, the same formula per row and across lanes:
+    /// (1 − ε)·w_t·(lse − z_t) + (ε/C)·Σ_j w_j·(lse − z_j), with lse − z_t = (max − z_t) + log S,
+    /// the gap in float64 (float32 max − z_t can overflow), and Σ_j w_j·(lse − z_j) =
+    /// <paramref name="gaps"/> + Σw·log S (<see cref="WeightedGaps{TVec, T}"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly double RowLoss(T max, T zt, double gaps, ExpSum sum, double wt)
+    {
+        double epsilon = _options.LabelSmoothing;
+        double logSum = sum.Log;
+        double rowLoss = (1.0 - epsilon) * wt * ((double.CreateTruncating(max) - double.CreateTruncating(zt)) + logSum);
+        if (epsilon > 0)
+        {
+            rowLoss += epsilon / cols * (gaps + _weightSum * logSum);
+        }
+        return rowLoss;
+    }
+
+    /// <summary>A row's gradient s·(o_j·Σy − y_j), Σy = (1 − ε)·w_t + (ε/C)·Σw and y_j = (ε/C)·w_j
+    /// (+ (1 − ε)·w_t at t), from the stored e_j = exp(z_j − max) and o_j = e_j / S: every j but t is
+    /// e_j·ExpScale − Offset·w_j (<see cref="ScaledMinusWeights{TVec, T}"/>), and t is
+    /// <see cref="Label"/>.</summary>
+    private readonly record struct GradientTerms(double ExpScale, double Offset, double Label);
+
+    /// <summary>
+    /// The gradient's terms (<see cref="GradientTerms"/>) of a row with statistics
+    /// <paramref name="sum"/>, label exponential <paramref name="et"/> and label weight
+    /// <paramref name="wt"/>, scaled by <paramref name="rowScale"/>. The label's own gradient is
+    /// (e_t·(Σy − y_t) − y_t·(S − e_t))/S: at the maximum (e_t = 1) that is the −y_t·(S − 1)/S of
+    /// a dominant class, which 1/S − 1 would round to 0.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly GradientTerms Gradient(ExpSum sum, double et, double wt, double rowScale)
+    {
+        double epsilon = _options.LabelSmoothing;
+        double keep = 1.0 - epsilon, spread = epsilon / cols;
+        double targetSum = keep * wt + spread * _weightSum;
+        double yt = (keep + spread) * wt;
+        double expTotal = sum.Total;
+        return new GradientTerms(rowScale * targetSum / expTotal, rowScale * spread,
+            rowScale * (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) / expTotal);
     }
 
     /// <summary>Σ_j w_j·(max − z_j); in float64 when the float32 sum overflows (logits near ±FLT_MAX).</summary>
