@@ -164,6 +164,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
     {
         int width = TVec.Count, size = LaneTile<TVec, T>.MaxElements;
         T* tile = stackalloc T[2 * size + LaneValues * width];
+        double* logSums = stackalloc double[width];
         T* weightTile = weight == null ? null : tile + size;
         T* lanes = tile + 2 * size;
         if (weightTile != null)
@@ -180,7 +181,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             }
             else
             {
-                total += Lanes<TVec>(r, tile, weightTile, lanes);
+                total += Lanes<TVec>(r, tile, weightTile, lanes, logSums);
             }
         }
         return total + RunRows<TVec, ShortRow<TVec, T>>(r, end);
@@ -207,7 +208,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
     /// the label's own gradient) computed lane by lane. Returns the rows' loss total.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private readonly double Lanes<TVec>(long r, T* tile, T* weightTile, T* lanes)
+    private readonly double Lanes<TVec>(long r, T* tile, T* weightTile, T* lanes, double* logSums)
         where TVec : struct, IVec<TVec, T>
     {
         nuint n = (nuint)cols;
@@ -227,6 +228,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         TVec.Store(max, maxes);
         TVec.Store(sums.Others, others);
         TVec.Store(sums.AtMax, atMax);
+        sums.Logs(logSums);
         TVec.Store(gaps, gapSums);
         double total = 0;
         for (int i = 0; i < width; i++)
@@ -243,7 +245,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             }
             var sum = new ExpSum(double.CreateTruncating(others[i]), double.CreateTruncating(atMax[i]));
             double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
-            double rowLoss = RowLoss(rowMax, z[t], gapSum, sum, wt);
+            double rowLoss = RowLoss(rowMax, z[t], gapSum, logSums[i], wt);
             total += rowLoss;
             if (storeRowLosses)
             {
@@ -308,7 +310,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             double gaps = epsilon > 0 ? SmoothingGaps<TVec, TLoop>(z, max, n) : 0.0;
             ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(z, max), g, n);
             double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
-            double rowLoss = RowLoss(max, zt, gaps, sum, wt);
+            double rowLoss = RowLoss(max, zt, gaps, sum.Log, wt);
             total += rowLoss;
             if (storeRowLosses)
             {
@@ -335,10 +337,9 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
     /// <paramref name="gaps"/> + Σw·log S (<see cref="WeightedGaps{TVec, T}"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private readonly double RowLoss(T max, T zt, double gaps, ExpSum sum, double wt)
+    private readonly double RowLoss(T max, T zt, double gaps, double logSum, double wt)
     {
         double epsilon = _options.LabelSmoothing;
-        double logSum = sum.Log;
         double rowLoss = (1.0 - epsilon) * wt * ((double.CreateTruncating(max) - double.CreateTruncating(zt)) + logSum);
         if (epsilon > 0)
         {
