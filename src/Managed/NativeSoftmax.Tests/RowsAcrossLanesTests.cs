@@ -5,8 +5,8 @@ namespace NativeSoftmax.Tests;
 
 /// <summary>
 /// Short rows computed across lanes (Kernels/LaneTile.cs): softmax, log_softmax, their backward passes and
-/// hard-label cross-entropy on every row length
-/// 1 … 2W − 1 at every width (W lanes), with row counts around multiples of W (so blocks of W rows and
+/// hard-label cross-entropy on every row length 1 … 4W + 1 at every width (W lanes: the per-row short
+/// path below 2W, across lanes up to 4W, the general loop above), with row counts around multiples of W (so blocks of W rows and
 /// the rows left over both run), contiguous, strided and in place, against the float64 reference;
 /// rows that are NaN, +∞, all −∞, partly −∞ or dominated by one class in every lane position; and the
 /// same bits at 1, 2 and 7 threads.
@@ -88,7 +88,7 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
         int w = Lanes<T>(width), count = 0;
         double worst = 0, dominant = Expect.IsFloat<T>() ? 20 : 40;
         string op = isLog ? "log_softmax" : "softmax";
-        for (int cols = 1; cols < 2 * w; cols++)
+        for (int cols = 1; cols <= 4 * w + 1; cols++)
         {
             foreach (int rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 })
             {
@@ -150,7 +150,7 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
     {
         int w = Lanes<T>(width), count = 0;
         double dominant = Expect.IsFloat<T>() ? 20 : 40;
-        for (int cols = Math.Max(2, w); cols < 2 * w; cols++)
+        for (int cols = Math.Max(2, w); cols <= 4 * w; cols++)
         {
             int rows = 2 * w;
             var logits = new Matrix<T>(rows, cols, cols).Fill((r, c) => c == r % cols ? dominant : -0.5 * ((r + c) % 4));
@@ -190,7 +190,7 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
         int before = SoftmaxPrimitives.ThreadCount;
         try
         {
-            foreach (int cols in new[] { w, 2 * w - 1, 10 })
+            foreach (int cols in new[] { w, 2 * w - 1, 10, 3 * w + 1, 4 * w })
             {
                 const int rows = 20_003;
                 Matrix<T> logits = TestData.Uniform<T>(cols, rows, cols, cols, -30, 30);
@@ -250,7 +250,7 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
         int w = Lanes<T>(width), count = 0;
         double dominant = Expect.IsFloat<T>() ? 20 : 40;
         bool isFloat = Expect.IsFloat<T>();
-        for (int cols = 1; cols < 2 * w; cols++)
+        for (int cols = 1; cols <= 4 * w + 1; cols++)
         {
             foreach (int rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 })
             {
@@ -310,7 +310,7 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
         int w = Lanes<T>(width), count = 0;
         double dominant = Expect.IsFloat<T>() ? 20 : 40;
         var options = new CrossEntropyOptions { Reduction = Reduction.None };
-        for (int cols = Math.Max(2, w); cols < 2 * w; cols++)
+        for (int cols = Math.Max(2, w); cols <= 4 * w; cols++)
         {
             int rows = 2 * w;
             var logits = new Matrix<T>(rows, cols, cols).Fill((r, c) => c == r % cols ? dominant : -0.5 * ((r + c) % 4));
@@ -363,7 +363,7 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
         var options = new CrossEntropyOptions { Reduction = Reduction.Mean, LabelSmoothing = 0.1 };
         try
         {
-            foreach (int cols in new[] { w, 2 * w - 1, 10 })
+            foreach (int cols in new[] { w, 2 * w - 1, 10, 3 * w + 1, 4 * w })
             {
                 const int rows = 20_003;
                 Matrix<T> logits = TestData.Uniform<T>(cols, rows, cols, cols, -30, 30);
@@ -406,7 +406,7 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
     {
         int w = Lanes<T>(width), count = 0;
         double relative = Expect.IsFloat<T>() ? 1e-6 : 2e-15;
-        for (int cols = 1; cols < 2 * w; cols++)
+        for (int cols = 1; cols <= 4 * w + 1; cols++)
         {
             foreach (int rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 })
             {

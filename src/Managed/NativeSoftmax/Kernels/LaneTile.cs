@@ -6,8 +6,8 @@ using NativeSoftmax.Simd;
 namespace NativeSoftmax.Kernels;
 
 /// <summary>
-/// Rows across lanes: W = <c>TVec.Count</c> consecutive rows of n &lt; 2·W elements (the rows
-/// <see cref="ShortRow{TVec, T}"/> takes) staged transposed into a tile of n vectors, lane i of
+/// Rows across lanes: W = <c>TVec.Count</c> consecutive rows of W ≤ n ≤ 4·W elements
+/// (<see cref="Fits"/>) staged transposed into a tile of n vectors, lane i of
 /// vector j holding element j of row i. A row function applied at the tile offsets j·W then
 /// computes element j of all W rows at once, and every per-row quantity (max, Σ exp, scale,
 /// log Σ) is one lane of a vector: no lane reductions, one exponential per W elements. The loops
@@ -15,38 +15,58 @@ namespace NativeSoftmax.Kernels;
 /// </summary>
 /// <remarks>
 /// The tile lives on the caller's stack (<see cref="MaxElements"/> elements). Every store of
-/// <see cref="Store"/> goes through the flush rule as in the row loops. A lane's Σ exp is a sum in
-/// the working precision of fewer than 2·W values (as ShortRow's two-vector sum), widened to
-/// float64 for the per-lane scale and log.
+/// <see cref="Store"/> goes through the flush rule as in the row loops. A lane's sums take the
+/// even and the odd columns apart, each a sum in the working precision of at most 2·W values
+/// (16 at 8 lanes; a block of <see cref="RowLoop{TVec, T}"/> adds 8 per partial sum), then the
+/// two together, widened to float64 for the per-lane scale and log.
 /// </remarks>
 internal static unsafe class LaneTile<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    /// <summary>Elements of the largest tile: 2·W − 1 vectors of W lanes.</summary>
-    public static int MaxElements => (2 * TVec.Count - 1) * TVec.Count;
+    /// <summary>The longest row a tile holds: 4·W columns (32 float32 classes at 8 lanes).</summary>
+    public static nuint MaxColumns => 4 * (nuint)TVec.Count;
 
-    /// <summary><c>tile[j·W + i] = rows[i·ld + j]</c> for the W rows and j &lt; n, W ≤ n &lt; 2·W (the
-    /// dispatch gives rows shorter than W to the one-lane width): the rows' first W columns transposed
-    /// into the tile's first W vectors, then their last W columns into its last W vectors (the
-    /// columns both cover are written twice, the same values).</summary>
+    /// <summary>Elements of the largest tile: <see cref="MaxColumns"/> vectors of W lanes.</summary>
+    public static int MaxElements => 4 * TVec.Count * TVec.Count;
+
+    /// <summary>Whether rows of n ≥ W elements (the dispatch gives shorter rows to a narrower width)
+    /// go across lanes: n ≤ <see cref="MaxColumns"/>.</summary>
+    public static bool Fits(nuint n) => n <= MaxColumns;
+
+    /// <summary><c>tile[j·W + i] = rows[i·ld + j]</c> for the W rows and j &lt; n, W ≤ n ≤ 4·W: the
+    /// rows' columns W at a time, each block transposed into W vectors of the tile, the last block
+    /// ending at n (overlapping the one before where W does not divide n: the columns both cover
+    /// are written twice, the same values).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void FromRows(T* rows, long ld, nuint n, T* tile)
     {
-        nint width = TVec.Count, tailStart = (nint)n - width;
-        TVec.Transpose(rows, (nint)ld, tile, width);
-        TVec.Transpose(rows + tailStart, (nint)ld, tile + tailStart * width, width);
+        nint width = TVec.Count, end = (nint)n;
+        for (nint j = 0; j + width <= end; j += width)
+        {
+            TVec.Transpose(rows + j, (nint)ld, tile + j * width, width);
+        }
+        if (end % width != 0)
+        {
+            TVec.Transpose(rows + (end - width), (nint)ld, tile + (end - width) * width, width);
+        }
     }
 
-    /// <summary><c>rows[i·ld + j] = tile[j·W + i]</c>, the inverse of <see cref="FromRows"/>: each row's
-    /// first W columns and then its last W (the same values where they overlap), as
-    /// <see cref="ShortRow{TVec, T}"/> stores a row.</summary>
+    /// <summary><c>rows[i·ld + j] = tile[j·W + i]</c>, the inverse of <see cref="FromRows"/>, by the
+    /// same blocks (the same values where they overlap), as <see cref="RowLoop{TVec, T}"/> stores a
+    /// row's last vector.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ToRows(T* tile, nuint n, T* rows, long ld)
     {
-        nint width = TVec.Count, tailStart = (nint)n - width;
-        TVec.Transpose(tile, width, rows, (nint)ld);
-        TVec.Transpose(tile + tailStart * width, width, rows + tailStart, (nint)ld);
+        nint width = TVec.Count, end = (nint)n;
+        for (nint j = 0; j + width <= end; j += width)
+        {
+            TVec.Transpose(tile + j * width, width, rows + j, (nint)ld);
+        }
+        if (end % width != 0)
+        {
+            TVec.Transpose(tile + (end - width) * width, width, rows + (end - width), (nint)ld);
+        }
     }
 
     /// <summary><c>tile[j·W + i] = values[j]</c> for every lane: a row (the class weights) broadcast across lanes,
@@ -61,18 +81,21 @@ internal static unsafe class LaneTile<TVec, T>
         }
     }
 
-    /// <summary>Each row's Σ f over its n elements, in its lane, in the working precision.</summary>
+    /// <summary>Each row's Σ f over its n elements, in its lane, in the working precision: two partial
+    /// sums taking the columns in turn (the even ones and the odd ones), then added.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TVec Sum<TFunction>(TFunction f, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         nuint width = (nuint)TVec.Count;
-        TVec sum = f.Apply(0);
-        for (nuint j = 1; j < n; j++)
+        TVec current = TVec.Create(T.Zero), other = current;
+        for (nuint j = 0; j < n; j++)
         {
-            sum += f.Apply(j * width);
+            TVec next = current + f.Apply(j * width);
+            current = other;
+            other = next;
         }
-        return sum;
+        return current + other;
     }
 
     /// <summary>Each row's maximum, in its lane (NaN handling as <see cref="IRowLoop{TVec, T}.Max"/>).</summary>
@@ -110,7 +133,7 @@ internal static unsafe class LaneTile<TVec, T>
     {
         nuint width = (nuint)TVec.Count;
         TVec zero = TVec.Create(T.Zero), one = TVec.Create(T.One);
-        TVec others = zero, atMax = zero;
+        TVec others = zero, otherOthers = zero, atMax = zero; // two partial sums taking the columns in turn, as Sum
         for (nuint j = 0; j < n; j++)
         {
             TVec value = f.Apply(j * width);
@@ -119,9 +142,12 @@ internal static unsafe class LaneTile<TVec, T>
                 TVec.Store(value, storeTo + j * width);
             }
             TVec isOne = TVec.EqualTo(value, one);
-            others += TVec.Select(isOne, zero, value);
+            TVec next = others + TVec.Select(isOne, zero, value);
+            others = otherOthers;
+            otherOthers = next;
             atMax += TVec.Select(isOne, one, zero);
         }
+        others += otherOthers;
         return new LaneExpSums<TVec, T>(others, atMax);
     }
 }

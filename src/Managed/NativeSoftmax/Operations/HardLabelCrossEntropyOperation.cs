@@ -142,7 +142,9 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
     public static double Run<TVec>(in Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, long first, long end)
         where TVec : struct, IVec<TVec, T> =>
         ShortRow<TVec, T>.Fits((nuint)prepared.Operation.Cols)
-            ? prepared.Operation.RunShortRows<TVec>(first, end)
+            ? prepared.Operation.RunShortRows<TVec, ShortRow<TVec, T>>(first, end)
+            : LaneTile<TVec, T>.Fits((nuint)prepared.Operation.Cols)
+            ? prepared.Operation.RunShortRows<TVec, RowLoop<TVec, T>>(first, end)
             : ChunkedRowLoop<TVec, T>.Fits((nuint)prepared.Operation.Cols)
             ? prepared.Operation.RunRows<TVec, ChunkedRowLoop<TVec, T>>(first, end)
             : prepared.Operation.RunRows<TVec, RowLoop<TVec, T>>(first, end);
@@ -154,13 +156,15 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         CrossEntropyValidation.StoreReduced(loss, _options.Reduction, total, _divisor);
 
     /// <summary>
-    /// Rows of fewer than two vectors: Count at a time across lanes (<see cref="LaneTile{TVec, T}"/>), a
-    /// group with an ignored row and the rest of the block one row at a time. Groups start at the block's
-    /// first row, so they depend on the shape and labels alone, never on the thread count.
+    /// Rows of at most <see cref="LaneTile{TVec, T}.MaxColumns"/>: Count at a time across lanes
+    /// (<see cref="LaneTile{TVec, T}"/>), a group with an ignored row and the rest of the block one row
+    /// at a time by <typeparamref name="TRestLoop"/>. Groups start at the block's first row, so they
+    /// depend on the shape and labels alone, never on the thread count.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private readonly double RunShortRows<TVec>(long first, long end)
+    private readonly double RunShortRows<TVec, TRestLoop>(long first, long end)
         where TVec : struct, IVec<TVec, T>
+        where TRestLoop : struct, IRowLoop<TVec, T>
     {
         int width = TVec.Count, size = LaneTile<TVec, T>.MaxElements;
         T* tile = stackalloc T[2 * size + LaneValues * width];
@@ -177,14 +181,14 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         {
             if (AnyIgnored(r, width))
             {
-                total += RunRows<TVec, ShortRow<TVec, T>>(r, r + width);
+                total += RunRows<TVec, TRestLoop>(r, r + width);
             }
             else
             {
                 total += Lanes<TVec>(r, tile, weightTile, lanes, logSums);
             }
         }
-        return total + RunRows<TVec, ShortRow<TVec, T>>(r, end);
+        return total + RunRows<TVec, TRestLoop>(r, end);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -41,11 +41,16 @@ internal readonly unsafe struct RowToRowOperation<TKernel, T>(long rows, long co
     public static double Run<TVec>(in Prepared<RowToRowOperation<TKernel, T>> prepared, long first, long end)
         where TVec : struct, IVec<TVec, T>
     {
-        if (ShortRow<TVec, T>.Fits((nuint)prepared.Operation.Cols))
+        nuint n = (nuint)prepared.Operation.Cols;
+        if (ShortRow<TVec, T>.Fits(n))
         {
-            prepared.Operation.RunShortRows<TVec>(first, end);
+            prepared.Operation.RunShortRows<TVec, ShortRow<TVec, T>>(first, end);
         }
-        else if (ChunkedRowLoop<TVec, T>.Fits((nuint)prepared.Operation.Cols))
+        else if (TKernel.RunsAcrossLanes && LaneTile<TVec, T>.Fits(n))
+        {
+            prepared.Operation.RunShortRows<TVec, RowLoop<TVec, T>>(first, end);
+        }
+        else if (ChunkedRowLoop<TVec, T>.Fits(n))
         {
             prepared.Operation.RunRows<TVec, ChunkedRowLoop<TVec, T>>(first, end); // the backward passes; softmax and log_softmax go by LongRow
         }
@@ -60,12 +65,14 @@ internal readonly unsafe struct RowToRowOperation<TKernel, T>(long rows, long co
     {
     }
 
-    /// <summary>Rows of fewer than two vectors: Count at a time across lanes (<see cref="LaneTile{TVec, T}"/>)
-    /// where the kernel can, the rest of the block one at a time. Groups start at the block's first row,
-    /// so they depend on the shape alone (blocks do, <see cref="Dispatch"/>), never on the thread count.</summary>
+    /// <summary>Rows of at most <see cref="LaneTile{TVec, T}.MaxColumns"/>: Count at a time across lanes
+    /// (<see cref="LaneTile{TVec, T}"/>) where the kernel can, the rest of the block one at a time by
+    /// <typeparamref name="TRestLoop"/>. Groups start at the block's first row, so they depend on the
+    /// shape alone (blocks do, <see cref="Dispatch"/>), never on the thread count.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void RunShortRows<TVec>(long first, long end)
+    private void RunShortRows<TVec, TRestLoop>(long first, long end)
         where TVec : struct, IVec<TVec, T>
+        where TRestLoop : struct, IRowLoop<TVec, T>
     {
         long r = first;
         if (TKernel.RunsAcrossLanes)
@@ -86,7 +93,7 @@ internal readonly unsafe struct RowToRowOperation<TKernel, T>(long rows, long co
                 LaneTile<TVec, T>.ToRows(tile, n, output + r * ldOutput, ldOutput);
             }
         }
-        RunRows<TVec, ShortRow<TVec, T>>(r, end);
+        RunRows<TVec, TRestLoop>(r, end);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per kernel, width and loop type
