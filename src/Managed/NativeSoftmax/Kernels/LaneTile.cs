@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using NativeSoftmax.Simd;
 
 namespace NativeSoftmax.Kernels;
@@ -66,6 +67,33 @@ internal static unsafe class LaneTile<TVec, T>
         if (end % width != 0)
         {
             TVec.Transpose(tile + (end - width) * width, width, rows + (end - width), (nint)ld);
+        }
+    }
+
+    /// <summary>Matrices of at least this many bytes (of the rows a group reads) have the group after
+    /// next prefetched (<see cref="Prefetch"/>): measured on the AMD EPYC build machine (avx2, 32
+    /// float32 classes), 19–23 % faster from 4 MiB up, no gain or a few percent slower below (2.6 MiB
+    /// of 10 classes: 2–4 % slower).</summary>
+    public const long PrefetchFromBytes = 4L << 20;
+
+    /// <summary>Asks the cache for the W rows of n elements at <paramref name="rows"/> (x86 PREFETCHT0
+    /// per 64-byte line; nothing elsewhere). A hint: it never faults and changes no result. The
+    /// callers pass only rows inside their matrix.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Prefetch(T* rows, long ld, nuint n)
+    {
+        if (!Sse.IsSupported)
+        {
+            return;
+        }
+        nuint bytes = n * (nuint)sizeof(T);
+        for (nint i = 0; i < TVec.Count; i++)
+        {
+            byte* row = (byte*)(rows + i * (nint)ld);
+            for (nuint b = 0; b < bytes; b += 64)
+            {
+                Sse.Prefetch0(row + b);
+            }
         }
     }
 

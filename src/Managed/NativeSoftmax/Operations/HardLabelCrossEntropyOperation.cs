@@ -177,8 +177,13 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         }
         double total = 0;
         long r = first;
+        bool prefetch = rows * ldLogits * sizeof(T) >= LaneTile<TVec, T>.PrefetchFromBytes;
         for (; end - r >= width; r += width)
         {
+            if (prefetch && end - r >= 3 * width)
+            {
+                LaneTile<TVec, T>.Prefetch(logits + (r + 2 * width) * ldLogits, ldLogits, (nuint)cols);
+            }
             if (AnyIgnored(r, width))
             {
                 total += RunRows<TVec, TRestLoop>(r, r + width);

@@ -82,8 +82,17 @@ internal readonly unsafe struct RowToRowOperation<TKernel, T>(long rows, long co
             int size = LaneTile<TVec, T>.MaxElements;
             T* tile = stackalloc T[TKernel.SecondInput is null ? size : 2 * size];
             T* secondTile = TKernel.SecondInput is null ? null : tile + size;
+            bool prefetch = rows * ldInput * sizeof(T) >= LaneTile<TVec, T>.PrefetchFromBytes;
             for (; end - r >= width; r += width)
             {
+                if (prefetch && end - r >= 3 * width)
+                {
+                    LaneTile<TVec, T>.Prefetch(input + (r + 2 * width) * ldInput, ldInput, n);
+                    if (secondTile != null)
+                    {
+                        LaneTile<TVec, T>.Prefetch(secondInput + (r + 2 * width) * ldSecondInput, ldSecondInput, n);
+                    }
+                }
                 LaneTile<TVec, T>.FromRows(input + r * ldInput, ldInput, n, tile);
                 if (secondTile != null)
                 {
