@@ -511,6 +511,8 @@ void group_softmax(void)
                 test_forward_case(t, log, 2, cols, CONTIGUOUS, WITH_MINUS_INF);
                 test_forward_case(t, log, 4, cols, STRIDED, NON_FINITE);
                 test_forward_case(t, log, 2, cols, CONTIGUOUS, EXTREME);
+                /* 19 rows: groups of W rows across lanes (4, 8 or 16) and the rows left over. */
+                test_forward_case(t, log, 19, cols, STRIDED, UNIFORM_100);
             }
             /* Workload sizes: a vocabulary of 32000 and of 128256. */
             test_forward_case(t, log, 2, 32000, CONTIGUOUS, UNIFORM_100);
@@ -535,6 +537,7 @@ void group_backward(void)
                 test_backward_case(t, log, 3, cols, IN_PLACE, UNIFORM_100);
                 test_backward_case(t, log, 3, cols, IN_PLACE_OTHER, UNIFORM_100);
                 test_backward_case(t, log, 2, cols, STRIDED, WITH_MINUS_INF);
+                test_backward_case(t, log, 19, cols, IN_PLACE, UNIFORM_100); /* across lanes, as above */
             }
             test_backward_case(t, log, 2, 32000, CONTIGUOUS, UNIFORM_100);
         }
