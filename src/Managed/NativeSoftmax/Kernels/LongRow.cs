@@ -31,10 +31,32 @@ internal static unsafe class LongRow<TVec, T>
     public static bool Fits(nuint n) => n >= MinLength;
 
     /// <summary>softmax of one long row; <paramref name="probabilities"/> may be exactly <paramref name="logits"/>.</summary>
-    public static void Softmax(T* logits, T* probabilities, nuint n) => Row<SoftmaxOutput>(logits, probabilities, n);
+    public static void Softmax(T* logits, T* probabilities, nuint n) => Row<SoftmaxOutput>(logits, probabilities, n, default);
 
     /// <summary>log_softmax of one long row; <paramref name="logProbabilities"/> may be exactly <paramref name="logits"/>.</summary>
-    public static void LogSoftmax(T* logits, T* logProbabilities, nuint n) => Row<LogSoftmaxOutput>(logits, logProbabilities, n);
+    public static void LogSoftmax(T* logits, T* logProbabilities, nuint n) => Row<LogSoftmaxOutput>(logits, logProbabilities, n, default);
+
+    /// <summary>softmax of one long row of 16-bit storage (<paramref name="half"/>), computed in
+    /// <paramref name="scratch"/> (n elements): each chunk is widened into the scratch by the pass that
+    /// computes its statistics, and narrowed from it by the pass that writes its output, so the 16-bit
+    /// row is read once and written once, with no pass over the whole row just to convert it. The
+    /// output may be exactly the input (every chunk is read before any output is written).</summary>
+    public static void Softmax(HalfStorage half, T* scratch, nuint n) => Row<SoftmaxOutput>(scratch, scratch, n, half);
+
+    /// <summary>log_softmax of one long row of 16-bit storage, as <see cref="Softmax(HalfStorage, T*, nuint)"/>.</summary>
+    public static void LogSoftmax(HalfStorage half, T* scratch, nuint n) => Row<LogSoftmaxOutput>(scratch, scratch, n, half);
+
+    /// <summary>Where a long row of 16-bit storage is read and written, and the conversions of its
+    /// chunks to and from T (float32): <see cref="HalfRowToRowOperation{TKernel, TFormat}"/>'s rows.
+    /// The default is a row stored in T itself, which needs no conversion.</summary>
+    public readonly struct HalfStorage(ushort* input, ushort* output,
+        delegate*<ushort*, T*, nuint, void> widen, delegate*<T*, ushort*, nuint, void> narrow)
+    {
+        public ushort* Input { get; } = input;
+        public ushort* Output { get; } = output;
+        public delegate*<ushort*, T*, nuint, void> Widen { get; } = widen;
+        public delegate*<T*, ushort*, nuint, void> Narrow { get; } = narrow;
+    }
 
     /// <summary>
     /// Rows of at most this many chunks (2^20 columns) keep softmax's exponentials: the chunk pass
@@ -44,13 +66,13 @@ internal static unsafe class LongRow<TVec, T>
     /// </summary>
     public const long MaxChunksKeepingExps = 256;
 
-    private static void Row<TOutput>(T* z, T* output, nuint n)
+    private static void Row<TOutput>(T* z, T* output, nuint n, HalfStorage half)
         where TOutput : struct, IOutput
     {
         long chunks = (long)(n / ChunkLength);
         bool keepExps = TOutput.ScalesExps && chunks <= MaxChunksKeepingExps;
         double* maxima = stackalloc double[keepExps ? (int)chunks : 0];
-        var job = new Job(z, output, n, keepExps ? maxima : null);
+        var job = new Job(z, output, n, keepExps ? maxima : null, half);
         int threads = Dispatch.ThreadsFor(1, (long)n, chunks);
         var fold = new RowStatistics();
         double* statistics = null;
@@ -95,6 +117,10 @@ internal static unsafe class LongRow<TVec, T>
         var job = (Job*)state;
         (nuint start, nuint length) = Bounds(job->Length, chunk);
         T* z = job->Input + start;
+        if (job->Half.Input != null)
+        {
+            job->Half.Widen(job->Half.Input + start, z, length);
+        }
         T max = RowLoop<TVec, T>.Max(z, length);
         T* exps = job->ChunkMaxima != null ? job->Output + start : null; // may be exactly z: SumExps reads first
         ExpSum sum = RowLoop<TVec, T>.SumExps(new ExpShifted<TVec, T>(z, max), exps, length);
@@ -108,6 +134,16 @@ internal static unsafe class LongRow<TVec, T>
     {
         var job = (Job*)state;
         (nuint start, nuint length) = Bounds(job->Length, chunk);
+        OutputOfChunk<TOutput>(job, chunk, start, length);
+        if (job->Half.Output != null)
+        {
+            job->Half.Narrow(job->Output + start, job->Half.Output + start, length);
+        }
+    }
+
+    private static void OutputOfChunk<TOutput>(Job* job, long chunk, nuint start, nuint length)
+        where TOutput : struct, IOutput
+    {
         if (job->ChunkMaxima == null)
         {
             TOutput.Store(job->Input + start, job->Output + start, length, job->Max, job->Sum);
@@ -126,8 +162,11 @@ internal static unsafe class LongRow<TVec, T>
     }
 
     /// <summary>What the chunks of one row share.</summary>
-    private struct Job(T* input, T* output, nuint length, double* chunkMaxima)
+    private struct Job(T* input, T* output, nuint length, double* chunkMaxima, HalfStorage half)
     {
+        /// <summary>The row's 16-bit storage, when Input and Output are its float32 scratch; else default.</summary>
+        public readonly HalfStorage Half = half;
+
         public readonly T* Input = input;
         public readonly T* Output = output;
         public readonly nuint Length = length;

@@ -34,6 +34,12 @@ internal readonly struct SoftmaxRow : IRowKernel
         TLoop.Store(new ScaledExps<TVec, T>(probabilities, T.CreateTruncating(1.0 / sum.Total)), probabilities, n);
     }
 
+    public static bool ConvertsLongRowsByChunks => true;
+
+    public static unsafe void HalfLongRow<TVec>(LongRow<TVec, float>.HalfStorage half, float* scratch, nuint n)
+        where TVec : struct, IVec<TVec, float> =>
+        LongRow<TVec, float>.Softmax(half, scratch, n);
+
     public static bool RunsAcrossLanes => true;
 
     /// <summary>The same steps for Count rows at once, each row's max and 1/Σ in its lane.</summary>
@@ -75,6 +81,12 @@ internal readonly struct LogSoftmaxRow : IRowKernel
         ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(logits, max), scratch, n);
         TLoop.Store(new LogSoftmaxOf<TVec, T>(logits, max, T.CreateTruncating(sum.Log)), logProbabilities, n);
     }
+
+    public static bool ConvertsLongRowsByChunks => true;
+
+    public static unsafe void HalfLongRow<TVec>(LongRow<TVec, float>.HalfStorage half, float* scratch, nuint n)
+        where TVec : struct, IVec<TVec, float> =>
+        LongRow<TVec, float>.LogSoftmax(half, scratch, n);
 
     public static bool RunsAcrossLanes => true;
 

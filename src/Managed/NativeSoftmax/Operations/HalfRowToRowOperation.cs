@@ -48,6 +48,18 @@ internal readonly unsafe struct HalfRowToRowOperation<TKernel, TFormat>(long row
     private double RunBlock<TVec>(long first, long end)
         where TVec : struct, IVec<TVec, float>
     {
+        nuint length = (nuint)cols;
+        if (TKernel.ConvertsLongRowsByChunks && LongRow<TVec, float>.Fits(length))
+        {
+            float* scratch = HalfScratch.Block(cols);
+            for (long r = first; r < end; r++)
+            {
+                var half = new LongRow<TVec, float>.HalfStorage(input + r * ldInput, output + r * ldOutput,
+                    &HalfConversion<TFormat>.WidenAt<TVec>, &HalfConversion<TFormat>.NarrowFlushedAt<TVec>);
+                TKernel.HalfLongRow<TVec>(half, scratch, length);
+            }
+            return 0.0;
+        }
         long count = end - first;
         long block = count * cols;
         bool twoInputs = TKernel.SecondInput is not null;

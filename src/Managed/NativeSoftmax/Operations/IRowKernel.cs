@@ -24,6 +24,18 @@ internal interface IRowKernel
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TLoop : struct, IRowLoop<TVec, T>;
 
+    /// <summary>Whether the kernel computes long rows by chunks (<see cref="LongRow{TVec, T}"/>), and so
+    /// a long 16-bit row chunk by chunk too (<see cref="HalfLongRow"/>).</summary>
+    static virtual bool ConvertsLongRowsByChunks => false;
+
+    /// <summary>One long row (<see cref="LongRow{TVec, T}.Fits"/>) of 16-bit storage, converted chunk
+    /// by chunk through <paramref name="scratch"/> (n floats). Called only when
+    /// <see cref="ConvertsLongRowsByChunks"/>.</summary>
+    static virtual unsafe void HalfLongRow<TVec>(LongRow<TVec, float>.HalfStorage half, float* scratch, nuint n)
+        where TVec : struct, IVec<TVec, float>
+    {
+    }
+
     /// <summary>Whether the kernel computes short rows across lanes (<see cref="Lanes"/>).</summary>
     static virtual bool RunsAcrossLanes => false;
 
