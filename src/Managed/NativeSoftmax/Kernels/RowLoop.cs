@@ -10,7 +10,8 @@ namespace NativeSoftmax.Kernels;
 /// </summary>
 /// <remarks>
 /// Tails: the last, partial vector is handled by evaluating the function on the final full
-/// vector <c>[n − Count, n)</c>, which overlaps elements already done. Stores of it write the same
+/// vector <c>[n − Count, n)</c>, which overlaps elements already done (only when Count does not
+/// divide n). Stores of it write the same
 /// values again; sums mask the overlapping lanes out. The tail is evaluated before the main loop
 /// stores anything, so an output that is exactly its input (in place) still reads original
 /// values. Nothing outside <c>[0, n)</c> is ever read or written.
@@ -30,13 +31,13 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
         where TFunction : struct, IRowFunction<TVec, T>
     {
         nuint width = (nuint)TVec.Count;
-        TVec last = VecMath.Flush<TVec, T, TFunction>(f.Apply(n - width));
-        nuint i = 0;
-        for (; i + width <= n; i += width)
+        bool partial = n % width != 0;
+        TVec last = partial ? VecMath.Flush<TVec, T, TFunction>(f.Apply(n - width)) : default;
+        for (nuint i = 0; i + width <= n; i += width)
         {
             TVec.Store(VecMath.Flush<TVec, T, TFunction>(f.Apply(i)), destination + i);
         }
-        if (i < n)
+        if (partial)
         {
             TVec.Store(last, destination + (n - width));
         }
@@ -180,8 +181,8 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
     {
         nuint width = (nuint)TVec.Count;
         TVec zero = TVec.Create(T.Zero);
-        TVec last = f.Apply(n - width);
         nuint full = n - n % width;
+        TVec last = full < n ? f.Apply(n - width) : zero;
         double total = full < n
             ? double.CreateTruncating(TVec.SumLanes(TVec.Select(TVec.LanesFrom((int)(full + width - n)), last, zero)))
             : 0.0;
