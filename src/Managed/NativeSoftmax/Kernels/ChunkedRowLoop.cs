@@ -38,7 +38,7 @@ internal readonly unsafe struct ChunkedRowLoop<TVec, T> : IRowLoop<TVec, T>
     }
 
     /// <inheritdoc/>
-    public static void Store<TFunction>(TFunction f, T* destination, nuint n)
+    public static void Store<TFunction>(in TFunction f, T* destination, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         var job = new Job<TFunction>(f, destination, n);
@@ -47,7 +47,7 @@ internal readonly unsafe struct ChunkedRowLoop<TVec, T> : IRowLoop<TVec, T>
     }
 
     /// <inheritdoc/>
-    public static double Sum<TFunction>(TFunction f, nuint n)
+    public static double Sum<TFunction>(in TFunction f, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         var job = new Job<TFunction>(f, null, n);
@@ -60,7 +60,7 @@ internal readonly unsafe struct ChunkedRowLoop<TVec, T> : IRowLoop<TVec, T>
     /// <remarks>Each chunk's two parts are added in column order. A chunk of total 2 or more may
     /// come unsplit, as (total − 1, 1): the row's total is then at least 2 too, where the split is
     /// not needed (<see cref="RowLoop{TVec, T}.SplitBelow"/>).</remarks>
-    public static ExpSum SumExps<TFunction>(TFunction f, T* storeTo, nuint n)
+    public static ExpSum SumExps<TFunction>(in TFunction f, T* storeTo, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         var job = new Job<TFunction>(f, storeTo, n);

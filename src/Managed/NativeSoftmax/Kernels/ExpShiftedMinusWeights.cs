@@ -13,7 +13,7 @@ internal readonly unsafe struct ExpShiftedMinusWeights<TVec, T>(T* z, T shift, T
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly TVec _shift = TVec.Create(shift);
+    private readonly TVec _negativeShift = TVec.Create(T.Zero) - TVec.Create(shift);
     private readonly TVec _scale = TVec.Create(scale);
     private readonly TVec _negativeOffset = TVec.Create(-offset);
 
@@ -21,7 +21,7 @@ internal readonly unsafe struct ExpShiftedMinusWeights<TVec, T>(T* z, T shift, T
     public TVec Apply(nuint i)
     {
         TVec w = weight == null ? TVec.Create(T.One) : TVec.Load(weight + i);
-        TVec e = VecMath.ExpOfDifference<TVec, T>(TVec.Load(z + i), _shift);
+        TVec e = VecMath.ExpOfSum<TVec, T>(TVec.Load(z + i), _negativeShift);
         return TVec.MultiplyAdd(_negativeOffset, w, e * _scale);
     }
 }

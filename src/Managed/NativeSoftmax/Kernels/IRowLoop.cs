@@ -25,11 +25,11 @@ internal interface IRowLoop<TVec, T>
 
     /// <summary><c>destination[i] = f(i)</c>, flushed, for every i in [0, n); destination may be
     /// exactly a row f reads (every element is read before it is written).</summary>
-    static abstract unsafe void Store<TFunction>(TFunction f, T* destination, nuint n)
+    static abstract unsafe void Store<TFunction>(in TFunction f, T* destination, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>;
 
     /// <summary>Σ f(i) over [0, n), in the working precision within blocks and float64 across them.</summary>
-    static abstract double Sum<TFunction>(TFunction f, nuint n)
+    static abstract double Sum<TFunction>(in TFunction f, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>;
 
     /// <summary>
@@ -38,6 +38,6 @@ internal interface IRowLoop<TVec, T>
     /// <paramref name="storeTo"/> is not null, f(i) is also stored there (it may be exactly z). A total
     /// of at least 2 may come unsplit (see <see cref="ExpSum"/>).
     /// </summary>
-    static abstract unsafe ExpSum SumExps<TFunction>(TFunction f, T* storeTo, nuint n)
+    static abstract unsafe ExpSum SumExps<TFunction>(in TFunction f, T* storeTo, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>;
 }

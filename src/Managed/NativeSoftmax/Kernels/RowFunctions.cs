@@ -33,12 +33,14 @@ internal readonly unsafe struct ExpShifted<TVec, T>(T* x, TVec shift) : IRowFunc
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
+    private readonly TVec _negativeShift = TVec.Create(T.Zero) - shift; // ExpOfDifference's 0 − shift, once
+
     public ExpShifted(T* x, T shift) : this(x, TVec.Create(shift))
     {
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TVec Apply(nuint i) => VecMath.ExpOfDifference<TVec, T>(TVec.Load(x + i), shift);
+    public TVec Apply(nuint i) => VecMath.ExpOfSum<TVec, T>(TVec.Load(x + i), _negativeShift);
 }
 
 /// <summary>exp(x_i − shift)·scale, scale ≥ 0: softmax in one pass, once the row's maximum and sum are known.</summary>
@@ -46,13 +48,13 @@ internal readonly unsafe struct ExpShiftedScaled<TVec, T>(T* x, T shift, T scale
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly TVec _shift = TVec.Create(shift);
+    private readonly TVec _negativeShift = TVec.Create(T.Zero) - TVec.Create(shift);
     private readonly TVec _scale = TVec.Create(scale);
 
     public static bool IsNonNegative => true; // scale = 1/Σ ≥ 0
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TVec Apply(nuint i) => VecMath.ExpOfDifference<TVec, T>(TVec.Load(x + i), _shift) * _scale;
+    public TVec Apply(nuint i) => VecMath.ExpOfSum<TVec, T>(TVec.Load(x + i), _negativeShift) * _scale;
 }
 
 /// <summary>e_i·scale for exponentials e_i ≥ 0 and a scale ≥ 0 (softmax from stored exp(z − max)): never negative.
@@ -210,7 +212,7 @@ internal readonly unsafe struct SoftTargetGradient<TVec, T>(T* z, T max, Smoothe
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly TVec _max = TVec.Create(max);
+    private readonly TVec _negativeMax = TVec.Create(T.Zero) - TVec.Create(max);
     private readonly TVec _negativeGradScale = TVec.Create(-gradScale);
     private readonly TVec _targetSum = TVec.Create(targetSum);
     private readonly TVec _scale = TVec.Create(scale);
@@ -220,7 +222,7 @@ internal readonly unsafe struct SoftTargetGradient<TVec, T>(T* z, T max, Smoothe
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Apply(nuint i)
     {
-        TVec e = VecMath.ExpOfDifference<TVec, T>(TVec.Load(z + i), _max);
+        TVec e = VecMath.ExpOfSum<TVec, T>(TVec.Load(z + i), _negativeMax);
         TVec y = targets.Apply(i);
         TVec gradient = TVec.MultiplyAdd(y, _negativeGradScale, e * _scale);
         TVec atMax = TVec.MultiplyAdd(y, _negativeAtMaxRestScale, (_targetSum - y) * _atMaxScale);

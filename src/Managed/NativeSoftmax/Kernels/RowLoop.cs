@@ -27,9 +27,10 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per loop, so each gets the full inlining budget for its kernel
-    public static void Store<TFunction>(TFunction f, T* destination, nuint n)
+    public static void Store<TFunction>(in TFunction function, T* destination, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
+        TFunction f = function; // a copy in registers: through the reference, every store could alias it
         nuint width = (nuint)TVec.Count;
         bool partial = n % width != 0;
         TVec last = partial ? VecMath.Flush<TVec, T, TFunction>(f.Apply(n - width)) : default;
@@ -53,9 +54,10 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
     /// would lose |n/lanes|·2^−24 relative: 1.6e-6 at 262144 classes on 128-bit vectors).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static double Sum<TFunction>(TFunction f, nuint n)
+    public static double Sum<TFunction>(in TFunction function, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
+        TFunction f = function; // a copy in registers: through the reference, every store could alias it
         nuint width = (nuint)TVec.Count;
         TVec zero = TVec.Create(T.Zero);
         nuint full = n - n % width;
@@ -97,7 +99,7 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
     /// <see cref="SplitBelow"/> comes back as (Total − 1, 1), the same bits with stores and
     /// without (log_softmax out of place and in place).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] // only picks one of the loops below
-    public static ExpSum SumExps<TFunction>(TFunction f, T* storeTo, nuint n)
+    public static ExpSum SumExps<TFunction>(in TFunction f, T* storeTo, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         if (storeTo == null)
@@ -112,9 +114,10 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
     /// <summary>The two parts of Σ f over [0, n) (<see cref="ExpSum"/>), summed by blocks of
     /// sub-blocks as <see cref="Total"/>, with a lane count beside the sum for the values that are exactly 1.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static ExpSum Split<TFunction>(TFunction f, nuint n)
+    private static ExpSum Split<TFunction>(in TFunction function, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
+        TFunction f = function; // a copy in registers: through the reference, every store could alias it
         nuint width = (nuint)TVec.Count;
         TVec zero = TVec.Create(T.Zero), one = TVec.Create(T.One);
         nuint full = n - n % width;
@@ -175,10 +178,11 @@ internal readonly unsafe struct RowLoop<TVec, T> : IRowLoop<TVec, T>
     /// <typeparamref name="TStores"/> says so: by blocks of <see cref="BlockVectors"/>, each the
     /// pairwise sum of sub-blocks of <see cref="SubBlockVectors"/>, block totals in float64.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static double Total<TFunction, TStores>(TFunction f, T* destination, nuint n)
+    private static double Total<TFunction, TStores>(in TFunction function, T* destination, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
         where TStores : struct, IStores
     {
+        TFunction f = function; // a copy in registers: through the reference, every store could alias it
         nuint width = (nuint)TVec.Count;
         TVec zero = TVec.Create(T.Zero);
         nuint full = n - n % width;

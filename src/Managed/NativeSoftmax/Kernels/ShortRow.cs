@@ -25,7 +25,7 @@ internal readonly unsafe struct ShortRow<TVec, T> : IRowLoop<TVec, T>
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store<TFunction>(TFunction f, T* destination, nuint n)
+    public static void Store<TFunction>(in TFunction f, T* destination, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         nuint tailStart = n - (nuint)TVec.Count;
@@ -36,13 +36,13 @@ internal readonly unsafe struct ShortRow<TVec, T> : IRowLoop<TVec, T>
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double Sum<TFunction>(TFunction f, nuint n)
+    public static double Sum<TFunction>(in TFunction f, nuint n)
         where TFunction : struct, IRowFunction<TVec, T> =>
         double.CreateTruncating(SumOfBoth(f.Apply(0), f.Apply(n - (nuint)TVec.Count), n));
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ExpSum SumExps<TFunction>(TFunction f, T* storeTo, nuint n)
+    public static ExpSum SumExps<TFunction>(in TFunction f, T* storeTo, nuint n)
         where TFunction : struct, IRowFunction<TVec, T>
     {
         nuint tailStart = n - (nuint)TVec.Count;

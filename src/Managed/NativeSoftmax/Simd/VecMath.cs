@@ -24,7 +24,7 @@ namespace NativeSoftmax.Simd;
 /// below 1.25 ulp, which ExpAccuracyTests checks for both evaluations at every width.</para>
 /// <para>Special values: NaN → NaN; x below ln(smallest normal) (−87.336544 float, −708.40 double),
 /// −∞ included → 0 (no subnormal results); x above (2^e_max + ½)·ln2 (88.38 float, 709.44 double),
-/// +∞ included → +∞ (ExpOfDifference leaves this check out). The library only ever calls it on z − max ≤ 0.</para>
+/// +∞ included → +∞ (ExpOfSum and ExpOfDifference leave this check out). The library only ever calls it on z − max ≤ 0.</para>
 /// </remarks>
 internal static class VecMath
 {
@@ -135,26 +135,36 @@ internal static class VecMath
     }
 
     /// <summary>
-    /// e^(a − b) lane-wise, exact in the subtraction: d = a − b is rounded, and its rounding
-    /// error (Knuth's TwoSum, six operations, valid for any magnitudes) is added to the reduced
-    /// argument, so e^(a − b) = e^(d + error) ≈ p(r + error)·2^n. Without it, the relative error of
-    /// the result would grow with |a − b| (|a − b|·2^−24 for float: 4e-6 at a − b = −65).
-    /// Special values follow d as in <see cref="Exp{TVec, T}(TVec)"/>, except above the overflow
-    /// threshold, where the result is unspecified (not +∞: the check costs a compare and a blend per
-    /// vector). The library calls it with b the row's maximum, so d ≤ 0; only a row holding a NaN can
-    /// give a larger d (the maximum of such a row is unspecified), and its sum, and so every output
-    /// of the row, is NaN whatever this gives.
+    /// e^(a − b) lane-wise, exact in the subtraction: <see cref="ExpOfSum{TVec, T}"/> of a and 0 − b.
+    /// The library calls it with b the row's maximum, so a − b ≤ 0; only a row holding a NaN can
+    /// give more (the maximum of such a row is unspecified), and its sum, and so every output of
+    /// the row, is NaN whatever this gives.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TVec ExpOfDifference<TVec, T>(TVec a, TVec b)
         where TVec : struct, IVec<TVec, T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        ExpOfSum<TVec, T>(a, TVec.Create(T.Zero) - b);
+
+    /// <summary>
+    /// e^(a + c) lane-wise, exact in the addition: d = a + c is rounded, and its rounding error
+    /// (Knuth's TwoSum, five operations, valid for any magnitudes) is added to the reduced
+    /// argument, so e^(a + c) = e^(d + error) ≈ p(r + error)·2^n. Without it, the relative error of
+    /// the result would grow with |a + c| (|a + c|·2^−24 for float: 4e-6 at a + c = −65).
+    /// Special values follow d as in <see cref="Exp{TVec, T}(TVec)"/>, except above the overflow
+    /// threshold, where the result is unspecified (not +∞: the check costs a compare and a blend per
+    /// vector). The row functions keep c = 0 − max (<see cref="Kernels.ExpShifted{TVec, T}"/>), so the
+    /// negation is not redone for every vector.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVec ExpOfSum<TVec, T>(TVec a, TVec c)
+        where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        TVec minusB = TVec.Create(T.Zero) - b;
-        TVec d = a + minusB;
-        TVec aRounded = d - minusB;
-        TVec bRounded = d - aRounded;
-        TVec error = (a - aRounded) + (minusB - bRounded);
+        TVec d = a + c;
+        TVec aRounded = d - c;
+        TVec cRounded = d - aRounded;
+        TVec error = (a - aRounded) + (c - cRounded);
         return typeof(T) == typeof(float) ? ExpSingle<TVec, T>(d, error, false) : ExpDouble<TVec, T>(d, error, false);
     }
 
