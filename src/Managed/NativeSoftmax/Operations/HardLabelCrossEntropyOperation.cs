@@ -377,9 +377,9 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         double keep = 1.0 - epsilon, spread = epsilon / cols;
         double targetSum = keep * wt + spread * _weightSum;
         double yt = (keep + spread) * wt;
-        double expTotal = sum.Total;
-        return new GradientTerms(rowScale * targetSum / expTotal, rowScale * spread,
-            rowScale * (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) / expTotal);
+        double scaleOverTotal = rowScale / sum.Total; // one division per row (it was two)
+        return new GradientTerms(targetSum * scaleOverTotal, rowScale * spread,
+            (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) * scaleOverTotal);
     }
 
     /// <summary>Σ_j w_j·(max − z_j); in float64 when the float32 sum overflows (logits near ±FLT_MAX).</summary>
