@@ -76,6 +76,8 @@ internal readonly struct WithMultiplyAdd<TVec, T, TRule> : IVec<WithMultiplyAdd<
     public static WithMultiplyAdd<TVec, T, TRule> operator -(WithMultiplyAdd<TVec, T, TRule> left, WithMultiplyAdd<TVec, T, TRule> right) => new(left._v - right._v);
     public static WithMultiplyAdd<TVec, T, TRule> operator *(WithMultiplyAdd<TVec, T, TRule> left, WithMultiplyAdd<TVec, T, TRule> right) => new(left._v * right._v);
 
+    public static WithMultiplyAdd<TVec, T, TRule> operator /(WithMultiplyAdd<TVec, T, TRule> left, WithMultiplyAdd<TVec, T, TRule> right) => new(left._v / right._v);
+
     public static WithMultiplyAdd<TVec, T, TRule> MultiplyAdd(WithMultiplyAdd<TVec, T, TRule> a, WithMultiplyAdd<TVec, T, TRule> b, WithMultiplyAdd<TVec, T, TRule> c) =>
         new(TRule.Apply<TVec, T>(a._v, b._v, c._v));
 
@@ -89,6 +91,13 @@ internal readonly struct WithMultiplyAdd<TVec, T, TRule> : IVec<WithMultiplyAdd<
     public static WithMultiplyAdd<TVec, T, TRule> LanesFrom(int firstLane) => new(TVec.LanesFrom(firstLane));
     public static WithMultiplyAdd<TVec, T, TRule> FlushSubnormal(WithMultiplyAdd<TVec, T, TRule> value) => new(TVec.FlushSubnormal(value._v));
     public static WithMultiplyAdd<TVec, T, TRule> Pow2FromShifted(WithMultiplyAdd<TVec, T, TRule> shifted) => new(TVec.Pow2FromShifted(shifted._v));
+
+    public static WithMultiplyAdd<TVec, T, TRule> Significand(WithMultiplyAdd<TVec, T, TRule> value, out WithMultiplyAdd<TVec, T, TRule> exponent)
+    {
+        TVec significand = TVec.Significand(value._v, out TVec e);
+        exponent = new(e);
+        return new(significand);
+    }
     public static int CountTrue(WithMultiplyAdd<TVec, T, TRule> mask) => TVec.CountTrue(mask._v);
     public static T SumLanes(WithMultiplyAdd<TVec, T, TRule> value) => TVec.SumLanes(value._v);
     public static T MaxLanes(WithMultiplyAdd<TVec, T, TRule> value) => TVec.MaxLanes(value._v);

@@ -1,10 +1,10 @@
-using System.Runtime.Intrinsics;
 using NativeSoftmax.Simd;
 
 namespace NativeSoftmax.Tests;
 
 /// <summary>
-/// VecLog.LogOnePlus, the two-lane log(1 + x) of log Σ for rows across lanes, against a reference
+/// VecLog.LogOnePlus, the lane-wise log(1 + x) of log Σ for rows across lanes, at every float64 width
+/// (one lane, 128, 256 and 512 bits, each lane given its own input), against a reference
 /// computed another way: log(u) + δ/u with u = 1 + x rounded and δ = x − (u − 1) its exact
 /// rounding error (and x − x²/2 + x³/3 where u rounds to 1), within 3 ulp (the reference itself has up to about 1), over x log-uniform in
 /// [1e-30, 1e300], both lanes, and at the edges: 0, the smallest subnormal, 2^−53, the m ≶ √2 cut,
@@ -25,13 +25,32 @@ public class VecLogTests
 
     private static void Check(double x, double y)
     {
-        Vector128<double> got = VecLog.LogOnePlus(Vector128.Create(x, y));
-        foreach ((double input, double result) in new[] { (x, got.GetElement(0)), (y, got.GetElement(1)) })
+        CheckAt<VecScalar<double>>(x, y);
+        CheckAt<Vec128<double>>(x, y);
+        CheckAt<Vec256<double>>(x, y);
+        CheckAt<Vec512<double>>(x, y);
+    }
+
+    /// <summary>LogOnePlus at width <typeparamref name="TD"/> on lanes alternating x and y (x alone at one lane,
+    /// then y alone).</summary>
+    private static unsafe void CheckAt<TD>(double x, double y)
+        where TD : struct, IVec<TD, double>
+    {
+        double* input = stackalloc double[TD.Count], got = stackalloc double[TD.Count];
+        foreach (bool xFirst in TD.Count == 1 ? new[] { true, false } : new[] { true })
         {
-            double expected = Reference(input);
-            double ulp = Math.BitIncrement(Math.Abs(expected)) - Math.Abs(expected);
-            Assert.True(Math.Abs(result - expected) <= 3 * ulp,
-                $"log1p({input:R}): got {result:R}, expected {expected:R} ({(result - expected) / ulp:F2} ulp)");
+            for (int i = 0; i < TD.Count; i++)
+            {
+                input[i] = (i % 2 == 0) == xFirst ? x : y;
+            }
+            TD.Store(VecLog.LogOnePlus(TD.Load(input)), got);
+            for (int i = 0; i < TD.Count; i++)
+            {
+                double expected = Reference(input[i]);
+                double ulp = Math.BitIncrement(Math.Abs(expected)) - Math.Abs(expected);
+                Assert.True(Math.Abs(got[i] - expected) <= 3 * ulp,
+                    $"{typeof(TD).Name} lane {i}: log1p({input[i]:R}): got {got[i]:R}, expected {expected:R} ({(got[i] - expected) / ulp:F2} ulp)");
+            }
         }
     }
 
@@ -66,9 +85,29 @@ public class VecLogTests
     }
 
     [Fact]
-    public void InfinityAndNaNGiveNaN()
+    public unsafe void InfinityAndNaNGiveNaN()
     {
-        Vector128<double> got = VecLog.LogOnePlus(Vector128.Create(double.PositiveInfinity, double.NaN));
-        Assert.True(double.IsNaN(got.GetElement(0)) && double.IsNaN(got.GetElement(1)), $"got {got}");
+        InfinityAndNaNAt<VecScalar<double>>();
+        InfinityAndNaNAt<Vec128<double>>();
+        InfinityAndNaNAt<Vec256<double>>();
+        InfinityAndNaNAt<Vec512<double>>();
+    }
+
+    private static unsafe void InfinityAndNaNAt<TD>()
+        where TD : struct, IVec<TD, double>
+    {
+        double* values = stackalloc double[TD.Count];
+        foreach (double special in new[] { double.PositiveInfinity, double.NaN })
+        {
+            for (int i = 0; i < TD.Count; i++)
+            {
+                values[i] = special;
+            }
+            TD.Store(VecLog.LogOnePlus(TD.Load(values)), values);
+            for (int i = 0; i < TD.Count; i++)
+            {
+                Assert.True(double.IsNaN(values[i]), $"{typeof(TD).Name} lane {i}: log1p({special}) gave {values[i]}");
+            }
+        }
     }
 }

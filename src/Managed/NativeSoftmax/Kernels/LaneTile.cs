@@ -192,10 +192,13 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
     /// <summary>How many exponentials are exactly 1, per lane.</summary>
     public TVec AtMax => atMax;
 
-    // The per-lane float64 steps below widen whole vectors (Vector128.Widen) rather than lane by
-    // lane: a scalar float-to-double conversion merges into its register's previous value, which
-    // chained every lane's conversion to the previous lane's division or log (measured: the
-    // scalar forms took a third of a 10-class softmax and half of a log_softmax).
+    // The per-lane float64 steps below widen whole vectors (Vector256.Widen where the CPU has
+    // 256-bit vectors, else Vector128.Widen) rather than lane by lane: a scalar float-to-double
+    // conversion merges into its register's previous value, which chained every lane's conversion
+    // to the previous lane's division or log (measured: the scalar forms took a third of a
+    // 10-class softmax and half of a log_softmax). Four float64 lanes per operation rather than
+    // two: 65536 × 10 log_softmax 16–24 % less time, softmax 6–19 %, cross-entropy 4–26 % (A/B in
+    // one process, avx2, medians of 11).
 
     /// <summary>1/S per lane, rounded to T: the softmax scale, as the row path's <c>1.0 / sum.Total</c>.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // once per W rows; compiled apart, it leaves the kernel its inlining budget
@@ -208,6 +211,17 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
         {
             o = T.CreateTruncating(1.0 / Lane(ref o, ref a, 0).Total);
         }
+        else if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated && TVec.Count % 8 == 0)
+        {
+            ref float of = ref Unsafe.As<T, float>(ref o), af = ref Unsafe.As<T, float>(ref a);
+            for (nuint i = 0; i < (nuint)TVec.Count; i += 8)
+            {
+                (Vector256<double> oLow, Vector256<double> oHigh) = Vector256.Widen(Vector256.LoadUnsafe(ref of, i));
+                (Vector256<double> aLow, Vector256<double> aHigh) = Vector256.Widen(Vector256.LoadUnsafe(ref af, i));
+                Vector256<double> one = Vector256.Create(1.0);
+                Vector256.Narrow(one / (oLow + aLow), one / (oHigh + aHigh)).StoreUnsafe(ref of, i);
+            }
+        }
         else if (typeof(T) == typeof(float))
         {
             ref float of = ref Unsafe.As<T, float>(ref o), af = ref Unsafe.As<T, float>(ref a);
@@ -217,6 +231,14 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
                 (Vector128<double> aLow, Vector128<double> aHigh) = Vector128.Widen(Vector128.LoadUnsafe(ref af, i));
                 Vector128<double> one = Vector128.Create(1.0);
                 Vector128.Narrow(one / (oLow + aLow), one / (oHigh + aHigh)).StoreUnsafe(ref of, i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated && TVec.Count % 4 == 0)
+        {
+            ref double od = ref Unsafe.As<T, double>(ref o), ad = ref Unsafe.As<T, double>(ref a);
+            for (nuint i = 0; i < (nuint)TVec.Count; i += 4)
+            {
+                (Vector256.Create(1.0) / (Vector256.LoadUnsafe(ref od, i) + Vector256.LoadUnsafe(ref ad, i))).StoreUnsafe(ref od, i);
             }
         }
         else
@@ -230,8 +252,9 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
         return result;
     }
 
-    /// <summary>log S per lane (<see cref="ExpSum.Log"/>, two lanes at once by <see cref="VecLog"/>) in
-    /// float64, into <paramref name="destination"/> (Count values).</summary>
+    /// <summary>log S per lane (<see cref="ExpSum.Log"/>, several lanes at once by <see cref="VecLog"/>:
+    /// four where the CPU has 256-bit vectors, else two) in float64, into <paramref name="destination"/>
+    /// (Count values).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     public unsafe void Logs(double* destination)
     {
@@ -241,6 +264,16 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
         if (TVec.Count == 1)
         {
             *destination = Lane(ref oLanes, ref aLanes, 0).Log;
+        }
+        else if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated && TVec.Count % 8 == 0)
+        {
+            ref float of = ref Unsafe.As<T, float>(ref oLanes), af = ref Unsafe.As<T, float>(ref aLanes);
+            for (nuint i = 0; i < (nuint)TVec.Count; i += 8)
+            {
+                (Vector256<double> low, Vector256<double> high) = LogsOfEight(ref of, ref af, i);
+                low.Store(destination + i);
+                high.Store(destination + i + 4);
+            }
         }
         else if (typeof(T) == typeof(float))
         {
@@ -252,12 +285,20 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
                 high.Store(destination + i + 2);
             }
         }
+        else if (Vector256.IsHardwareAccelerated && TVec.Count % 4 == 0)
+        {
+            ref double od = ref Unsafe.As<T, double>(ref oLanes), ad = ref Unsafe.As<T, double>(ref aLanes);
+            for (nuint i = 0; i < (nuint)TVec.Count; i += 4)
+            {
+                LogOf(Vector256.LoadUnsafe(ref od, i), Vector256.LoadUnsafe(ref ad, i)).Store(destination + i);
+            }
+        }
         else
         {
             ref double od = ref Unsafe.As<T, double>(ref oLanes), ad = ref Unsafe.As<T, double>(ref aLanes);
             for (nuint i = 0; i < (nuint)TVec.Count; i += 2)
             {
-                LogOfTwo(Vector128.LoadUnsafe(ref od, i), Vector128.LoadUnsafe(ref ad, i)).Store(destination + i);
+                LogOf(Vector128.LoadUnsafe(ref od, i), Vector128.LoadUnsafe(ref ad, i)).Store(destination + i);
             }
         }
     }
@@ -273,6 +314,15 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
         {
             o = T.CreateTruncating(Lane(ref o, ref a, 0).Log);
         }
+        else if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated && TVec.Count % 8 == 0)
+        {
+            ref float of = ref Unsafe.As<T, float>(ref o), af = ref Unsafe.As<T, float>(ref a);
+            for (nuint i = 0; i < (nuint)TVec.Count; i += 8)
+            {
+                (Vector256<double> low, Vector256<double> high) = LogsOfEight(ref of, ref af, i);
+                Vector256.Narrow(low, high).StoreUnsafe(ref of, i);
+            }
+        }
         else if (typeof(T) == typeof(float))
         {
             ref float of = ref Unsafe.As<T, float>(ref o), af = ref Unsafe.As<T, float>(ref a);
@@ -282,15 +332,32 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
                 Vector128.Narrow(low, high).StoreUnsafe(ref of, i);
             }
         }
+        else if (Vector256.IsHardwareAccelerated && TVec.Count % 4 == 0)
+        {
+            ref double od = ref Unsafe.As<T, double>(ref o), ad = ref Unsafe.As<T, double>(ref a);
+            for (nuint i = 0; i < (nuint)TVec.Count; i += 4)
+            {
+                LogOf(Vector256.LoadUnsafe(ref od, i), Vector256.LoadUnsafe(ref ad, i)).StoreUnsafe(ref od, i);
+            }
+        }
         else
         {
             ref double od = ref Unsafe.As<T, double>(ref o), ad = ref Unsafe.As<T, double>(ref a);
             for (nuint i = 0; i < (nuint)TVec.Count; i += 2)
             {
-                LogOfTwo(Vector128.LoadUnsafe(ref od, i), Vector128.LoadUnsafe(ref ad, i)).StoreUnsafe(ref od, i);
+                LogOf(Vector128.LoadUnsafe(ref od, i), Vector128.LoadUnsafe(ref ad, i)).StoreUnsafe(ref od, i);
             }
         }
         return result;
+    }
+
+    /// <summary>log S of float32 lanes i … i + 7, widened: the lower four lanes and the upper four.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<double> Low, Vector256<double> High) LogsOfEight(ref float others, ref float atMax, nuint i)
+    {
+        (Vector256<double> oLow, Vector256<double> oHigh) = Vector256.Widen(Vector256.LoadUnsafe(ref others, i));
+        (Vector256<double> aLow, Vector256<double> aHigh) = Vector256.Widen(Vector256.LoadUnsafe(ref atMax, i));
+        return (LogOf(oLow, aLow), LogOf(oHigh, aHigh));
     }
 
     /// <summary>log S of float32 lanes i … i + 3, widened: the lower two lanes and the upper two.</summary>
@@ -299,13 +366,18 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
     {
         (Vector128<double> oLow, Vector128<double> oHigh) = Vector128.Widen(Vector128.LoadUnsafe(ref others, i));
         (Vector128<double> aLow, Vector128<double> aHigh) = Vector128.Widen(Vector128.LoadUnsafe(ref atMax, i));
-        return (LogOfTwo(oLow, aLow), LogOfTwo(oHigh, aHigh));
+        return (LogOf(oLow, aLow), LogOf(oHigh, aHigh));
     }
+
+    /// <summary>log S = log1p(others + (atMax − 1)) of four lanes, as <see cref="ExpSum.Log"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<double> LogOf(Vector256<double> others, Vector256<double> atMax) =>
+        Vec256<double>.AsVector(VecLog.LogOnePlus(Vec256<double>.FromVector(others + (atMax - Vector256.Create(1.0)))));
 
     /// <summary>log S = log1p(others + (atMax − 1)) of two lanes, as <see cref="ExpSum.Log"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<double> LogOfTwo(Vector128<double> others, Vector128<double> atMax) =>
-        VecLog.LogOnePlus(others + (atMax - Vector128.Create(1.0)));
+    private static Vector128<double> LogOf(Vector128<double> others, Vector128<double> atMax) =>
+        Vec128<double>.AsVector(VecLog.LogOnePlus(Vec128<double>.FromVector(others + (atMax - Vector128.Create(1.0)))));
 
     /// <summary>Lane i's row as an <see cref="ExpSum"/>, widened to float64 (a TVec is its lanes in order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

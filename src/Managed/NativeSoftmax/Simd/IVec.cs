@@ -35,6 +35,7 @@ internal interface IVec<TSelf, T>
     static abstract TSelf operator +(TSelf left, TSelf right);
     static abstract TSelf operator -(TSelf left, TSelf right);
     static abstract TSelf operator *(TSelf left, TSelf right);
+    static abstract TSelf operator /(TSelf left, TSelf right);
 
     /// <summary><c>a·b + c</c>, fused where the CPU has FMA, otherwise a multiply and an add.</summary>
     static abstract TSelf MultiplyAdd(TSelf a, TSelf b, TSelf c);
@@ -68,6 +69,14 @@ internal interface IVec<TSelf, T>
     /// See <see cref="VecMath"/> for the trick.
     /// </summary>
     static abstract TSelf Pow2FromShifted(TSelf shifted);
+
+    /// <summary>
+    /// For lanes that are positive normal numbers x = m·2^e with m in [1, 2): m, and e (an integer,
+    /// as a <typeparamref name="T"/>) in <paramref name="exponent"/>, both exact, read from the bits
+    /// (the exponent field as the low bits of 2^p's mantissa, p the mantissa bits). Other lanes:
+    /// unspecified. The first step of <see cref="VecLog"/>.
+    /// </summary>
+    static abstract TSelf Significand(TSelf value, out TSelf exponent);
 
     /// <summary>How many lanes of <paramref name="mask"/> are all-ones (a comparison's result, as for
     /// <see cref="Select"/>): a sign-bit mask and a population count, where summing 1s would take a

@@ -86,6 +86,9 @@ internal readonly struct Vec128<T> : IVec<Vec128<T>, T>
     public static Vec128<T> operator *(Vec128<T> left, Vec128<T> right) => new(left._v * right._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128<T> operator /(Vec128<T> left, Vec128<T> right) => new(left._v / right._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec128<T> MultiplyAdd(Vec128<T> a, Vec128<T> b, Vec128<T> c)
     {
         if (typeof(T) == typeof(float))
@@ -140,6 +143,22 @@ internal readonly struct Vec128<T> : IVec<Vec128<T>, T>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128<T> Significand(Vec128<T> value, out Vec128<T> exponent)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Vector128<int> bits = value._v.AsInt32();
+            Vector128<int> field = Vector128.ShiftRightLogical(bits, VecMath.SingleMantissaBits) | Vector128.Create(VecMath.SingleTwoToMantissaBits);
+            exponent = new((field.AsSingle() - Vector128.Create(VecMath.SingleExponentOffset)).As<float, T>());
+            return new(((bits & Vector128.Create(VecMath.SingleMantissaMask)) | Vector128.Create(VecMath.SingleOne)).As<int, T>());
+        }
+        Vector128<long> wide = value._v.AsInt64();
+        Vector128<long> wideField = Vector128.ShiftRightLogical(wide, VecMath.DoubleMantissaBits) | Vector128.Create(VecMath.DoubleTwoToMantissaBits);
+        exponent = new((wideField.AsDouble() - Vector128.Create(VecMath.DoubleExponentOffset)).As<double, T>());
+        return new(((wide & Vector128.Create(VecMath.DoubleMantissaMask)) | Vector128.Create(VecMath.DoubleOne)).As<long, T>());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int CountTrue(Vec128<T> mask) => BitOperations.PopCount(Vector128.ExtractMostSignificantBits(mask._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -147,6 +166,9 @@ internal readonly struct Vec128<T> : IVec<Vec128<T>, T>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vec128<T> FromVector(Vector128<T> v) => new(v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<T> AsVector(Vec128<T> value) => value._v;
 
     /// <remarks>Two (float) or one (double) shuffle-and-max steps, no branches; NaN lanes follow
     /// the CPU's max rule (callers never rely on it).</remarks>

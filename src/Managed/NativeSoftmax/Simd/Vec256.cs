@@ -84,6 +84,9 @@ internal readonly struct Vec256<T> : IVec<Vec256<T>, T>
     public static Vec256<T> operator *(Vec256<T> left, Vec256<T> right) => new(left._v * right._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> operator /(Vec256<T> left, Vec256<T> right) => new(left._v / right._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec256<T> MultiplyAdd(Vec256<T> a, Vec256<T> b, Vec256<T> c)
     {
         if (typeof(T) == typeof(float))
@@ -140,6 +143,22 @@ internal readonly struct Vec256<T> : IVec<Vec256<T>, T>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> Significand(Vec256<T> value, out Vec256<T> exponent)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Vector256<int> bits = value._v.AsInt32();
+            Vector256<int> field = Vector256.ShiftRightLogical(bits, VecMath.SingleMantissaBits) | Vector256.Create(VecMath.SingleTwoToMantissaBits);
+            exponent = new((field.AsSingle() - Vector256.Create(VecMath.SingleExponentOffset)).As<float, T>());
+            return new(((bits & Vector256.Create(VecMath.SingleMantissaMask)) | Vector256.Create(VecMath.SingleOne)).As<int, T>());
+        }
+        Vector256<long> wide = value._v.AsInt64();
+        Vector256<long> wideField = Vector256.ShiftRightLogical(wide, VecMath.DoubleMantissaBits) | Vector256.Create(VecMath.DoubleTwoToMantissaBits);
+        exponent = new((wideField.AsDouble() - Vector256.Create(VecMath.DoubleExponentOffset)).As<double, T>());
+        return new(((wide & Vector256.Create(VecMath.DoubleMantissaMask)) | Vector256.Create(VecMath.DoubleOne)).As<long, T>());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int CountTrue(Vec256<T> mask) => BitOperations.PopCount(Vector256.ExtractMostSignificantBits(mask._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -151,4 +170,7 @@ internal readonly struct Vec256<T> : IVec<Vec256<T>, T>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vec256<T> FromVector(Vector256<T> v) => new(v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<T> AsVector(Vec256<T> value) => value._v;
 }

@@ -47,6 +47,9 @@ internal readonly struct Vec512<T> : IVec<Vec512<T>, T>
     public static Vec512<T> operator *(Vec512<T> left, Vec512<T> right) => new(left._v * right._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec512<T> operator /(Vec512<T> left, Vec512<T> right) => new(left._v / right._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec512<T> MultiplyAdd(Vec512<T> a, Vec512<T> b, Vec512<T> c)
     {
         if (typeof(T) == typeof(float))
@@ -90,6 +93,22 @@ internal readonly struct Vec512<T> : IVec<Vec512<T>, T>
         }
         Vector512<long> wide = shifted._v.AsInt64() + Vector512.Create(VecMath.DoubleExponentBias);
         return new(Vector512.ShiftLeft(wide, VecMath.DoubleMantissaBits).As<long, T>());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec512<T> Significand(Vec512<T> value, out Vec512<T> exponent)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Vector512<int> bits = value._v.AsInt32();
+            Vector512<int> field = Vector512.ShiftRightLogical(bits, VecMath.SingleMantissaBits) | Vector512.Create(VecMath.SingleTwoToMantissaBits);
+            exponent = new((field.AsSingle() - Vector512.Create(VecMath.SingleExponentOffset)).As<float, T>());
+            return new(((bits & Vector512.Create(VecMath.SingleMantissaMask)) | Vector512.Create(VecMath.SingleOne)).As<int, T>());
+        }
+        Vector512<long> wide = value._v.AsInt64();
+        Vector512<long> wideField = Vector512.ShiftRightLogical(wide, VecMath.DoubleMantissaBits) | Vector512.Create(VecMath.DoubleTwoToMantissaBits);
+        exponent = new((wideField.AsDouble() - Vector512.Create(VecMath.DoubleExponentOffset)).As<double, T>());
+        return new(((wide & Vector512.Create(VecMath.DoubleMantissaMask)) | Vector512.Create(VecMath.DoubleOne)).As<long, T>());
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

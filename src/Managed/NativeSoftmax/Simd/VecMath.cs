@@ -85,6 +85,17 @@ internal static class VecMath
     public const long DoubleExponentBias = 1023;
     public const int DoubleMantissaBits = 52;
 
+    // The bits IVec.Significand works with: the mantissa field, the bits of 1.0 and of 2^p (p the
+    // mantissa bits), and 2^p + bias, which turns the exponent field read as 2^p + field into e.
+    public const int SingleMantissaMask = 0x007FFFFF;
+    public const int SingleOne = 0x3F800000;
+    public const int SingleTwoToMantissaBits = 0x4B000000;
+    public const float SingleExponentOffset = 8388608f + SingleExponentBias;
+    public const long DoubleMantissaMask = 0x000FFFFFFFFFFFFF;
+    public const long DoubleOne = 0x3FF0000000000000;
+    public const long DoubleTwoToMantissaBits = 0x4330000000000000;
+    public const double DoubleExponentOffset = 4503599627370496.0 + DoubleExponentBias;
+
     // float constants (bit patterns in comments).
     private const float Log2ESingle = 1.44269502f;          // 0x3FB8AA3B  log2(e)
     private const float ShifterSingle = 12582912f;          // 0x4B400000  1.5·2^23

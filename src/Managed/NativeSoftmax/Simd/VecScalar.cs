@@ -62,6 +62,9 @@ internal readonly struct VecScalar<T> : IVec<VecScalar<T>, T>
     public static VecScalar<T> operator *(VecScalar<T> left, VecScalar<T> right) => new(left._v * right._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static VecScalar<T> operator /(VecScalar<T> left, VecScalar<T> right) => new(left._v / right._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static VecScalar<T> MultiplyAdd(VecScalar<T> a, VecScalar<T> b, VecScalar<T> c) =>
         new(T.MultiplyAddEstimate(a._v, b._v, c._v));
 
@@ -100,6 +103,25 @@ internal readonly struct VecScalar<T> : IVec<VecScalar<T>, T>
                     << VecMath.DoubleMantissaBits;
         double pow2Wide = BitConverter.Int64BitsToDouble(wide);
         return new(Unsafe.As<double, T>(ref pow2Wide));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static VecScalar<T> Significand(VecScalar<T> value, out VecScalar<T> exponent)
+    {
+        T v = value._v;
+        if (typeof(T) == typeof(float))
+        {
+            int bits = BitConverter.SingleToInt32Bits(Unsafe.As<T, float>(ref v));
+            float e = BitConverter.Int32BitsToSingle((bits >>> VecMath.SingleMantissaBits) | VecMath.SingleTwoToMantissaBits) - VecMath.SingleExponentOffset;
+            float m = BitConverter.Int32BitsToSingle((bits & VecMath.SingleMantissaMask) | VecMath.SingleOne);
+            exponent = new(Unsafe.As<float, T>(ref e));
+            return new(Unsafe.As<float, T>(ref m));
+        }
+        long wide = BitConverter.DoubleToInt64Bits(Unsafe.As<T, double>(ref v));
+        double wideE = BitConverter.Int64BitsToDouble((wide >>> VecMath.DoubleMantissaBits) | VecMath.DoubleTwoToMantissaBits) - VecMath.DoubleExponentOffset;
+        double wideM = BitConverter.Int64BitsToDouble((wide & VecMath.DoubleMantissaMask) | VecMath.DoubleOne);
+        exponent = new(Unsafe.As<double, T>(ref wideE));
+        return new(Unsafe.As<double, T>(ref wideM));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
