@@ -15,14 +15,14 @@ public unsafe class HalfOperationTests
 {
     private static readonly int[] Lengths = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 65, 1000, 8195];
 
-    private const ushort Padding = 0xFFFF; // a NaN in both types, which no output is here
+    internal const ushort Padding = 0xFFFF; // a NaN in both types, which no output is here
 
     private static void RunAt<TOperation>(Width width, TOperation operation)
         where TOperation : struct, IRowOperation<TOperation, float> =>
         Ops.RunAt<TOperation, float>(width, operation);
 
     /// <summary>A rows × cols matrix with leading dimension ld of 16-bit values from f, padding elsewhere.</summary>
-    private static ushort[] HalfMatrix(HalfType type, int rows, int cols, int ld, Func<int, int, double> f)
+    internal static ushort[] HalfMatrix(HalfType type, int rows, int cols, int ld, Func<int, int, double> f)
     {
         var data = new ushort[(rows - 1) * ld + cols + 16];
         Array.Fill(data, Padding);
@@ -36,32 +36,39 @@ public unsafe class HalfOperationTests
         return data;
     }
 
-    private static double[] Row(HalfType type, ushort[] data, int r, int cols, int ld) =>
+    internal static double[] Row(HalfType type, ushort[] data, int r, int cols, int ld) =>
         [.. Enumerable.Range(0, cols).Select(c => HalfFormats.Decode(type, data[r * ld + c]))];
 
     /// <summary>The rule each 16-bit output follows (see the class summary).</summary>
     internal static void AssertHalf(HalfType type, ushort bits, double exact, double tolerance, string context)
     {
+        string? error = HalfError(type, bits, exact, tolerance);
+        Assert.True(error == null, $"{context}: {error}");
+    }
+
+    /// <summary>What breaks the rule, or null: <see cref="AssertHalf"/> without building a message per element.</summary>
+    internal static string? HalfError(HalfType type, ushort bits, double exact, double tolerance)
+    {
         double got = HalfFormats.Decode(type, bits);
-        bool subnormal = got != 0 && Math.Abs(got) < HalfFormats.MinNormal(type);
-        Assert.False(subnormal, $"{context}: 0x{bits:X4} ({got:R}) is subnormal");
+        if (got != 0 && Math.Abs(got) < HalfFormats.MinNormal(type))
+        {
+            return $"0x{bits:X4} ({got:R}) is subnormal";
+        }
         if (double.IsNaN(exact))
         {
-            Assert.True(double.IsNaN(got), $"{context}: {got:R}, expected NaN");
-            return;
+            return double.IsNaN(got) ? null : $"{got:R}, expected NaN";
         }
         double rounded = HalfFormats.Round(type, exact);
         if (double.IsInfinity(rounded))
         {
-            Assert.True(got == rounded, $"{context}: {got:R}, expected {rounded}");
-            return;
+            return got == rounded ? null : $"{got:R}, expected {rounded}";
         }
         double bound = tolerance + HalfFormats.Ulp(type, Math.Abs(exact) + tolerance);
         bool ok = Math.Abs(got - exact) <= bound || (got == 0 && Math.Abs(exact) <= HalfFormats.MinNormal(type) + bound);
-        Assert.True(ok, $"{context}: {got:R} (0x{bits:X4}), exact {exact:R}, bound {bound:G3}");
+        return ok ? null : $"{got:R} (0x{bits:X4}), exact {exact:R}, bound {bound:G3}";
     }
 
-    private static void AssertPadding(ushort[] data, int rows, int cols, int ld, string context)
+    internal static void AssertPadding(ushort[] data, int rows, int cols, int ld, string context)
     {
         for (int i = 0; i < data.Length; i++)
         {
@@ -73,7 +80,7 @@ public unsafe class HalfOperationTests
         }
     }
 
-    private static void Forward<TKernel>(Width width, HalfType type, ushort* z, int ldZ, ushort* o, int ldO, int rows, int cols)
+    internal static void Forward<TKernel>(Width width, HalfType type, ushort* z, int ldZ, ushort* o, int ldO, int rows, int cols)
         where TKernel : struct, IRowKernel
     {
         if (type == HalfType.BFloat16)

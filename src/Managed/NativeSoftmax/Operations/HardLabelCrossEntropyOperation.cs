@@ -377,9 +377,11 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         double keep = 1.0 - epsilon, spread = epsilon / cols;
         double targetSum = keep * wt + spread * _weightSum;
         double yt = (keep + spread) * wt;
-        double scaleOverTotal = rowScale / sum.Total; // one division per row (it was two)
-        return new GradientTerms(targetSum * scaleOverTotal, rowScale * spread,
-            (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) * scaleOverTotal);
+        // One division per row, 1/S (S is in [1, C], so 1/S is never subnormal; rowScale/S could
+        // be, and lose bits before its product).
+        double inverseTotal = 1.0 / sum.Total;
+        return new GradientTerms(rowScale * targetSum * inverseTotal, rowScale * spread,
+            rowScale * (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) * inverseTotal);
     }
 
     /// <summary>Σ_j w_j·(max − z_j); in float64 when the float32 sum overflows (logits near ±FLT_MAX).</summary>
