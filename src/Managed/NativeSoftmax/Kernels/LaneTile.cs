@@ -192,192 +192,179 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
     /// <summary>How many exponentials are exactly 1, per lane.</summary>
     public TVec AtMax => atMax;
 
-    // The per-lane float64 steps below widen whole vectors (Vector256.Widen where the CPU has
-    // 256-bit vectors, else Vector128.Widen) rather than lane by lane: a scalar float-to-double
-    // conversion merges into its register's previous value, which chained every lane's conversion
-    // to the previous lane's division or log (measured: the scalar forms took a third of a
-    // 10-class softmax and half of a log_softmax). Four float64 lanes per operation rather than
-    // two: 65536 × 10 log_softmax 16–24 % less time, softmax 6–19 %, cross-entropy 4–26 % (A/B in
-    // one process, avx2, medians of 11).
+    // The per-lane float64 steps below work on whole vectors of lanes, widened to float64 by
+    // vector conversions (Vector256.Widen where the CPU has 256-bit vectors, else Vector128.Widen)
+    // rather than lane by lane: a scalar float-to-double conversion merges into its register's
+    // previous value, which chained every lane's conversion to the previous lane's division or log
+    // (measured: the scalar forms took a third of a 10-class softmax and half of a log_softmax).
+    // Four float64 lanes per operation rather than two: 65536 × 10 log_softmax 16–24 % less time,
+    // softmax 6–19 %, cross-entropy 4–26 % (A/B in one process, avx2, medians of 11).
 
     /// <summary>1/S per lane, rounded to T: the softmax scale, as the row path's <c>1.0 / sum.Total</c>.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // once per W rows; compiled apart, it leaves the kernel its inlining budget
-    public TVec Reciprocals()
+    public unsafe TVec Reciprocals()
     {
-        TVec result = others, count = atMax;
-        ref T o = ref Unsafe.As<TVec, T>(ref result);
-        ref T a = ref Unsafe.As<TVec, T>(ref count);
-        if (TVec.Count == 1)
-        {
-            o = T.CreateTruncating(1.0 / Lane(ref o, ref a, 0).Total);
-        }
-        else if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated && TVec.Count % 8 == 0)
-        {
-            ref float of = ref Unsafe.As<T, float>(ref o), af = ref Unsafe.As<T, float>(ref a);
-            for (nuint i = 0; i < (nuint)TVec.Count; i += 8)
-            {
-                (Vector256<double> oLow, Vector256<double> oHigh) = Vector256.Widen(Vector256.LoadUnsafe(ref of, i));
-                (Vector256<double> aLow, Vector256<double> aHigh) = Vector256.Widen(Vector256.LoadUnsafe(ref af, i));
-                Vector256<double> one = Vector256.Create(1.0);
-                Vector256.Narrow(one / (oLow + aLow), one / (oHigh + aHigh)).StoreUnsafe(ref of, i);
-            }
-        }
-        else if (typeof(T) == typeof(float))
-        {
-            ref float of = ref Unsafe.As<T, float>(ref o), af = ref Unsafe.As<T, float>(ref a);
-            for (nuint i = 0; i < (nuint)TVec.Count; i += 4)
-            {
-                (Vector128<double> oLow, Vector128<double> oHigh) = Vector128.Widen(Vector128.LoadUnsafe(ref of, i));
-                (Vector128<double> aLow, Vector128<double> aHigh) = Vector128.Widen(Vector128.LoadUnsafe(ref af, i));
-                Vector128<double> one = Vector128.Create(1.0);
-                Vector128.Narrow(one / (oLow + aLow), one / (oHigh + aHigh)).StoreUnsafe(ref of, i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated && TVec.Count % 4 == 0)
-        {
-            ref double od = ref Unsafe.As<T, double>(ref o), ad = ref Unsafe.As<T, double>(ref a);
-            for (nuint i = 0; i < (nuint)TVec.Count; i += 4)
-            {
-                (Vector256.Create(1.0) / (Vector256.LoadUnsafe(ref od, i) + Vector256.LoadUnsafe(ref ad, i))).StoreUnsafe(ref od, i);
-            }
-        }
-        else
-        {
-            ref double od = ref Unsafe.As<T, double>(ref o), ad = ref Unsafe.As<T, double>(ref a);
-            for (nuint i = 0; i < (nuint)TVec.Count; i += 2)
-            {
-                (Vector128.Create(1.0) / (Vector128.LoadUnsafe(ref od, i) + Vector128.LoadUnsafe(ref ad, i))).StoreUnsafe(ref od, i);
-            }
-        }
-        return result;
+        double* wide = stackalloc double[TVec.Count];
+        Evaluate<Reciprocal>(wide);
+        return Narrowed(wide);
     }
 
-    /// <summary>log S per lane (<see cref="ExpSum.Log"/>, several lanes at once by <see cref="VecLog"/>:
-    /// four where the CPU has 256-bit vectors, else two) in float64, into <paramref name="destination"/>
-    /// (Count values).</summary>
+    /// <summary>log S per lane (<see cref="ExpSum.Log"/>, by <see cref="VecLog"/> on several lanes at
+    /// once) in float64, into <paramref name="destination"/> (Count values).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public unsafe void Logs(double* destination)
+    public unsafe void Logs(double* destination) => Evaluate<LogOfSum>(destination);
+
+    /// <summary>log S per lane, rounded to T (as <see cref="Logs(double*)"/>).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public unsafe TVec Logs()
+    {
+        double* wide = stackalloc double[TVec.Count];
+        Evaluate<LogOfSum>(wide);
+        return Narrowed(wide);
+    }
+
+    /// <summary>A per-lane float64 function of a row's <see cref="ExpSum"/>: on one lane, and on
+    /// float64 vectors of any width.</summary>
+    private interface ILaneFormula
+    {
+        static abstract double Of(ExpSum sum);
+
+        static abstract TD Of<TD>(TD others, TD atMax)
+            where TD : struct, IVec<TD, double>;
+    }
+
+    /// <summary>1/S.</summary>
+    private readonly struct Reciprocal : ILaneFormula
+    {
+        public static double Of(ExpSum sum) => 1.0 / sum.Total;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TD Of<TD>(TD others, TD atMax)
+            where TD : struct, IVec<TD, double> => TD.Create(1.0) / (others + atMax);
+    }
+
+    /// <summary>log S = log1p(others + (atMax − 1)), as <see cref="ExpSum.Log"/>.</summary>
+    private readonly struct LogOfSum : ILaneFormula
+    {
+        public static double Of(ExpSum sum) => sum.Log;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TD Of<TD>(TD others, TD atMax)
+            where TD : struct, IVec<TD, double> => VecLog.LogOnePlus(others + (atMax - TD.Create(1.0)));
+    }
+
+    /// <summary>Whether the float64 steps take four lanes at a time (256-bit vectors) rather than two.</summary>
+    private static bool FourLanes =>
+        Vector256.IsHardwareAccelerated && TVec.Count % (typeof(T) == typeof(float) ? 8 : 4) == 0;
+
+    /// <summary><typeparamref name="TFormula"/> of every lane's sum, in float64, into
+    /// <paramref name="destination"/> (Count values).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private unsafe void Evaluate<TFormula>(double* destination)
+        where TFormula : struct, ILaneFormula
     {
         TVec o = others, a = atMax;
         ref T oLanes = ref Unsafe.As<TVec, T>(ref o);
         ref T aLanes = ref Unsafe.As<TVec, T>(ref a);
         if (TVec.Count == 1)
         {
-            *destination = Lane(ref oLanes, ref aLanes, 0).Log;
+            *destination = TFormula.Of(Lane(ref oLanes, ref aLanes, 0));
         }
-        else if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated && TVec.Count % 8 == 0)
+        else if (FourLanes)
         {
-            ref float of = ref Unsafe.As<T, float>(ref oLanes), af = ref Unsafe.As<T, float>(ref aLanes);
-            for (nuint i = 0; i < (nuint)TVec.Count; i += 8)
-            {
-                (Vector256<double> low, Vector256<double> high) = LogsOfEight(ref of, ref af, i);
-                low.Store(destination + i);
-                high.Store(destination + i + 4);
-            }
-        }
-        else if (typeof(T) == typeof(float))
-        {
-            ref float of = ref Unsafe.As<T, float>(ref oLanes), af = ref Unsafe.As<T, float>(ref aLanes);
-            for (nuint i = 0; i < (nuint)TVec.Count; i += 4)
-            {
-                (Vector128<double> low, Vector128<double> high) = LogsOfFour(ref of, ref af, i);
-                low.Store(destination + i);
-                high.Store(destination + i + 2);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated && TVec.Count % 4 == 0)
-        {
-            ref double od = ref Unsafe.As<T, double>(ref oLanes), ad = ref Unsafe.As<T, double>(ref aLanes);
-            for (nuint i = 0; i < (nuint)TVec.Count; i += 4)
-            {
-                LogOf(Vector256.LoadUnsafe(ref od, i), Vector256.LoadUnsafe(ref ad, i)).Store(destination + i);
-            }
+            EvaluateAt<TFormula, Vec256<double>>(ref oLanes, ref aLanes, destination);
         }
         else
         {
-            ref double od = ref Unsafe.As<T, double>(ref oLanes), ad = ref Unsafe.As<T, double>(ref aLanes);
-            for (nuint i = 0; i < (nuint)TVec.Count; i += 2)
-            {
-                LogOf(Vector128.LoadUnsafe(ref od, i), Vector128.LoadUnsafe(ref ad, i)).Store(destination + i);
-            }
+            EvaluateAt<TFormula, Vec128<double>>(ref oLanes, ref aLanes, destination);
         }
     }
 
-    /// <summary>log S per lane, rounded to T (as <see cref="Logs(double*)"/>).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    public TVec Logs()
+    /// <summary><see cref="Evaluate"/> <typeparamref name="TD"/>.Count lanes at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void EvaluateAt<TFormula, TD>(ref T others, ref T atMax, double* destination)
+        where TFormula : struct, ILaneFormula
+        where TD : struct, IVec<TD, double>
     {
-        TVec result = others, count = atMax;
-        ref T o = ref Unsafe.As<TVec, T>(ref result);
-        ref T a = ref Unsafe.As<TVec, T>(ref count);
+        if (typeof(T) == typeof(double))
+        {
+            for (int i = 0; i < TVec.Count; i += TD.Count)
+            {
+                TD.Store(TFormula.Of(Wide<TD>(ref others, i), Wide<TD>(ref atMax, i)), destination + i);
+            }
+            return;
+        }
+        for (int i = 0; i < TVec.Count; i += 2 * TD.Count)
+        {
+            (TD oLow, TD oHigh) = Widened<TD>(ref Unsafe.As<T, float>(ref others), i);
+            (TD aLow, TD aHigh) = Widened<TD>(ref Unsafe.As<T, float>(ref atMax), i);
+            TD.Store(TFormula.Of(oLow, aLow), destination + i);
+            TD.Store(TFormula.Of(oHigh, aHigh), destination + i + TD.Count);
+        }
+    }
+
+    /// <summary>float64 lanes i … i + TD.Count − 1 as a vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TD Wide<TD>(ref T lanes, int i)
+        where TD : struct, IVec<TD, double>
+    {
+        ref double d = ref Unsafe.As<T, double>(ref lanes);
+        return typeof(TD) == typeof(Vec256<double>)
+            ? As<Vector256<double>, TD>(Vector256.LoadUnsafe(ref d, (nuint)i))
+            : As<Vector128<double>, TD>(Vector128.LoadUnsafe(ref d, (nuint)i));
+    }
+
+    /// <summary>float32 lanes i … i + 2·TD.Count − 1 widened to float64 by a vector conversion, in two vectors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (TD Low, TD High) Widened<TD>(ref float lanes, int i)
+        where TD : struct, IVec<TD, double>
+    {
+        if (typeof(TD) == typeof(Vec256<double>))
+        {
+            (Vector256<double> low, Vector256<double> high) = Vector256.Widen(Vector256.LoadUnsafe(ref lanes, (nuint)i));
+            return (As<Vector256<double>, TD>(low), As<Vector256<double>, TD>(high));
+        }
+        (Vector128<double> low128, Vector128<double> high128) = Vector128.Widen(Vector128.LoadUnsafe(ref lanes, (nuint)i));
+        return (As<Vector128<double>, TD>(low128), As<Vector128<double>, TD>(high128));
+    }
+
+    /// <summary>A Vector128 or Vector256 of float64 as the width that wraps it (Vec128 and Vec256 are
+    /// their vector and nothing else); called only with the matching <typeparamref name="TD"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TD As<TVector, TD>(TVector vector)
+        where TVector : struct
+        where TD : struct => Unsafe.As<TVector, TD>(ref vector);
+
+    /// <summary>The Count float64 values at <paramref name="wide"/> rounded to T, as a vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe TVec Narrowed(double* wide)
+    {
+        if (typeof(T) == typeof(double))
+        {
+            return TVec.Load((T*)wide);
+        }
+        TVec result = default;
+        ref float f = ref Unsafe.As<TVec, float>(ref result);
         if (TVec.Count == 1)
         {
-            o = T.CreateTruncating(Lane(ref o, ref a, 0).Log);
+            f = (float)*wide;
         }
-        else if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated && TVec.Count % 8 == 0)
+        else if (FourLanes)
         {
-            ref float of = ref Unsafe.As<T, float>(ref o), af = ref Unsafe.As<T, float>(ref a);
-            for (nuint i = 0; i < (nuint)TVec.Count; i += 8)
+            for (int i = 0; i < TVec.Count; i += 8)
             {
-                (Vector256<double> low, Vector256<double> high) = LogsOfEight(ref of, ref af, i);
-                Vector256.Narrow(low, high).StoreUnsafe(ref of, i);
-            }
-        }
-        else if (typeof(T) == typeof(float))
-        {
-            ref float of = ref Unsafe.As<T, float>(ref o), af = ref Unsafe.As<T, float>(ref a);
-            for (nuint i = 0; i < (nuint)TVec.Count; i += 4)
-            {
-                (Vector128<double> low, Vector128<double> high) = LogsOfFour(ref of, ref af, i);
-                Vector128.Narrow(low, high).StoreUnsafe(ref of, i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated && TVec.Count % 4 == 0)
-        {
-            ref double od = ref Unsafe.As<T, double>(ref o), ad = ref Unsafe.As<T, double>(ref a);
-            for (nuint i = 0; i < (nuint)TVec.Count; i += 4)
-            {
-                LogOf(Vector256.LoadUnsafe(ref od, i), Vector256.LoadUnsafe(ref ad, i)).StoreUnsafe(ref od, i);
+                Vector256.Narrow(Vector256.Load(wide + i), Vector256.Load(wide + i + 4)).StoreUnsafe(ref f, (nuint)i);
             }
         }
         else
         {
-            ref double od = ref Unsafe.As<T, double>(ref o), ad = ref Unsafe.As<T, double>(ref a);
-            for (nuint i = 0; i < (nuint)TVec.Count; i += 2)
+            for (int i = 0; i < TVec.Count; i += 4)
             {
-                LogOf(Vector128.LoadUnsafe(ref od, i), Vector128.LoadUnsafe(ref ad, i)).StoreUnsafe(ref od, i);
+                Vector128.Narrow(Vector128.Load(wide + i), Vector128.Load(wide + i + 2)).StoreUnsafe(ref f, (nuint)i);
             }
         }
         return result;
     }
-
-    /// <summary>log S of float32 lanes i … i + 7, widened: the lower four lanes and the upper four.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector256<double> Low, Vector256<double> High) LogsOfEight(ref float others, ref float atMax, nuint i)
-    {
-        (Vector256<double> oLow, Vector256<double> oHigh) = Vector256.Widen(Vector256.LoadUnsafe(ref others, i));
-        (Vector256<double> aLow, Vector256<double> aHigh) = Vector256.Widen(Vector256.LoadUnsafe(ref atMax, i));
-        return (LogOf(oLow, aLow), LogOf(oHigh, aHigh));
-    }
-
-    /// <summary>log S of float32 lanes i … i + 3, widened: the lower two lanes and the upper two.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector128<double> Low, Vector128<double> High) LogsOfFour(ref float others, ref float atMax, nuint i)
-    {
-        (Vector128<double> oLow, Vector128<double> oHigh) = Vector128.Widen(Vector128.LoadUnsafe(ref others, i));
-        (Vector128<double> aLow, Vector128<double> aHigh) = Vector128.Widen(Vector128.LoadUnsafe(ref atMax, i));
-        return (LogOf(oLow, aLow), LogOf(oHigh, aHigh));
-    }
-
-    /// <summary>log S = log1p(others + (atMax − 1)) of four lanes, as <see cref="ExpSum.Log"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<double> LogOf(Vector256<double> others, Vector256<double> atMax) =>
-        Vec256<double>.AsVector(VecLog.LogOnePlus(Vec256<double>.FromVector(others + (atMax - Vector256.Create(1.0)))));
-
-    /// <summary>log S = log1p(others + (atMax − 1)) of two lanes, as <see cref="ExpSum.Log"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<double> LogOf(Vector128<double> others, Vector128<double> atMax) =>
-        Vec128<double>.AsVector(VecLog.LogOnePlus(Vec128<double>.FromVector(others + (atMax - Vector128.Create(1.0)))));
 
     /// <summary>Lane i's row as an <see cref="ExpSum"/>, widened to float64 (a TVec is its lanes in order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
