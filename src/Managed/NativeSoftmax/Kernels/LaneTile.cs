@@ -198,7 +198,8 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
     // previous value, which chained every lane's conversion to the previous lane's division or log
     // (measured: the scalar forms took a third of a 10-class softmax and half of a log_softmax).
     // Four float64 lanes per operation rather than two: 65536 × 10 log_softmax 16–24 % less time,
-    // softmax 6–19 %, cross-entropy 4–26 % (A/B in one process, avx2, medians of 11).
+    // softmax 6–19 %, cross-entropy 4–26 % (A/B in one process, avx2, medians of 11); sharing one
+    // evaluator among the three methods then gave back 0–7 % of softmax and log_softmax.
 
     /// <summary>1/S per lane, rounded to T: the softmax scale, as the row path's <c>1.0 / sum.Total</c>.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // once per W rows; compiled apart, it leaves the kernel its inlining budget
