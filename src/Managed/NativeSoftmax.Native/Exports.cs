@@ -21,7 +21,7 @@ internal static unsafe class Exports
         {
             if (!operation.Prepare(out Prepared<TOperation> prepared, out Failure? failure))
             {
-                return LastError.Set(failure.Value);
+                return LastError.Set(failure);
             }
             Dispatch.Run<TOperation, T>(in prepared);
             return (int)Status.Ok;
@@ -61,7 +61,7 @@ internal static unsafe class Exports
 
     [UnmanagedCallersOnly(EntryPoint = "nsm_set_num_threads")]
     public static int SetNumThreads(int numThreads) =>
-        WorkerPool.TrySetThreadCount(numThreads, out Failure? failure) ? (int)Status.Ok : LastError.Set(failure.Value);
+        WorkerPool.TrySetThreadCount(numThreads, out Failure? failure) ? (int)Status.Ok : LastError.Set(failure);
 
     // ---- softmax and log_softmax --------------------------------------------------------------
 
@@ -173,7 +173,7 @@ internal static unsafe class Exports
             var operation = new CrossEntropyMergeOperation(rows, a, b, merged);
             if (!operation.Check(out Failure? failure))
             {
-                return LastError.Set(failure.Value);
+                return LastError.Set(failure);
             }
             operation.Run();
             return (int)Status.Ok;

@@ -245,7 +245,7 @@ public unsafe class GradOutputTests
         Assert.True(read.GradOutput == null);
         half = Version2(36, (void*)0x7);
         Assert.False(new CrossEntropyOptionsPointer(&half).TryRead(out _, out Failure? failure));
-        Assert.Contains("offset 32", failure!.Value.Message);
+        Assert.Contains("offset 32", failure!.Message);
 
         // A newer header's struct: version 2 and 16 more bytes, which must be zero.
         byte* larger = stackalloc byte[sizeof(CrossEntropyOptionsV2) + 16];
@@ -255,8 +255,8 @@ public unsafe class GradOutputTests
         Assert.True(read.GradOutput == larger);
         larger[44] = 1;
         Assert.False(new CrossEntropyOptionsPointer((CrossEntropyOptionsV2*)larger).TryRead(out _, out failure));
-        Assert.Equal(Status.InvalidArgument, failure!.Value.Status);
-        Assert.Contains("offset 44", failure.Value.Message);
+        Assert.Equal(Status.InvalidArgument, failure!.Status);
+        Assert.Contains("offset 44", failure.Message);
     }
 
     private static CrossEntropyOptionsV2 Version2(uint size, void* gradOutput) => new()

@@ -377,7 +377,7 @@ public unsafe class HalfOperationTests
                 where TOperation : struct, IRowOperation<TOperation, float>
             {
                 Assert.False(operation.Prepare(out _, out Failure? failure));
-                return failure!.Value.Status;
+                return failure!.Status;
             }
             Assert.Equal(Status.Overlap, Fails(new HalfRowToRowOperation<SoftmaxRow, BFloat16Format>(rows, cols, z, cols, z + 1, cols)));
             Assert.Equal(Status.InvalidLeadingDimension, Fails(new HalfRowToRowOperation<SoftmaxRow, Float16Format>(rows, cols, z, cols - 1, o, cols)));

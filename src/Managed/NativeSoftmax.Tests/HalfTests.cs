@@ -330,6 +330,6 @@ public class HalfTests
         Assert.True(disjoint.Prepare(out _, out Failure? failure), failure?.Message);
         var overlapping = new RowToRowOperation<Kernels.SoftmaxRow, Half>(2, 4, memory, 4, memory + 7, 4);
         Assert.False(overlapping.Prepare(out _, out failure));
-        Assert.Equal(Status.Overlap, failure!.Value.Status);
+        Assert.Equal(Status.Overlap, failure!.Status);
     }
 }

@@ -53,7 +53,7 @@ internal static unsafe class Ops
     {
         if (!operation.Prepare(out Prepared<TOperation> prepared, out Failure? failure))
         {
-            throw failure.Value.ToException();
+            throw failure.ToException();
         }
         switch (width)
         {

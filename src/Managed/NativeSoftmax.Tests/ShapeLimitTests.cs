@@ -20,13 +20,13 @@ public unsafe class ShapeLimitTests
         float input = 1, output = 2;
         var softmax = new RowToRowOperation<SoftmaxRow, float>(rows, cols, &input, ld, &output, ld);
         Assert.False(softmax.Prepare(out _, out Failure? failure), $"softmax {rows} x {cols}, ld {ld} was accepted");
-        Assert.True(failure!.Value.Status == Status.InvalidShape, $"softmax {rows} x {cols}, ld {ld}: {failure.Value.Status}: {failure.Value.Message}");
+        Assert.True(failure!.Status == Status.InvalidShape, $"softmax {rows} x {cols}, ld {ld}: {failure.Status}: {failure.Message}");
 
         long label = 0;
         var crossEntropy = new HardLabelCrossEntropyOperation<float, long, LossOptions>(rows, cols, &input, ld, &label, &input,
             CrossEntropyOptions.Default.ToLossOptions(), &output, null, 0);
         Assert.False(crossEntropy.Prepare(out _, out failure), $"cross_entropy {rows} x {cols}, ld {ld} was accepted");
-        Assert.True(failure!.Value.Status == Status.InvalidShape, $"cross_entropy {rows} x {cols}: {failure.Value.Status}: {failure.Value.Message}");
+        Assert.True(failure!.Status == Status.InvalidShape, $"cross_entropy {rows} x {cols}: {failure.Status}: {failure.Message}");
         Assert.True(input == 1 && output == 2, "an output was written");
     }
 
@@ -39,6 +39,6 @@ public unsafe class ShapeLimitTests
         // Accepted by the shape check; it then fails only because the two one-element buffers,
         // seen as 2^57-byte rows, overlap.
         Assert.False(softmax.Prepare(out _, out Failure? failure));
-        Assert.True(failure!.Value.Status == Status.Overlap, $"{failure.Value.Status}: {failure.Value.Message}");
+        Assert.True(failure!.Status == Status.Overlap, $"{failure.Status}: {failure.Message}");
     }
 }

@@ -33,8 +33,8 @@ public unsafe class VersionedStructTests
         new Span<byte>(bytes, 64).Fill(0);
         bytes[offset] = 1;
         Assert.False(Checks.UnknownBytesZero(bytes, size, Known, "options", out Failure? failure));
-        Assert.Equal(Status.InvalidArgument, failure!.Value.Status);
-        Assert.Contains($"offset {offset}", failure.Value.Message);
+        Assert.Equal(Status.InvalidArgument, failure!.Status);
+        Assert.Contains($"offset {offset}", failure.Message);
     }
 
     [Fact]
@@ -42,8 +42,8 @@ public unsafe class VersionedStructTests
     {
         byte* bytes = stackalloc byte[1];
         Assert.False(Checks.UnknownBytesZero(bytes, Checks.MaxStructBytes + 1, Known, "options", out Failure? failure));
-        Assert.Equal(Status.InvalidArgument, failure!.Value.Status);
-        Assert.Contains($"{Checks.MaxStructBytes}", failure.Value.Message);
+        Assert.Equal(Status.InvalidArgument, failure!.Status);
+        Assert.Contains($"{Checks.MaxStructBytes}", failure.Message);
         Assert.Equal(4096u, Checks.MaxStructBytes); // the cap nativesoftmax.h states
     }
 }

@@ -93,7 +93,7 @@ public static partial class SoftmaxPrimitives
             var operation = new CrossEntropyMergeOperation(a.Length, pa, pb, pm);
             if (!operation.Check(out Failure? failure))
             {
-                throw failure.Value.ToException();
+                throw failure.ToException();
             }
             operation.Run();
         }

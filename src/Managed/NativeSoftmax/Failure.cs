@@ -1,7 +1,7 @@
 namespace NativeSoftmax;
 
 /// <summary>A failed validation: its status and a message naming the argument (C names, snake_case).</summary>
-internal readonly record struct Failure(Status Status, string Argument, string Message)
+internal sealed record Failure(Status Status, string Argument, string Message)
 {
     /// <summary>The exception the managed API throws for this failure.</summary>
     public Exception ToException()

@@ -97,7 +97,7 @@ public static partial class SoftmaxPrimitives
     {
         if (!operation.Prepare(out _, out Failure? failure))
         {
-            throw failure.Value.ToException();
+            throw failure.ToException();
         }
     }
 

@@ -51,7 +51,7 @@ public static partial class SoftmaxPrimitives
     {
         if (!operation.Prepare(out Prepared<TOperation> prepared, out Failure? failure))
         {
-            throw failure.Value.ToException();
+            throw failure.ToException();
         }
         Dispatch.Run<TOperation, T>(in prepared);
     }
@@ -98,7 +98,7 @@ public static partial class SoftmaxPrimitives
     {
         if (!Checks.Shape(rows, cols, out Failure? failure))
         {
-            throw failure.Value.ToException();
+            throw failure.ToException();
         }
         long needed = Checks.Extent(rows, cols, ld);
         if (ld >= cols && length < needed)

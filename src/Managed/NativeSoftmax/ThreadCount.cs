@@ -24,7 +24,7 @@ public static partial class SoftmaxPrimitives
         {
             if (!WorkerPool.TrySetThreadCount(value, out Failure? failure))
             {
-                throw new ArgumentOutOfRangeException(nameof(value), value, failure.Value.Message);
+                throw new ArgumentOutOfRangeException(nameof(value), value, failure.Message);
             }
         }
     }

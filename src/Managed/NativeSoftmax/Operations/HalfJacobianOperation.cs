@@ -49,7 +49,7 @@ internal readonly unsafe struct HalfJacobianOperation<TFormat>(long cols, ushort
         var inner = new SoftmaxJacobianOperation<float>(cols, z, j, cols);
         if (!inner.Prepare(out Prepared<SoftmaxJacobianOperation<float>> ready, out Failure? failure))
         {
-            throw new InvalidOperationException(failure.Value.Message);
+            throw new InvalidOperationException(failure.Message);
         }
         SoftmaxJacobianOperation<float>.Run<TVec>(in ready, 0, 1);
         for (long i = 0; i < cols; i++)

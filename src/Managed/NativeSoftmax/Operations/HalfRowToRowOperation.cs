@@ -79,7 +79,7 @@ internal readonly unsafe struct HalfRowToRowOperation<TKernel, TFormat>(long row
         var inner = new RowToRowOperation<TKernel, float>(count, cols, a, cols, b, cols, a, cols);
         if (!inner.Prepare(out Prepared<RowToRowOperation<TKernel, float>> ready, out Failure? failure))
         {
-            throw new InvalidOperationException(failure.Value.Message);
+            throw new InvalidOperationException(failure.Message);
         }
         RowToRowOperation<TKernel, float>.Run<TVec>(in ready, 0, count);
         for (long r = first; r < end; r++)
