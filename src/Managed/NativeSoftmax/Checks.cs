@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 
 namespace NativeSoftmax;
@@ -20,8 +22,13 @@ internal static unsafe class Checks
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Shape(long rows, long cols, [NotNullWhen(false)] out Failure? failure)
     {
-        failure = rows < 0 || cols < 1 ? BadShape(rows, cols) : null;
-        return failure is null;
+        if (rows < 0 || cols < 1)
+        {
+            failure = BadShape(rows, cols);
+            return false;
+        }
+        failure = null; // a constant null: no write barrier on the path every call takes
+        return true;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -35,10 +42,15 @@ internal static unsafe class Checks
     public static bool Matrix(long rows, long cols, long ld, string ldName, int elementSize,
         [NotNullWhen(false)] out Failure? failure)
     {
-        long addressable = MaxBytes / elementSize;
-        bool valid = ld >= cols && cols <= addressable && (rows <= 1 || (rows - 1) <= (addressable - cols) / ld);
-        failure = valid ? null : BadMatrix(rows, cols, ld, ldName);
-        return valid;
+        Debug.Assert(BitOperations.IsPow2(elementSize), "element sizes are 2, 4 or 8 bytes");
+        long addressable = MaxBytes >> BitOperations.TrailingZeroCount(elementSize); // MaxBytes / elementSize without a division
+        if (ld >= cols && cols <= addressable && (rows <= 1 || (rows - 1) <= (addressable - cols) / ld))
+        {
+            failure = null;
+            return true;
+        }
+        failure = BadMatrix(rows, cols, ld, ldName);
+        return false;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -91,8 +103,13 @@ internal static unsafe class Checks
     /// <summary>A pointer the operation always uses (the Jacobian's): never NULL.</summary>
     public static bool NotNull(void* pointer, string name, [NotNullWhen(false)] out Failure? failure)
     {
-        failure = pointer == null ? new Failure(Status.NullPointer, name, $"{name} must not be NULL.") : null;
-        return failure is null;
+        if (pointer == null)
+        {
+            failure = new Failure(Status.NullPointer, name, $"{name} must not be NULL.");
+            return false;
+        }
+        failure = null;
+        return true;
     }
 
     /// <summary>A pointer to a matrix or vector of <paramref name="rows"/> rows: NULL only when
@@ -100,8 +117,13 @@ internal static unsafe class Checks
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Required(void* pointer, long rows, string name, [NotNullWhen(false)] out Failure? failure)
     {
-        failure = pointer == null && rows > 0 ? MissingPointer(name, rows) : null;
-        return failure is null;
+        if (pointer == null && rows > 0)
+        {
+            failure = MissingPointer(name, rows);
+            return false;
+        }
+        failure = null;
+        return true;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

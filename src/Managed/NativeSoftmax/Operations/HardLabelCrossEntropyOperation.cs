@@ -122,8 +122,13 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             }
             divisor = weightTotal;
         }
-        failure = bad ? FirstBadLabel(ignoreIndex) : null;
-        return !bad;
+        if (bad)
+        {
+            failure = FirstBadLabel(ignoreIndex);
+            return false;
+        }
+        failure = null;
+        return true;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // the message is built only on failure
