@@ -27,7 +27,8 @@ internal interface IWordVec<TSelf>
     /// <summary><see cref="Step"/> 16-bit values, zero-extended into the lanes of two vectors.</summary>
     static abstract unsafe void LoadWidening(ushort* source, out TSelf lower, out TSelf upper);
 
-    /// <summary>The low 16 bits of every lane of both vectors, <see cref="Step"/> values.</summary>
+    /// <summary>Every lane of both vectors as a 16-bit value, <see cref="Step"/> values. Each lane
+    /// must be below 2^16 (narrowed values are): x86 packs with unsigned saturation.</summary>
     static abstract unsafe void StoreNarrowing(TSelf lower, TSelf upper, ushort* destination);
 
     /// <summary>The bits of <see cref="Step"/> float32s, as two vectors.</summary>
@@ -51,7 +52,9 @@ internal interface IWordVec<TSelf>
     /// <summary>All-ones lanes where <c>left == right</c>.</summary>
     static abstract TSelf EqualTo(TSelf left, TSelf right);
 
-    /// <summary>Lanes of <paramref name="ifTrue"/> where <paramref name="mask"/> is all-ones, else of <paramref name="ifFalse"/>.</summary>
+    /// <summary>Lanes of <paramref name="ifTrue"/> where <paramref name="mask"/> is all-ones, else of
+    /// <paramref name="ifFalse"/>. Every mask lane is all-ones or zero (a comparison's result): x86
+    /// blends by bytes.</summary>
     static abstract TSelf Select(TSelf mask, TSelf ifTrue, TSelf ifFalse);
 
     /// <summary>The lanes read as float32, added in float32 (round to nearest even), as bits.</summary>

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace NativeSoftmax.Simd;
 
@@ -26,8 +28,19 @@ internal readonly struct Words128 : IWordVec<Words128>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void StoreNarrowing(Words128 lower, Words128 upper, ushort* destination) =>
+    public static unsafe void StoreNarrowing(Words128 lower, Words128 upper, ushort* destination)
+    {
+        Debug.Assert(Vector128.LessThanAll(lower._v, Vector128.Create(0x1_0000u)) && Vector128.LessThanAll(upper._v, Vector128.Create(0x1_0000u)),
+            "lanes to narrow are 16-bit values");
+        if (Sse41.IsSupported)
+        {
+            // The lanes are below 2^16 (IWordVec), so the saturating pack keeps them as they are:
+            // no masking first, as Vector128.Narrow does.
+            Sse41.PackUnsignedSaturate(lower._v.AsInt32(), upper._v.AsInt32()).Store(destination);
+            return;
+        }
         Vector128.Narrow(lower._v, upper._v).Store(destination);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe void LoadSingles(float* source, out Words128 lower, out Words128 upper)
@@ -69,7 +82,9 @@ internal readonly struct Words128 : IWordVec<Words128>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Words128 Select(Words128 mask, Words128 ifTrue, Words128 ifFalse) =>
-        new(Vector128.ConditionalSelect(mask._v, ifTrue._v, ifFalse._v));
+        Sse41.IsSupported // one byte blend: every byte of a lane of the mask is 0x00 or 0xFF (IWordVec)
+            ? new(Sse41.BlendVariable(ifFalse._v.AsByte(), ifTrue._v.AsByte(), mask._v.AsByte()).AsUInt32())
+            : new(Vector128.ConditionalSelect(mask._v, ifTrue._v, ifFalse._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Words128 AddSingles(Words128 left, Words128 right) => new((left._v.AsSingle() + right._v.AsSingle()).AsUInt32());

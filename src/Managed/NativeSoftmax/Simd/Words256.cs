@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace NativeSoftmax.Simd;
 
@@ -26,8 +28,21 @@ internal readonly struct Words256 : IWordVec<Words256>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void StoreNarrowing(Words256 lower, Words256 upper, ushort* destination) =>
+    public static unsafe void StoreNarrowing(Words256 lower, Words256 upper, ushort* destination)
+    {
+        Debug.Assert(Vector256.LessThanAll(lower._v, Vector256.Create(0x1_0000u)) && Vector256.LessThanAll(upper._v, Vector256.Create(0x1_0000u)),
+            "lanes to narrow are 16-bit values");
+        if (Avx2.IsSupported)
+        {
+            // The lanes are below 2^16 (IWordVec), so the saturating pack keeps them as they are:
+            // no masking first, as Vector256.Narrow does. The pack works per 128-bit half; the
+            // permute puts the four 64-bit quarters back in order.
+            Vector256<ushort> packed = Avx2.PackUnsignedSaturate(lower._v.AsInt32(), upper._v.AsInt32());
+            Avx2.Permute4x64(packed.AsUInt64(), 0b11_01_10_00).AsUInt16().Store(destination);
+            return;
+        }
         Vector256.Narrow(lower._v, upper._v).Store(destination);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe void LoadSingles(float* source, out Words256 lower, out Words256 upper)
@@ -69,7 +84,9 @@ internal readonly struct Words256 : IWordVec<Words256>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Words256 Select(Words256 mask, Words256 ifTrue, Words256 ifFalse) =>
-        new(Vector256.ConditionalSelect(mask._v, ifTrue._v, ifFalse._v));
+        Avx2.IsSupported // one byte blend: every byte of a lane of the mask is 0x00 or 0xFF (IWordVec)
+            ? new(Avx2.BlendVariable(ifFalse._v.AsByte(), ifTrue._v.AsByte(), mask._v.AsByte()).AsUInt32())
+            : new(Vector256.ConditionalSelect(mask._v, ifTrue._v, ifFalse._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Words256 AddSingles(Words256 left, Words256 right) => new((left._v.AsSingle() + right._v.AsSingle()).AsUInt32());
