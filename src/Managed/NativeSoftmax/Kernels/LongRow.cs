@@ -122,7 +122,11 @@ internal static unsafe class LongRow<TVec, T>
             job->Half.Widen(job->Half.Input + start, z, length);
         }
         T max = RowLoop<TVec, T>.Max(z, length);
-        T* exps = job->ChunkMaxima != null ? job->Output + start : null; // may be exactly z: SumExps reads first
+        // softmax keeps the exponentials in the output (which may be exactly z: SumExps reads
+        // first); log_softmax out of place stores them there too, only to bring the output's
+        // lines into the cache during this pass, whose exponentials hide the misses, rather than
+        // in the output pass, which has little arithmetic to hide them (design.md §5a).
+        T* exps = job->ChunkMaxima != null || job->Output != job->Input ? job->Output + start : null;
         ExpSum sum = RowLoop<TVec, T>.SumExps(new ExpShifted<TVec, T>(z, max), exps, length);
         statistics[0] = double.CreateTruncating(max);
         statistics[1] = sum.Others;
