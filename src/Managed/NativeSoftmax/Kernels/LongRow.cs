@@ -78,6 +78,7 @@ internal static unsafe class LongRow<TVec, T>
         double* statistics = null;
         bool parallel = threads > 1 && WorkerPool.TryRun(&StatisticsOfChunk, &job, chunks, threads, 3, out statistics);
         double* chunk = stackalloc double[3];
+        job.InOrder = !parallel;
         for (long k = 0; k < chunks; k++)
         {
             double* these = parallel ? statistics + 3 * k : chunk;
@@ -127,7 +128,9 @@ internal static unsafe class LongRow<TVec, T>
         // lines into the cache during this pass, whose exponentials hide the misses, rather than
         // in the output pass, which has little arithmetic to hide them (design.md §5a).
         T* exps = job->ChunkMaxima != null || job->Output != job->Input ? job->Output + start : null;
-        ExpSum sum = RowLoop<TVec, T>.SumExps(new ExpShifted<TVec, T>(z, max), exps, length);
+        ExpSum sum = job->InOrder && job->Half.Input == null && chunk + 1 < (long)(job->Length / ChunkLength)
+            ? RowLoop<TVec, T>.SumExps(new ExpShiftedAhead<TVec, T>(z, max, length), exps, length)
+            : RowLoop<TVec, T>.SumExps(new ExpShifted<TVec, T>(z, max), exps, length);
         statistics[0] = double.CreateTruncating(max);
         statistics[1] = sum.Others;
         statistics[2] = sum.AtMax;
@@ -179,6 +182,9 @@ internal static unsafe class LongRow<TVec, T>
         public readonly double* ChunkMaxima = chunkMaxima;
         public T Max;
         public ExpSum Sum;
+
+        /// <summary>Whether the chunks run in order on one thread, so a chunk's pass may prefetch the next.</summary>
+        public bool InOrder;
     }
 
     /// <summary>The output pass, from the row's maximum and sum.</summary>

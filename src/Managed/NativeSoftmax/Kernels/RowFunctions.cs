@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using NativeSoftmax.Simd;
 
 namespace NativeSoftmax.Kernels;
@@ -41,6 +42,25 @@ internal readonly unsafe struct ExpShifted<TVec, T>(T* x, TVec shift) : IRowFunc
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Apply(nuint i) => VecMath.ExpOfSum<TVec, T>(TVec.Load(x + i), _negativeShift);
+}
+
+/// <summary><see cref="ExpShifted{TVec, T}"/>, prefetching x_(i + ahead) on x86 (the next chunk of a long row,
+/// <see cref="LongRow{TVec, T}"/>, read from memory while this chunk's exponentials keep the core busy).</summary>
+internal readonly unsafe struct ExpShiftedAhead<TVec, T>(T* x, T shift, nuint ahead) : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TVec _negativeShift = TVec.Create(T.Zero) - TVec.Create(shift);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i)
+    {
+        if (Sse.IsSupported)
+        {
+            Sse.Prefetch0(x + i + ahead);
+        }
+        return VecMath.ExpOfSum<TVec, T>(TVec.Load(x + i), _negativeShift);
+    }
 }
 
 /// <summary>exp(x_i − shift)·scale, scale ≥ 0: softmax in one pass, once the row's maximum and sum are known.</summary>
