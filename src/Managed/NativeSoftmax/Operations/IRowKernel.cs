@@ -18,8 +18,10 @@ internal interface IRowKernel
 
     static abstract ArgumentName Output { get; }
 
-    /// <summary>One row: reads input (and secondInput), writes output (which may be exactly either).</summary>
-    static abstract unsafe void Row<TVec, T, TLoop>(T* input, T* secondInput, T* output, nuint n)
+    /// <summary>One row: reads input (and secondInput), writes output (which may be exactly either).
+    /// <paramref name="nextInput"/> is the next row's input when the caller computes it next on this
+    /// thread (a kernel may prefetch it), else 0.</summary>
+    static abstract unsafe void Row<TVec, T, TLoop>(T* input, T* secondInput, T* output, nuint n, nuint nextInput)
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TLoop : struct, IRowLoop<TVec, T>;
