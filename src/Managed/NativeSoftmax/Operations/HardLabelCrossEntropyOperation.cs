@@ -296,6 +296,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         double epsilon = _options.LabelSmoothing;
         double scale = CrossEntropyValidation.GradientScale(_options, _divisor);
         bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
+        nuint ahead = NextRowPrefetch.Distance<TVec, T, TLoop>(rows, cols, ldLogits);
         double total = 0;
         for (long r = first; r < end; r++)
         {
@@ -322,7 +323,9 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             T zt = z[t];
             T max = TLoop.Max(z, n);
             double gaps = epsilon > 0 ? SmoothingGaps<TVec, TLoop>(z, max, n) : 0.0;
-            ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(z, max), g, n);
+            ExpSum sum = r + 1 < end && ahead != 0
+                ? TLoop.SumExps(new ExpShiftedAhead<TVec, T>(z, max, ahead), g, n)
+                : TLoop.SumExps(new ExpShifted<TVec, T>(z, max), g, n);
             double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
             double rowLoss = RowLoss(max, zt, gaps, sum.Log, wt);
             total += rowLoss;

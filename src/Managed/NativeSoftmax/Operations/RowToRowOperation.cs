@@ -105,20 +105,13 @@ internal readonly unsafe struct RowToRowOperation<TKernel, T>(long rows, long co
         RunRows<TVec, TRestLoop>(r, end);
     }
 
-    /// <summary>The shortest row whose kernel prefetches the next row (1 KiB: 256 float32 classes).
-    /// Shorter rows measured slower with it (64 float32 classes 34–42 %, 128 10 %), 256 classes 6 %
-    /// faster, 1000 classes 23–27 % (design.md §5a).</summary>
-    private const long PrefetchFromRowBytes = 1024;
-
     [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per kernel, width and loop type
     private void RunRows<TVec, TLoop>(long first, long end)
         where TVec : struct, IVec<TVec, T>
         where TLoop : struct, IRowLoop<TVec, T>
     {
         nuint n = (nuint)cols;
-        // The next row's distance, for a kernel that prefetches it: rows of RowLoop (not ShortRow's)
-        // of at least PrefetchFromRowBytes.
-        nuint ahead = typeof(TLoop) == typeof(RowLoop<TVec, T>) && cols * sizeof(T) >= PrefetchFromRowBytes ? (nuint)ldInput : 0;
+        nuint ahead = NextRowPrefetch.Distance<TVec, T, TLoop>(rows, cols, ldInput);
         for (long r = first; r < end; r++)
         {
             TKernel.Row<TVec, T, TLoop>(input + r * ldInput, secondInput + r * ldSecondInput, output + r * ldOutput, n, r + 1 < end ? ahead : 0);
