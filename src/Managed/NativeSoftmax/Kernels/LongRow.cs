@@ -72,7 +72,11 @@ internal static unsafe class LongRow<TVec, T>
         long chunks = (long)(n / ChunkLength);
         bool keepExps = TOutput.ScalesExps && chunks <= MaxChunksKeepingExps;
         double* maxima = stackalloc double[keepExps ? (int)chunks : 0];
-        var job = new Job(z, output, n, keepExps ? maxima : null, half);
+        // log_softmax out of place stores its exponentials too, only to bring the output's lines
+        // into the cache during the chunk pass, whose exponentials hide the misses, rather than in
+        // the output pass, which has little arithmetic to hide them (design.md §5a).
+        bool storeExps = keepExps || (!TOutput.ScalesExps && output != z);
+        var job = new Job(z, output, n, keepExps ? maxima : null, half) { StoreExps = storeExps };
         int threads = Dispatch.ThreadsFor(1, (long)n, chunks);
         var fold = new RowStatistics();
         double* statistics = null;
@@ -123,11 +127,7 @@ internal static unsafe class LongRow<TVec, T>
             job->Half.Widen(job->Half.Input + start, z, length);
         }
         T max = RowLoop<TVec, T>.Max(z, length);
-        // softmax keeps the exponentials in the output (which may be exactly z: SumExps reads
-        // first); log_softmax out of place stores them there too, only to bring the output's
-        // lines into the cache during this pass, whose exponentials hide the misses, rather than
-        // in the output pass, which has little arithmetic to hide them (design.md §5a).
-        T* exps = job->ChunkMaxima != null || job->Output != job->Input ? job->Output + start : null;
+        T* exps = job->StoreExps ? job->Output + start : null; // may be exactly z (softmax in place): SumExps reads first
         ExpSum sum = job->InOrder && job->Half.Input == null && chunk + 1 < (long)(job->Length / ChunkLength)
             ? RowLoop<TVec, T>.SumExps(new ExpShiftedAhead<TVec, T>(z, max, length), exps, length)
             : RowLoop<TVec, T>.SumExps(new ExpShifted<TVec, T>(z, max), exps, length);
@@ -182,6 +182,10 @@ internal static unsafe class LongRow<TVec, T>
         public readonly double* ChunkMaxima = chunkMaxima;
         public T Max;
         public ExpSum Sum;
+
+        /// <summary>Whether the chunk pass stores its exponentials into the output (softmax keeping them;
+        /// log_softmax out of place, to fetch the output's lines early).</summary>
+        public bool StoreExps;
 
         /// <summary>Whether the chunks run in order on one thread, so a chunk's pass may prefetch the next.</summary>
         public bool InOrder;

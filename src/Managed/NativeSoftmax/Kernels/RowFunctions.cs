@@ -44,8 +44,10 @@ internal readonly unsafe struct ExpShifted<TVec, T>(T* x, TVec shift) : IRowFunc
     public TVec Apply(nuint i) => VecMath.ExpOfSum<TVec, T>(TVec.Load(x + i), _negativeShift);
 }
 
-/// <summary><see cref="ExpShifted{TVec, T}"/>, prefetching x_(i + ahead) on x86 (the next chunk of a long row,
-/// <see cref="LongRow{TVec, T}"/>, read from memory while this chunk's exponentials keep the core busy).</summary>
+/// <summary><see cref="ExpShifted{TVec, T}"/>, prefetching x_(i + ahead) on x86: the next chunk of a long row
+/// (<see cref="LongRow{TVec, T}"/>) or the next row (<see cref="NextRowPrefetch"/>), read from memory while
+/// these exponentials keep the core busy. <c>ahead</c> is in elements; the caller keeps x + i + ahead
+/// inside memory it may read.</summary>
 internal readonly unsafe struct ExpShiftedAhead<TVec, T>(T* x, T shift, nuint ahead) : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>

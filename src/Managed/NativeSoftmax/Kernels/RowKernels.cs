@@ -19,7 +19,7 @@ internal readonly struct SoftmaxRow : IRowKernel
     public static ArgumentName Output => new("probabilities", "ld_probabilities");
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void Row<TVec, T, TLoop>(T* logits, T* unused, T* probabilities, nuint n, nuint nextInput)
+    public static unsafe void Row<TVec, T, TLoop>(T* logits, T* unused, T* probabilities, nuint n, nuint nextRowDistance)
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TLoop : struct, IRowLoop<TVec, T>
@@ -30,8 +30,8 @@ internal readonly struct SoftmaxRow : IRowKernel
             return;
         }
         T max = TLoop.Max(logits, n);
-        ExpSum sum = nextInput != 0
-            ? TLoop.SumExps(new ExpShiftedAhead<TVec, T>(logits, max, nextInput), probabilities, n)
+        ExpSum sum = nextRowDistance != 0
+            ? TLoop.SumExps(new ExpShiftedAhead<TVec, T>(logits, max, nextRowDistance), probabilities, n)
             : TLoop.SumExps(new ExpShifted<TVec, T>(logits, max), probabilities, n);
         TLoop.Store(new ScaledExps<TVec, T>(probabilities, T.CreateTruncating(1.0 / sum.Total)), probabilities, n);
     }
@@ -66,7 +66,7 @@ internal readonly struct LogSoftmaxRow : IRowKernel
     public static ArgumentName Output => new("log_probabilities", "ld_log_probabilities");
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void Row<TVec, T, TLoop>(T* logits, T* unused, T* logProbabilities, nuint n, nuint nextInput)
+    public static unsafe void Row<TVec, T, TLoop>(T* logits, T* unused, T* logProbabilities, nuint n, nuint nextRowDistance)
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TLoop : struct, IRowLoop<TVec, T>
@@ -80,8 +80,8 @@ internal readonly struct LogSoftmaxRow : IRowKernel
         // The output row holds the exponentials meanwhile (unless it is the logits): a sum with
         // stores needs no split unless the total is below 2 (IRowLoop.SumExps).
         T* scratch = logProbabilities == logits ? null : logProbabilities;
-        ExpSum sum = nextInput != 0
-            ? TLoop.SumExps(new ExpShiftedAhead<TVec, T>(logits, max, nextInput), scratch, n)
+        ExpSum sum = nextRowDistance != 0
+            ? TLoop.SumExps(new ExpShiftedAhead<TVec, T>(logits, max, nextRowDistance), scratch, n)
             : TLoop.SumExps(new ExpShifted<TVec, T>(logits, max), scratch, n);
         TLoop.Store(new LogSoftmaxOf<TVec, T>(logits, max, T.CreateTruncating(sum.Log)), logProbabilities, n);
     }
@@ -114,7 +114,7 @@ internal readonly struct SoftmaxBackwardRow : IRowKernel
     public static ArgumentName Output => new("grad_logits", "ld_grad_logits");
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void Row<TVec, T, TLoop>(T* gradOutput, T* output, T* gradLogits, nuint n, nuint nextInput)
+    public static unsafe void Row<TVec, T, TLoop>(T* gradOutput, T* output, T* gradLogits, nuint n, nuint nextRowDistance)
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TLoop : struct, IRowLoop<TVec, T>
@@ -132,7 +132,7 @@ internal readonly struct LogSoftmaxBackwardRow : IRowKernel
     public static ArgumentName Output => new("grad_logits", "ld_grad_logits");
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void Row<TVec, T, TLoop>(T* gradOutput, T* output, T* gradLogits, nuint n, nuint nextInput)
+    public static unsafe void Row<TVec, T, TLoop>(T* gradOutput, T* output, T* gradLogits, nuint n, nuint nextRowDistance)
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TLoop : struct, IRowLoop<TVec, T>

@@ -25,6 +25,10 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
     private double _weightSum;
     private double _divisor;
 
+    // Set by Over: the logits are a block's scratch, just written and in the cache, so rows do not
+    // prefetch the next one (NextRowPrefetch).
+    private bool _logitsInScratch;
+
     public readonly long Rows => rows;
 
     public readonly long Cols => cols;
@@ -78,6 +82,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         ldLogits = ldOtherLogits;
         grad = otherGrad;
         ldGrad = ldOtherGrad;
+        _logitsInScratch = true;
     }
 
     /// <summary>
@@ -296,7 +301,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         double epsilon = _options.LabelSmoothing;
         double scale = CrossEntropyValidation.GradientScale(_options, _divisor);
         bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
-        nuint ahead = NextRowPrefetch.Distance<TVec, T, TLoop>(rows, cols, ldLogits);
+        nuint ahead = _logitsInScratch ? 0 : NextRowPrefetch.Distance<TVec, T, TLoop>(rows, cols, ldLogits);
         double total = 0;
         for (long r = first; r < end; r++)
         {

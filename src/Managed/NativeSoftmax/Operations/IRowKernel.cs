@@ -19,9 +19,10 @@ internal interface IRowKernel
     static abstract ArgumentName Output { get; }
 
     /// <summary>One row: reads input (and secondInput), writes output (which may be exactly either).
-    /// <paramref name="nextInput"/> is the next row's input when the caller computes it next on this
-    /// thread (a kernel may prefetch it), else 0.</summary>
-    static abstract unsafe void Row<TVec, T, TLoop>(T* input, T* secondInput, T* output, nuint n, nuint nextInput)
+    /// <paramref name="nextRowDistance"/>: elements from this row's input to the next row's, when the
+    /// caller computes that row next on this thread (a kernel may prefetch it,
+    /// <see cref="NextRowPrefetch"/>); else 0.</summary>
+    static abstract unsafe void Row<TVec, T, TLoop>(T* input, T* secondInput, T* output, nuint n, nuint nextRowDistance)
         where TVec : struct, IVec<TVec, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TLoop : struct, IRowLoop<TVec, T>;

@@ -115,8 +115,13 @@ internal readonly unsafe struct VocabularyShard<T>(long rows, long cols, long fi
         {
             return Checks.Matrix(rows, cols, ld, ldName, sizeof(T), out failure);
         }
-        failure = ld < 0 ? new Failure(Status.InvalidLeadingDimension, ldName, $"{ldName} ({ld}) must be >= cols ({cols}).") : null;
-        return failure is null;
+        if (ld < 0)
+        {
+            failure = new Failure(Status.InvalidLeadingDimension, ldName, $"{ldName} ({ld}) must be >= cols ({cols}).");
+            return false;
+        }
+        failure = null;
+        return true;
     }
 
     /// <summary>Whether class <paramref name="label"/> is one of this shard's columns.</summary>
