@@ -6,7 +6,8 @@ namespace NativeSoftmax.Tests;
 /// <summary>
 /// Rows that prefetch the next row of their block while computing their exponentials
 /// (<see cref="NextRowPrefetch"/>: rows of at least 1 KiB in matrices of at least 4 MiB, the
-/// smallest shapes that take that path): softmax, log_softmax and hard-label cross-entropy against
+/// smallest shapes that take that path): softmax, log_softmax and cross-entropy (hard labels and soft
+/// targets) against
 /// the float64 reference, and bit for bit against the same rows computed alone (a one-row call
 /// prefetches nothing).
 /// </summary>
@@ -61,9 +62,23 @@ public class NextRowPrefetchTests
         Expect.Rows(grad, expected.Grad, (r, _, _) => (isFloat ? 1e-6 : 3e-15) * Math.Abs(expected.Scale) * expected.TargetAbsMass[r],
             "cross_entropy grad " + context);
 
+        Matrix<T> targets = TestData.Uniform<T>(rows * 11 + cols, rows, cols, ld, 0, 2.0 / cols);
+        var softLoss = new T[rows];
+        var softGrad = new Matrix<T>(rows, cols, ld);
+        Ops.SoftCrossEntropy(width, logits, targets, null, options, softLoss, softGrad);
+        Reference.LossResult softExpected = Reference.SoftCrossEntropy(z, targets.RowsAsDouble(), null, options);
+        for (int r = 0; r < rows; r++)
+        {
+            Expect.Close(softExpected.RowLosses[r], double.CreateTruncating(softLoss[r]),
+                (isFloat ? 2e-6 : 3e-15) * (softExpected.TargetAbsMass[r] + softExpected.RowLossScale[r]), "cross_entropy_soft loss " + context, r);
+        }
+        Expect.Rows(softGrad, softExpected.Grad, (r, _, _) => (isFloat ? 1e-6 : 3e-15) * Math.Abs(softExpected.Scale) * softExpected.TargetAbsMass[r],
+            "cross_entropy_soft grad " + context);
+
         // Each row alone: the same bits.
         var row = new Matrix<T>(1, cols, cols);
         var alone = new Matrix<T>(1, cols, cols);
+        var rowTarget = new Matrix<T>(1, cols, cols);
         var rowLoss = new T[1];
         long[] rowLabel = new long[1];
         for (int r = 0; r < rows; r++)
@@ -77,6 +92,10 @@ public class NextRowPrefetchTests
             Ops.CrossEntropy(width, row, rowLabel, null, options, rowLoss, alone);
             AssertSameRow(grad, alone, r, "cross_entropy grad " + context);
             Assert.True(rowLoss[0].Equals(loss[r]), $"cross_entropy loss {context}: row {r} is {loss[r]} in the matrix, {rowLoss[0]} alone");
+            rowTarget.Fill((_, c) => double.CreateTruncating(targets[r, c]));
+            Ops.SoftCrossEntropy(width, row, rowTarget, null, options, rowLoss, alone);
+            AssertSameRow(softGrad, alone, r, "cross_entropy_soft grad " + context);
+            Assert.True(rowLoss[0].Equals(softLoss[r]), $"cross_entropy_soft loss {context}: row {r} is {softLoss[r]} in the matrix, {rowLoss[0]} alone");
         }
     }
 

@@ -21,6 +21,10 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
     // What Prepare computes; only a prepared copy has it.
     private LossOptions _options;
 
+    // Set by Over: the logits are a block's scratch, just written and in the cache, so rows do not
+    // prefetch the next one (NextRowPrefetch).
+    private bool _logitsInScratch;
+
     public readonly long Rows => rows;
 
     public readonly long Cols => cols;
@@ -77,6 +81,7 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
         ldTarget = ldOtherTarget;
         grad = otherGrad;
         ldGrad = ldOtherGrad;
+        _logitsInScratch = true;
     }
 
     public static double Run<TVec>(in Prepared<SoftTargetCrossEntropyOperation<T, TOptions>> prepared, long first, long end)
@@ -101,6 +106,7 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
         T keep = T.CreateTruncating(1.0 - epsilon), spread = T.CreateTruncating(epsilon / cols);
         double scale = CrossEntropyValidation.GradientScale(_options, rows);
         bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
+        nuint ahead = _logitsInScratch ? 0 : NextRowPrefetch.Distance<TVec, T, TLoop>(rows, cols, ldLogits);
         double total = 0;
         for (long r = first; r < end; r++)
         {
@@ -122,7 +128,9 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
                 continue;
             }
             T max = TLoop.Max(z, n);
-            ExpSum sum = TLoop.SumExps(new ExpShifted<TVec, T>(z, max), null, n);
+            ExpSum sum = r + 1 < end && ahead != 0
+                ? TLoop.SumExps(new ExpShiftedAhead<TVec, T>(z, max, ahead), null, n)
+                : TLoop.SumExps(new ExpShifted<TVec, T>(z, max), null, n);
             double gaps = TLoop.Sum(new SoftTargetGaps<TVec, T>(z, max, targets), n);
             if (typeof(T) == typeof(float) && !double.IsFinite(gaps))
             {
