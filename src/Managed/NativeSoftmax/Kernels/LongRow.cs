@@ -128,9 +128,8 @@ internal static unsafe class LongRow<TVec, T>
         }
         T max = RowLoop<TVec, T>.Max(z, length);
         T* exps = job->StoreExps ? job->Output + start : null; // may be exactly z (softmax in place): SumExps reads first
-        ExpSum sum = job->InOrder && job->Half.Input == null && chunk + 1 < (long)(job->Length / ChunkLength)
-            ? RowLoop<TVec, T>.SumExps(new ExpShiftedAhead<TVec, T>(z, max, length), exps, length)
-            : RowLoop<TVec, T>.SumExps(new ExpShifted<TVec, T>(z, max), exps, length);
+        bool prefetchNext = job->InOrder && job->Half.Input == null && chunk + 1 < (long)(job->Length / ChunkLength);
+        ExpSum sum = ExpShiftedAhead<TVec, T>.SumExps<RowLoop<TVec, T>>(z, max, exps, length, prefetchNext ? length : 0);
         statistics[0] = double.CreateTruncating(max);
         statistics[1] = sum.Others;
         statistics[2] = sum.AtMax;

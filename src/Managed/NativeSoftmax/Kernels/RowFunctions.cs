@@ -52,7 +52,7 @@ internal readonly unsafe struct ExpShiftedAhead<TVec, T>(T* x, T shift, nuint ah
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly TVec _negativeShift = TVec.Create(T.Zero) - TVec.Create(shift);
+    private readonly ExpShifted<TVec, T> _exp = new(x, shift);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Apply(nuint i)
@@ -61,8 +61,17 @@ internal readonly unsafe struct ExpShiftedAhead<TVec, T>(T* x, T shift, nuint ah
         {
             Sse.Prefetch0(x + i + ahead);
         }
-        return VecMath.ExpOfSum<TVec, T>(TVec.Load(x + i), _negativeShift);
+        return _exp.Apply(i);
     }
+
+    /// <summary><typeparamref name="TLoop"/>'s <see cref="IRowLoop{TVec, T}.SumExps"/> of exp(x − shift),
+    /// prefetching <paramref name="ahead"/> elements on when it is not 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ExpSum SumExps<TLoop>(T* x, T shift, T* storeTo, nuint n, nuint ahead)
+        where TLoop : struct, IRowLoop<TVec, T> =>
+        ahead != 0
+            ? TLoop.SumExps(new ExpShiftedAhead<TVec, T>(x, shift, ahead), storeTo, n)
+            : TLoop.SumExps(new ExpShifted<TVec, T>(x, shift), storeTo, n);
 }
 
 /// <summary>exp(x_i − shift)·scale, scale ≥ 0: softmax in one pass, once the row's maximum and sum are known.</summary>

@@ -30,9 +30,7 @@ internal readonly struct SoftmaxRow : IRowKernel
             return;
         }
         T max = TLoop.Max(logits, n);
-        ExpSum sum = nextRowDistance != 0
-            ? TLoop.SumExps(new ExpShiftedAhead<TVec, T>(logits, max, nextRowDistance), probabilities, n)
-            : TLoop.SumExps(new ExpShifted<TVec, T>(logits, max), probabilities, n);
+        ExpSum sum = ExpShiftedAhead<TVec, T>.SumExps<TLoop>(logits, max, probabilities, n, nextRowDistance);
         TLoop.Store(new ScaledExps<TVec, T>(probabilities, T.CreateTruncating(1.0 / sum.Total)), probabilities, n);
     }
 
@@ -80,9 +78,7 @@ internal readonly struct LogSoftmaxRow : IRowKernel
         // The output row holds the exponentials meanwhile (unless it is the logits): a sum with
         // stores needs no split unless the total is below 2 (IRowLoop.SumExps).
         T* scratch = logProbabilities == logits ? null : logProbabilities;
-        ExpSum sum = nextRowDistance != 0
-            ? TLoop.SumExps(new ExpShiftedAhead<TVec, T>(logits, max, nextRowDistance), scratch, n)
-            : TLoop.SumExps(new ExpShifted<TVec, T>(logits, max), scratch, n);
+        ExpSum sum = ExpShiftedAhead<TVec, T>.SumExps<TLoop>(logits, max, scratch, n, nextRowDistance);
         TLoop.Store(new LogSoftmaxOf<TVec, T>(logits, max, T.CreateTruncating(sum.Log)), logProbabilities, n);
     }
 

@@ -328,9 +328,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             T zt = z[t];
             T max = TLoop.Max(z, n);
             double gaps = epsilon > 0 ? SmoothingGaps<TVec, TLoop>(z, max, n) : 0.0;
-            ExpSum sum = r + 1 < end && ahead != 0
-                ? TLoop.SumExps(new ExpShiftedAhead<TVec, T>(z, max, ahead), g, n)
-                : TLoop.SumExps(new ExpShifted<TVec, T>(z, max), g, n);
+            ExpSum sum = ExpShiftedAhead<TVec, T>.SumExps<TLoop>(z, max, g, n, r + 1 < end ? ahead : 0);
             double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
             double rowLoss = RowLoss(max, zt, gaps, sum.Log, wt);
             total += rowLoss;

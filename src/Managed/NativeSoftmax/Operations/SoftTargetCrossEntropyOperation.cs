@@ -128,9 +128,7 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
                 continue;
             }
             T max = TLoop.Max(z, n);
-            ExpSum sum = r + 1 < end && ahead != 0
-                ? TLoop.SumExps(new ExpShiftedAhead<TVec, T>(z, max, ahead), null, n)
-                : TLoop.SumExps(new ExpShifted<TVec, T>(z, max), null, n);
+            ExpSum sum = ExpShiftedAhead<TVec, T>.SumExps<TLoop>(z, max, null, n, r + 1 < end ? ahead : 0);
             double gaps = TLoop.Sum(new SoftTargetGaps<TVec, T>(z, max, targets), n);
             if (typeof(T) == typeof(float) && !double.IsFinite(gaps))
             {
