@@ -43,7 +43,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-PYTHON = "/usr/bin/python3"  # Debian's numpy, torch and scipy are visible to it only
+PYTHON = "/usr/bin/python3"  # Debian's numpy, torch and scipy are visible to it only (--python: another)
 BENCH_PROJECT = ROOT / "src/Managed/NativeSoftmax.Benchmarks/NativeSoftmax.Benchmarks.csproj"
 BENCH_DLL = ROOT / "src/Managed/NativeSoftmax.Benchmarks/bin/Release/net10.0/NativeSoftmax.Benchmarks.dll"
 PRODUCERS = ("cpp", "python", "dotnet")
@@ -143,8 +143,8 @@ def dotnet_sdk():
     return r.stdout.strip() if r.returncode == 0 else ""
 
 
-def python_has(module):
-    return subprocess.run([PYTHON, "-c", "import " + module], capture_output=True).returncode == 0
+def python_has(python, module):
+    return subprocess.run([python, "-c", "import " + module], capture_output=True).returncode == 0
 
 
 def main(argv=None):
@@ -157,6 +157,8 @@ def main(argv=None):
     parser.add_argument("--passes", type=int)
     parser.add_argument("--rounds", type=int, help="rounds per process and pass")
     parser.add_argument("--min-time", type=float, help="seconds per contender per round, at least")
+    parser.add_argument("--python", default=PYTHON,
+                        help="the interpreter of the Python producer and the report (default %(default)s)")
     parser.add_argument("--bin-dir", type=Path, default=ROOT / "build/bin")
     parser.add_argument("--work-dir", type=Path, help="default build/bench (build/bench-quick with --quick)")
     parser.add_argument("--docs-dir", type=Path, help="default docs/ (<work-dir>/docs with --quick)")
@@ -196,10 +198,10 @@ def main(argv=None):
     python_libraries = ["nativesoftmax"]
     if "python" in wanted:
         for module, name in (("torch", "PyTorch"), ("scipy", "scipy")):
-            if python_has(module):
+            if python_has(args.python, module):
                 python_libraries.append(module)
             else:
-                skip(name, "%s cannot import %s" % (PYTHON, module))
+                skip(name, "%s cannot import %s" % (args.python, module))
     if "dotnet" in wanted:
         if not shutil.which("dotnet"):
             skip("dotnet", "the .NET SDK (dotnet) is not installed")
@@ -207,7 +209,7 @@ def main(argv=None):
             print("==> dotnet build %s" % BENCH_PROJECT.relative_to(ROOT), flush=True)
             subprocess.run(["dotnet", "build", str(BENCH_PROJECT), "-c", "Release", "-nologo", "-v:q"], check=True)
     plots = True
-    if not python_has("matplotlib"):
+    if not python_has(args.python, "matplotlib"):
         if not args.allow_missing:
             sys.exit("run_benchmarks: matplotlib is missing (apt-get install python3-matplotlib), or pass --allow-missing")
         skipped["plots"] = "matplotlib is not installed"
@@ -227,7 +229,7 @@ def main(argv=None):
                                                 "--shapes", thread_shapes] + timing))
         if "python" in wanted:
             libraries = [name for name in python_libraries if name != "scipy" or t == 1]
-            jobs.append(("python", t, [PYTHON, str(ROOT / "bindings/python/benchmarks/compare.py")] + common
+            jobs.append(("python", t, [args.python, str(ROOT / "bindings/python/benchmarks/compare.py")] + common
                          + ["--libraries", ",".join(libraries)]))
         if "dotnet" in wanted and "dotnet" not in skipped and t == 1:
             # One thread only: TensorPrimitives has no threaded softmax to set beside ours.
@@ -271,7 +273,7 @@ def main(argv=None):
         "seconds_per_process": {k: round(v, 1) for k, v in seconds.items()},
     }
     (results / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-    report = [PYTHON, str(HERE / "write_report.py"), "--results", str(results), "--docs", str(docs)]
+    report = [args.python, str(HERE / "write_report.py"), "--results", str(results), "--docs", str(docs)]
     if not plots:
         report.append("--no-plots")
     code = subprocess.run(report).returncode
