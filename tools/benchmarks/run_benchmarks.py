@@ -127,8 +127,9 @@ def machine():
     except (ValueError, OSError):
         pass
     try:
-        info["os"] = Path("/etc/debian_version").read_text().strip()
-    except OSError:
+        release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
+        info["os"] = release["PRETTY_NAME"].strip('"')
+    except (OSError, KeyError, ValueError):
         info["os"] = platform.platform()
     return info
 
@@ -159,6 +160,8 @@ def main(argv=None):
     parser.add_argument("--min-time", type=float, help="seconds per contender per round, at least")
     parser.add_argument("--python", default=PYTHON,
                         help="the interpreter of the Python producer and the report (default %(default)s)")
+    parser.add_argument("--generated-by", default="./build.sh bench",
+                        help="what the report names as having written it (default %(default)s)")
     parser.add_argument("--bin-dir", type=Path, default=ROOT / "build/bin")
     parser.add_argument("--work-dir", type=Path, help="default build/bench (build/bench-quick with --quick)")
     parser.add_argument("--docs-dir", type=Path, help="default docs/ (<work-dir>/docs with --quick)")
@@ -260,6 +263,7 @@ def main(argv=None):
                 failures.append("%s with %d thread(s), pass %d: exit code %d" % (name, t, p + 1, code))
 
     meta = {
+        "generated_by": args.generated_by,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": git_commit(),
         "machine": machine(),

@@ -210,7 +210,7 @@ def test_torch_tensors_in_give_tensors_out():
 def test_vocab_parallel_example_runs_two_gloo_processes():
     pytest.importorskip("torch.distributed")
     env = dict(os.environ, PYTHONPATH=str(ROOT / "bindings" / "python"))
-    done = subprocess.run(["/usr/bin/python3", str(ROOT / "examples" / "vocab_parallel.py")], env=env,
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "vocab_parallel.py")], env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "vocab_parallel: OK" in done.stdout
