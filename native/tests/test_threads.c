@@ -1,12 +1,15 @@
 /*
  * test_threads.c — the "threads" group: the worker threads change no bit of any result, the
  * thread-count setting validates its input, and a process forked after the workers started
- * still computes (on its calling thread) rather than waiting for workers it does not have.
+ * still computes (on its calling thread) rather than waiting for workers it does not have; calls
+ * from many threads at once, some taking the workers and some running alone, each give the bits of
+ * one thread.
  */
 #define _GNU_SOURCE /* fork, alarm */
 #include "harness_support.h"
 #include "test_groups.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +186,79 @@ static void fork_after_threaded_call(void)
     nsm_set_num_threads(0);
 }
 
+/* Calls from many threads at once. The cases read per-item results once the workers are done: a
+ * long row's chunk statistics (log_softmax; cross-entropy) and the blocks' loss totals
+ * (cross-entropy over many blocks), which another caller's job must not overwrite before they
+ * are read. Each call's output and loss must equal the one-thread result bit for bit. */
+enum { CONCURRENT_CASES = 3, CONCURRENT_CALLERS = 6, CONCURRENT_ROUNDS = 40 };
+static const int64_t k_concurrent_shapes[CONCURRENT_CASES][2] = {{1, 300007}, {3000, 37}, {1, 70001}};
+
+typedef struct concurrent_case {
+    float* logits;
+    int64_t* labels;
+    float* expected; /* the output, then (cross-entropy) the mean loss */
+} concurrent_case;
+
+static concurrent_case g_concurrent[CONCURRENT_CASES];
+
+static void concurrent_compute(int k, float* out)
+{
+    int64_t rows = k_concurrent_shapes[k][0], cols = k_concurrent_shapes[k][1];
+    if (k == 0) {
+        nsm_log_softmax_f32(rows, cols, g_concurrent[k].logits, cols, out, cols);
+    } else {
+        nsm_cross_entropy_options options = NSM_CROSS_ENTROPY_OPTIONS_INIT;
+        nsm_cross_entropy_f32(rows, cols, g_concurrent[k].logits, cols, g_concurrent[k].labels, NULL, &options,
+                              out + rows * cols, out, cols);
+    }
+}
+
+static void* concurrent_caller(void* arg)
+{
+    intptr_t caller = (intptr_t)arg, differ = 0;
+    float* out = malloc((300007 + 1) * sizeof(float));
+    for (int round = 0; round < CONCURRENT_ROUNDS && out != NULL; ++round) {
+        int k = (int)((caller + round) % CONCURRENT_CASES);
+        size_t n = (size_t)(k_concurrent_shapes[k][0] * k_concurrent_shapes[k][1]) + (k != 0);
+        concurrent_compute(k, out);
+        differ += memcmp(out, g_concurrent[k].expected, n * sizeof(float)) != 0;
+    }
+    free(out);
+    return (void*)(out == NULL ? -1 : differ);
+}
+
+static void concurrent_callers(void)
+{
+    set_context("calls from %d threads at once", CONCURRENT_CALLERS);
+    rng g = rng_new(case_seed(79, 1, 2, 3));
+    check(nsm_set_num_threads(1) == NSM_OK, "nsm_set_num_threads(1) failed");
+    for (int k = 0; k < CONCURRENT_CASES; ++k) {
+        int64_t rows = k_concurrent_shapes[k][0], cols = k_concurrent_shapes[k][1];
+        g_concurrent[k].logits = malloc((size_t)(rows * cols) * sizeof(float));
+        g_concurrent[k].labels = malloc((size_t)rows * sizeof(int64_t));
+        g_concurrent[k].expected = malloc((size_t)(rows * cols + 1) * sizeof(float));
+        for (int64_t i = 0; i < rows * cols; ++i) g_concurrent[k].logits[i] = (float)rng_uniform(&g, -20, 20);
+        for (int64_t r = 0; r < rows; ++r) g_concurrent[k].labels[r] = (int64_t)rng_uniform(&g, 0, (double)cols) % cols;
+        concurrent_compute(k, g_concurrent[k].expected);
+    }
+    check(nsm_set_num_threads(4) == NSM_OK, "nsm_set_num_threads(4) failed");
+    pthread_t threads[CONCURRENT_CALLERS];
+    for (intptr_t i = 0; i < CONCURRENT_CALLERS; ++i)
+        check(pthread_create(&threads[i], NULL, concurrent_caller, (void*)i) == 0, "pthread_create failed");
+    for (int i = 0; i < CONCURRENT_CALLERS; ++i) {
+        void* differ = NULL;
+        pthread_join(threads[i], &differ);
+        check(differ == NULL, "caller %d: %ld of %d calls differ from one thread%s", i, (long)(intptr_t)differ,
+              CONCURRENT_ROUNDS, (intptr_t)differ < 0 ? " (out of memory)" : "");
+    }
+    for (int k = 0; k < CONCURRENT_CASES; ++k) {
+        free(g_concurrent[k].logits);
+        free(g_concurrent[k].labels);
+        free(g_concurrent[k].expected);
+    }
+    nsm_set_num_threads(0);
+}
+
 void group_threads(void)
 {
     thread_count_setting();
@@ -194,5 +270,6 @@ void group_threads(void)
         same_bits_at_every_thread_count(t, 1, 300007);  /* one long row split across threads */
     }
     fork_after_threaded_call();
+    concurrent_callers();
     nsm_set_num_threads(0);
 }

@@ -86,29 +86,39 @@ public class ThreadTests
         }
     }
 
+    /// <summary>
+    /// Callers on many threads at once, each call either taking the workers or, finding them busy,
+    /// running alone, give the bits of one thread. The cases read per-item results after the
+    /// workers are done: a long row's chunk statistics (log_softmax, and cross-entropy through
+    /// ChunkedRowLoop) and the blocks' loss totals (cross-entropy over many blocks), which another
+    /// caller's job must not overwrite before they are read.
+    /// </summary>
     [Fact]
     public void CallsFromManyThreadsAtOnceAreEachRight()
     {
         int before = SoftmaxPrimitives.ThreadCount;
         try
         {
-            SoftmaxPrimitives.ThreadCount = 4;
-            const int rows = 700, cols = 301;
-            Matrix<float> logits = TestData.Uniform<float>(990_000, rows, cols, cols, -20, 20);
-            var expected = new Matrix<float>(rows, cols, cols);
+            var cases = new (string Name, Matrix<float> Logits, long[] Labels)[]
+            {
+                ("softmax 700x301", TestData.Uniform<float>(990_000, 700, 301, 301, -20, 20), []),
+                ("log_softmax 1x300007", TestData.Uniform<float>(990_001, 1, 300_007, 300_007, -20, 20), []),
+                ("cross_entropy 3000x37", TestData.Uniform<float>(990_002, 3000, 37, 37, -20, 20),
+                    TestData.Labels(990_003, 3000, 37, ignoreIndex: -100)),
+                ("cross_entropy 1x70001", TestData.Uniform<float>(990_004, 1, 70_001, 70_001, -20, 20), [12_345]),
+            };
             SoftmaxPrimitives.ThreadCount = 1;
-            Ops.Softmax(Width.PublicApi, logits, expected);
+            float[][] expected = [.. cases.Select(c => Compute(c.Name, c.Logits, c.Labels))];
             SoftmaxPrimitives.ThreadCount = 4;
             var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
             Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 8 }, caller =>
             {
-                for (int round = 0; round < 20; round++)
+                for (int round = 0; round < 40; round++)
                 {
-                    var output = new Matrix<float>(rows, cols, cols);
-                    Ops.Softmax(Width.PublicApi, logits, output);
-                    if (!output.Data.AsSpan().SequenceEqual(expected.Data))
+                    int k = (caller + round) % cases.Length;
+                    if (!Compute(cases[k].Name, cases[k].Logits, cases[k].Labels).AsSpan().SequenceEqual(expected[k]))
                     {
-                        failures.Add($"caller {caller} round {round}");
+                        failures.Add($"{cases[k].Name}: caller {caller} round {round}");
                     }
                 }
             });
@@ -118,6 +128,57 @@ public class ThreadTests
         {
             SoftmaxPrimitives.ThreadCount = before;
         }
+
+        // The output, and for cross-entropy the mean loss after the gradient.
+        static float[] Compute(string name, Matrix<float> logits, long[] labels)
+        {
+            var output = new Matrix<float>(logits.Rows, logits.Cols, logits.Cols);
+            if (name.StartsWith("softmax", StringComparison.Ordinal))
+            {
+                Ops.Softmax(Width.PublicApi, logits, output);
+                return output.Data;
+            }
+            if (name.StartsWith("log_softmax", StringComparison.Ordinal))
+            {
+                Ops.LogSoftmax(Width.PublicApi, logits, output);
+                return output.Data;
+            }
+            float[] loss = new float[1];
+            Ops.CrossEntropy(Width.PublicApi, logits, labels, null, new CrossEntropyOptions(), loss, output);
+            return [.. output.Data, loss[0]];
+        }
+    }
+
+    /// <summary>
+    /// A job's per-item results are the caller's until it releases the pool: until then another
+    /// job cannot start (it would write over them), and a caller that tries runs inline instead.
+    /// </summary>
+    [Fact]
+    public unsafe void TheResultsStayTheCallersUntilItReleasesThePool()
+    {
+        long state = 0;
+        Assert.True(WorkerPool.TryRun(&WriteIndex, &state, 64, 2, 1, out double* results));
+        try
+        {
+            for (int i = 0; i < 64; i++)
+            {
+                Assert.Equal(i, results[i]);
+            }
+            bool other = true;
+            var caller = new Thread(() => other = WorkerPool.TryRun(&WriteIndex, null, 64, 2, 1, out _));
+            caller.Start();
+            caller.Join();
+            Assert.False(other); // the pool is still held: the other caller's job did not run
+        }
+        finally
+        {
+            WorkerPool.Release();
+        }
+        Assert.True(WorkerPool.TryRun(&WriteIndex, null, 64, 2, 1, out double* again));
+        WorkerPool.Release();
+        Assert.Equal(63, again[63]);
+
+        static void WriteIndex(void* state, long item, double* result) => *result = item;
     }
 
     [Fact]

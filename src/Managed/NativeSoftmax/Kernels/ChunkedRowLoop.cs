@@ -83,9 +83,16 @@ internal readonly unsafe struct ChunkedRowLoop<TVec, T> : IRowLoop<TVec, T>
         int threads = Dispatch.ThreadsFor(1, (long)n, chunks);
         if (threads > 1 && WorkerPool.TryRun(chunkBody, state, chunks, threads, TFold.ResultsPerChunk, out double* results))
         {
-            for (long k = 0; k < chunks; k++)
+            try
             {
-                fold.Add(results + k * TFold.ResultsPerChunk);
+                for (long k = 0; k < chunks; k++)
+                {
+                    fold.Add(results + k * TFold.ResultsPerChunk);
+                }
+            }
+            finally
+            {
+                WorkerPool.Release();
             }
             return;
         }

@@ -83,23 +83,34 @@ internal static unsafe class LongRow<TVec, T>
         bool parallel = threads > 1 && WorkerPool.TryRun(&StatisticsOfChunk, &job, chunks, threads, 3, out statistics);
         double* chunk = stackalloc double[3];
         job.InOrder = !parallel;
-        for (long k = 0; k < chunks; k++)
+        try
         {
-            double* these = parallel ? statistics + 3 * k : chunk;
-            if (!parallel)
+            for (long k = 0; k < chunks; k++)
             {
-                StatisticsOfChunk(&job, k, these);
+                double* these = parallel ? statistics + 3 * k : chunk;
+                if (!parallel)
+                {
+                    StatisticsOfChunk(&job, k, these);
+                }
+                fold.Add(these[0], these[1], these[2]);
+                if (keepExps)
+                {
+                    maxima[k] = these[0];
+                }
             }
-            fold.Add(these[0], these[1], these[2]);
-            if (keepExps)
+        }
+        finally
+        {
+            if (parallel)
             {
-                maxima[k] = these[0];
+                WorkerPool.Release(); // the statistics are read
             }
         }
         job.Max = T.CreateTruncating(fold.Max);
         job.Sum = fold.Sum;
         if (parallel && WorkerPool.TryRun(&StoreChunk<TOutput>, &job, chunks, threads, 0, out _))
         {
+            WorkerPool.Release();
             return;
         }
         for (long k = 0; k < chunks; k++)

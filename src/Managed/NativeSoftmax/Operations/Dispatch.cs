@@ -109,9 +109,16 @@ internal static class Dispatch
         var job = new BlockJob(Unsafe.AsPointer(ref local), rows, rowsPerBlock);
         if (threads > 1 && WorkerPool.TryRun(&RunBlock<TOperation, T, TVec>, &job, blocks, threads, 1, out double* totals))
         {
-            for (long b = 0; b < blocks; b++)
+            try
             {
-                total += totals[b];
+                for (long b = 0; b < blocks; b++)
+                {
+                    total += totals[b];
+                }
+            }
+            finally
+            {
+                WorkerPool.Release();
             }
         }
         else

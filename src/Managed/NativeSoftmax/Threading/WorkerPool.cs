@@ -16,7 +16,13 @@ namespace NativeSoftmax.Threading;
 /// is running a job) runs inline on its own thread rather than queueing, so a caller that already
 /// runs many threads never gets more than its own threads plus one pool's worth. In a child
 /// process forked after the workers started (the workers do not exist there), every call runs
-/// inline: it never waits for a worker that is gone.</para>
+/// inline: it never waits for a worker that is gone. A job's caller holds the pool until it has
+/// read the job's results (<see cref="Release"/>), so no other job writes over them.</para>
+/// <para>Waking: each worker sleeps on its own event. The caller sets the events of the workers
+/// the job may use and starts on the items at once; a worker joins the job only while it is
+/// open (until its caller runs out of items), so the caller waits for the workers still running
+/// an item, never for one that has not woken yet. A worker that wakes late finds the job closed,
+/// or joins the next one.</para>
 /// </remarks>
 internal static unsafe partial class WorkerPool
 {
@@ -28,19 +34,22 @@ internal static unsafe partial class WorkerPool
 
     private static int s_threadCount = DefaultThreadCount();
 
-    // The job in flight: written by its caller before the workers are released, read after.
+    // The job in flight: written by its caller before it opens the job, read by the workers that
+    // join it while it is open.
     private static delegate*<void*, long, double*, void> s_body;
     private static long s_stride; // results per item
     private static void* s_state;
     private static long s_count;
     private static long s_next;
-    private static int s_pending; // workers released for the job that have not finished it
+    private static int s_helpers; // workers 0 .. s_helpers − 1 may join the job
+    private static long s_generation; // the job's number: a worker joins each job once
+    private static int s_open; // 1 from the job's publication until its caller has run out of items
+    private static int s_active; // workers inside TryJoin: the caller waits for these alone
     private static int s_faulted; // an item threw
 
     private static int s_busy; // 1 while a caller owns the pool
     private static int s_ownerProcess; // the process that started the workers; 0 before any
-    private static readonly SemaphoreSlim s_wake = new(0);
-    private static readonly List<Thread> s_workers = [];
+    private static readonly List<ManualResetEventSlim> s_wakes = []; // one per worker, by index
 
     private static double* s_results; // the job's per-item results
     private static long s_resultsLength;
@@ -82,13 +91,15 @@ internal static unsafe partial class WorkerPool
     /// Runs <c>body(state, i, results + i·resultsPerItem)</c> for every i in [0, count) on up to
     /// <paramref name="threads"/> threads, the caller's included, and returns once all have run;
     /// each item writes its <paramref name="resultsPerItem"/> results to the slot it is given, and
-    /// <paramref name="results"/> then points at all of them, in item order (the pool owns them
-    /// until its next job). Returns false, having run nothing, when the job
-    /// should run inline instead: one thread asked for, the pool busy with another caller's job,
-    /// a forked child, or no memory for the results.
+    /// <paramref name="results"/> then points at all of them, in item order. Returns true still
+    /// holding the pool, so that no other caller's job overwrites the results while they are read:
+    /// the caller must call <see cref="Release"/> once it has read them (in a <c>finally</c>).
+    /// Returns false, having run nothing and holding nothing, when the job should run inline
+    /// instead: one thread asked for, the pool busy with another caller's job, a forked child, or
+    /// no memory for the results.
     /// </summary>
     /// <exception cref="InvalidOperationException">An item threw, on any thread (a bug); the
-    /// other threads stop taking items and are waited for first.</exception>
+    /// other threads stop taking items and are waited for first, and the pool is released.</exception>
     public static bool TryRun(delegate*<void*, long, double*, void> body, void* state, long count, int threads,
         long resultsPerItem, out double* results)
     {
@@ -97,6 +108,7 @@ internal static unsafe partial class WorkerPool
         {
             return false;
         }
+        bool held = false;
         try
         {
             int helpers = (int)Math.Min(threads - 1, count - 1);
@@ -110,21 +122,30 @@ internal static unsafe partial class WorkerPool
             s_stride = resultsPerItem;
             s_next = 0;
             s_faulted = 0;
-            Volatile.Write(ref s_pending, helpers);
-            s_wake.Release(helpers);
+            s_helpers = helpers;
+            s_generation++;
+            Interlocked.Exchange(ref s_open, 1); // publishes the fields above to the workers that see it
+            for (int worker = 0; worker < helpers; worker++)
+            {
+                s_wakes[worker].Set();
+            }
             try
             {
                 RunItems();
             }
             catch
             {
-                // Stop handing out items, and wait for the workers below before the job's state
-                // (and the caller's frame they point into) goes away.
+                // Stop handing out items; the workers inside the job are waited for below, before
+                // the job's state (and the caller's frame it points into) goes away.
                 Volatile.Write(ref s_faulted, 1);
                 Interlocked.Exchange(ref s_next, long.MaxValue / 2);
             }
+            // Every item is taken. Close the job, then wait for the workers inside it: those still
+            // running an item, and any that woke just now and are about to see it closed. A worker
+            // that has not woken yet never touches this job (TryJoin), so it is not waited for.
+            Interlocked.Exchange(ref s_open, 0);
             var spin = new SpinWait();
-            while (Volatile.Read(ref s_pending) != 0)
+            while (Volatile.Read(ref s_active) != 0)
             {
                 spin.SpinOnce(sleep1Threshold: -1);
             }
@@ -133,13 +154,21 @@ internal static unsafe partial class WorkerPool
                 throw new InvalidOperationException("an item of a parallel job failed");
             }
             results = s_results;
+            held = true;
             return true;
         }
         finally
         {
-            Volatile.Write(ref s_busy, 0);
+            if (!held)
+            {
+                Release();
+            }
         }
     }
+
+    /// <summary>Gives the pool back after a <see cref="TryRun"/> that returned true, once its
+    /// results have been read.</summary>
+    public static void Release() => Volatile.Write(ref s_busy, 0);
 
     private static void RunItems()
     {
@@ -153,11 +182,18 @@ internal static unsafe partial class WorkerPool
         }
     }
 
-    private static void WorkerLoop()
+    /// <summary>
+    /// Runs items of the open job, if there is one this worker may join and has not yet joined.
+    /// The increment of <c>s_active</c> comes before the read of <c>s_open</c> (both full fences),
+    /// and the caller closes before it reads <c>s_active</c>: so either the caller waits for this
+    /// worker, or this worker sees the job closed and reads nothing of it.
+    /// </summary>
+    private static void TryJoin(int index, ref long joined)
     {
-        while (true)
+        Interlocked.Increment(ref s_active);
+        if (Volatile.Read(ref s_open) != 0 && s_generation != joined && index < s_helpers)
         {
-            s_wake.Wait();
+            joined = s_generation;
             try
             {
                 RunItems();
@@ -168,7 +204,20 @@ internal static unsafe partial class WorkerPool
                 Volatile.Write(ref s_faulted, 1);
                 Interlocked.Exchange(ref s_next, long.MaxValue / 2);
             }
-            Interlocked.Decrement(ref s_pending);
+        }
+        Interlocked.Decrement(ref s_active);
+    }
+
+    private static void WorkerLoop(int index, ManualResetEventSlim wake)
+    {
+        long joined = 0;
+        while (true)
+        {
+            wake.Wait();
+            // Reset before looking for the job: a job opened after this point sets the event again.
+            wake.Reset();
+            Interlocked.MemoryBarrier();
+            TryJoin(index, ref joined);
         }
     }
 
@@ -181,15 +230,17 @@ internal static unsafe partial class WorkerPool
             return false; // a forked child: the workers stayed in the parent
         }
         s_ownerProcess = process;
-        while (s_workers.Count < helpers)
+        while (s_wakes.Count < helpers)
         {
-            var worker = new Thread(WorkerLoop, maxStackSize: 256 * 1024)
+            int index = s_wakes.Count;
+            var wake = new ManualResetEventSlim(false);
+            var worker = new Thread(() => WorkerLoop(index, wake), maxStackSize: 256 * 1024)
             {
                 IsBackground = true,
-                Name = $"nativesoftmax-{s_workers.Count + 1}",
+                Name = $"nativesoftmax-{index + 1}",
             };
+            s_wakes.Add(wake);
             worker.Start();
-            s_workers.Add(worker);
         }
         return true;
     }
