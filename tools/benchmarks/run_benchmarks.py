@@ -95,11 +95,23 @@ def shapes_for(config, threads, all_threads):
     return ",".join("%dx%d" % tuple(s) for s in unique)
 
 
-def package_versions():
+def package_versions(packages_from=None):
+    """The Debian versions of PACKAGES installed here (None where not, or without dpkg); then, for
+    those missing, the versions tools/prebuilt/pack.sh recorded for the libraries it carried
+    (lines "deps/<file>: <package> <version>"), marked as carried."""
     out = {}
     for package in PACKAGES:
-        r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
-        out[package] = r.stdout.strip() if r.returncode == 0 else None
+        try:
+            r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
+        except OSError:  # no dpkg: not a Debian system
+            r = None
+        out[package] = r.stdout.strip() if r is not None and r.returncode == 0 else None
+    if packages_from is not None:
+        for line in Path(packages_from).read_text().splitlines():
+            _, _, carried = line.partition(": ")
+            fields = carried.split()
+            if line.startswith("deps/") and len(fields) == 2 and fields[0] in out and out[fields[0]] is None:
+                out[fields[0]] = "%s (carried from the build machine)" % fields[1]
     return out
 
 
@@ -162,6 +174,9 @@ def main(argv=None):
                         help="the interpreter of the Python producer and the report (default %(default)s)")
     parser.add_argument("--generated-by", default="./build.sh bench",
                         help="what the report names as having written it (default %(default)s)")
+    parser.add_argument("--commit", help="the commit the report names (default: git describe of this checkout)")
+    parser.add_argument("--packages-from", type=Path,
+                        help="tools/prebuilt/pack.sh's built.txt: versions of the libraries it carried")
     parser.add_argument("--bin-dir", type=Path, default=ROOT / "build/bin")
     parser.add_argument("--work-dir", type=Path, help="default build/bench (build/bench-quick with --quick)")
     parser.add_argument("--docs-dir", type=Path, help="default docs/ (<work-dir>/docs with --quick)")
@@ -265,10 +280,10 @@ def main(argv=None):
     meta = {
         "generated_by": args.generated_by,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": git_commit(),
+        "commit": args.commit or git_commit(),
         "machine": machine(),
         "cpus_allowed": cpus,
-        "packages": package_versions(),
+        "packages": package_versions(args.packages_from),
         "dotnet_sdk": dotnet_sdk() if "dotnet" in wanted else "",
         "config": config,
         "skipped": skipped,

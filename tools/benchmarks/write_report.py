@@ -440,8 +440,10 @@ def machine_section(res):
         ["NativeSoftmax", "%s, ISA path `nsm_isa()` = %s (commit %s)" % (
             cpp.get("nativesoftmax") or versions.get("nativesoftmax", "?"), ", ".join(isas) or "?",
             meta.get("commit", "?"))],
-        ["oneDNN", "%s (Debian libdnnl2 %s, OpenMP), ISA %s" % (cpp.get("onednn", "?"), packages.get("libdnnl2"), cpp.get("onednn_isa", "?"))],
-        ["XNNPACK", "Debian libxnnpack0 %s, pthreadpool %s" % (packages.get("libxnnpack0"), packages.get("libpthreadpool0"))],
+        ["oneDNN", "%s (Debian libdnnl2 %s, OpenMP), ISA %s" % (cpp.get("onednn", "?"), packages.get("libdnnl2") or "?",
+                                                               cpp.get("onednn_isa", "?"))],
+        ["XNNPACK", "Debian libxnnpack0 %s, pthreadpool %s" % (packages.get("libxnnpack0") or "?",
+                                                              packages.get("libpthreadpool0") or "?")],
         ["PyTorch", "%s (%sparallel backend %s)" % (
             versions.get("torch", "?"),
             "Debian python3-torch %s, " % packages["python3-torch"] if packages.get("python3-torch") else "",

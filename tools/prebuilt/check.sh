@@ -13,7 +13,7 @@
 # non-zero when a test failed or a part was cut off.
 set -uo pipefail
 
-[[ $# -ge 2 ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
+[[ $# -ge 2 ]] || { sed -n '2,13p' "$0" >&2; exit 2; }
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 ARCHIVE=$(realpath "$1")
 OUT=$(realpath -m "$2")
@@ -24,7 +24,7 @@ mkdir -p "$OUT"
 exec > >(tee -a "$OUT/check.log") 2>&1
 
 PREBUILT=$(mktemp -d)
-tar -C "$PREBUILT" -xJf "$ARCHIVE"
+tar -C "$PREBUILT" -xJf "$ARCHIVE" || { echo "check.sh: cannot unpack $ARCHIVE" >&2; exit 1; }
 export LD_LIBRARY_PATH=$PREBUILT/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 status=0
 # The Python binding (its tests and the benchmark) finds the library as a checkout does, in build/lib.
@@ -36,6 +36,9 @@ fi
 
 echo "==> machine"
 cat "$PREBUILT/built.txt"
+packed=$(sed -n 's/^commit: //p' "$PREBUILT/built.txt")
+here=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo "not a git checkout")
+[[ $here == "$packed" ]] || echo "warning: the archive was packed at $packed, this checkout is $here"
 lscpu | grep -E '^(Model name|CPU\(s\)|Thread\(s\) per core|Core\(s\) per socket|Socket\(s\)|NUMA node\(s\)|L[123]d? cache)'
 echo "AVX-512 and AMX flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -ow 'avx512[a-z0-9_]*\|amx[a-z0-9_]*' | tr '\n' ' ')"
 "$PYTHON" -c 'import sys, numpy; print("python", sys.version.split()[0], "numpy", numpy.__version__)'
@@ -44,6 +47,11 @@ echo "AVX-512 and AMX flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -ow 'avx51
 
 echo "==> C harness: every group on every variant this CPU runs, seeds 1..$SEEDS"
 groups=$("$PREBUILT/bin/nsm_harness" 2>&1 | sed -n 's/^groups: //p')
+if [[ -z $groups ]]; then
+    echo "FAILED: the harness does not start here:"
+    "$PREBUILT/bin/nsm_harness" 2>&1 | tail -3
+    status=1
+fi
 export NSM_REFERENCE_CASES=$ROOT/tests/reference/cases.txt NSM_HALF_REFERENCE_CASES=$ROOT/tests/reference/half_cases.txt
 deadline=$((SECONDS + ${NSM_TIME_TESTS:-300}))
 : >"$OUT/harness.txt"
@@ -79,7 +87,7 @@ if "$PYTHON" -c 'import pytest' 2>/dev/null; then
         ignore=(--ignore=bindings/python/tests/test_abi_conformance.py)
     fi
     (cd "$ROOT" && PYTHONDONTWRITEBYTECODE=1 timeout "${NSM_TIME_TESTS:-300}" "$PYTHON" -m pytest \
-        bindings/python/tests -q -p no:cacheprovider -rfEs "${ignore[@]}" >"$OUT/pytest.txt" 2>&1)
+        bindings/python/tests -q -p no:cacheprovider -rfEs ${ignore[@]+"${ignore[@]}"} >"$OUT/pytest.txt" 2>&1)
     code=$?
     tail -15 "$OUT/pytest.txt"
     ((code == 0)) || status=1
@@ -90,6 +98,7 @@ fi
 echo "==> benchmarks: run_benchmarks.py --producers cpp,python $*"
 (cd "$ROOT" && timeout "${NSM_TIME_BENCH:-600}" "$PYTHON" tools/benchmarks/run_benchmarks.py --python "$PYTHON" \
     --producers cpp,python --allow-missing --bin-dir "$PREBUILT/bin" --generated-by tools/prebuilt/check.sh \
+    --commit "$(sed -n 's/^commit: //p' "$PREBUILT/built.txt")" --packages-from "$PREBUILT/built.txt" \
     --work-dir "$PREBUILT/bench" --docs-dir "$PREBUILT/bench/docs" "$@")
 code=$?
 ((code == 0)) || { echo "benchmarks: exit code $code"; status=1; }
