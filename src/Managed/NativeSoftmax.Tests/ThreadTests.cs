@@ -175,8 +175,9 @@ public class ThreadTests
             WorkerPool.Release();
         }
         Assert.True(WorkerPool.TryRun(&WriteIndex, null, 64, 2, 1, out double* again));
+        double last = again[63];
         WorkerPool.Release();
-        Assert.Equal(63, again[63]);
+        Assert.Equal(63, last);
 
         static void WriteIndex(void* state, long item, double* result) => *result = item;
     }

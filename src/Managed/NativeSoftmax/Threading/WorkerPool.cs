@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 
@@ -125,12 +126,12 @@ internal static unsafe partial class WorkerPool
             s_helpers = helpers;
             s_generation++;
             Interlocked.Exchange(ref s_open, 1); // publishes the fields above to the workers that see it
-            for (int worker = 0; worker < helpers; worker++)
-            {
-                s_wakes[worker].Set();
-            }
             try
             {
+                for (int worker = 0; worker < helpers; worker++)
+                {
+                    s_wakes[worker].Set();
+                }
                 RunItems();
             }
             catch
@@ -168,7 +169,11 @@ internal static unsafe partial class WorkerPool
 
     /// <summary>Gives the pool back after a <see cref="TryRun"/> that returned true, once its
     /// results have been read.</summary>
-    public static void Release() => Volatile.Write(ref s_busy, 0);
+    public static void Release()
+    {
+        Debug.Assert(Volatile.Read(ref s_busy) == 1, "Release without a TryRun that returned true");
+        Volatile.Write(ref s_busy, 0);
+    }
 
     private static void RunItems()
     {
