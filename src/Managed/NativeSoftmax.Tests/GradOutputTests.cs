@@ -52,12 +52,16 @@ public unsafe class GradOutputTests
         }
     }
 
+    /// <summary>A row that goes by chunks of columns (three chunks and a remainder), whose gradient
+    /// without label smoothing is its chunks' exponentials scaled (<see cref="NativeSoftmax.Kernels.LongRow{TVec, T}.ScaleChunks"/>).</summary>
+    private const int LongCols = 3 * (int)NativeSoftmax.Kernels.LongRow<NativeSoftmax.Simd.Vec256<float>, float>.ChunkLength + 5;
+
     private static void Sweep<T>(Width width, bool soft)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         for (int s = 0; s < Setups.Length; s++)
         {
-            foreach (int cols in Cases.Lengths)
+            foreach (int cols in Cases.Lengths.Append(LongCols))
             {
                 Check<T>(width, soft, Setups[s], cols, seed: (soft ? 900_000 : 800_000) + 10_000 * s + cols);
             }
@@ -77,6 +81,8 @@ public unsafe class GradOutputTests
         Matrix<T> target = TestData.Uniform<T>(seed + 3, Rows, cols, cols, 0, 1);
         T[] gradOutput = TestData.Vector<T>(seed + 4, Rows, -3, 3);
         gradOutput[1] = T.Zero;
+        // A negative upstream gradient on a row that counts (hard labels: not ignored), for sure.
+        gradOutput[Enumerable.Range(2, Rows - 2).First(r => soft || labels[r] != options.IgnoreIndex)] = T.CreateTruncating(-1.5);
 
         double[][] z = logits.RowsAsDouble();
         Reference.LossResult expected = soft
@@ -136,9 +142,22 @@ public unsafe class GradOutputTests
     private static void NonFinite<T>(Width width)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        const int cols = 19;
-        var options = new CrossEntropyOptions { Reduction = Reduction.None, LabelSmoothing = 0.05 };
+        NonFinite<T>(width, 19, smoothing: 0.05);
+        NonFinite<T>(width, LongCols, smoothing: 0.05);
+        NonFinite<T>(width, LongCols, smoothing: 0);
+    }
+
+    private static void NonFinite<T>(Width width, int cols, double smoothing)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var options = new CrossEntropyOptions { Reduction = Reduction.None, LabelSmoothing = smoothing };
         Matrix<T> logits = TestData.Uniform<T>(31, 5, cols, cols, -4, 4);
+        int chunk = (int)NativeSoftmax.Kernels.LongRow<NativeSoftmax.Simd.Vec256<float>, float>.ChunkLength;
+        for (int c = chunk; c < Math.Min(cols, 2 * chunk); c++)
+        {
+            // In a long row, a chunk of −∞ only in the rows of infinite upstream gradient: 0·∞ there too.
+            logits[3, c] = logits[4, c] = T.NegativeInfinity;
+        }
         long[] labels = [3, 0, -100, 18, 7];
         Matrix<T> target = TestData.Uniform<T>(32, 5, cols, cols, 0, 1);
         for (int c = 0; c < cols; c++)
@@ -148,7 +167,7 @@ public unsafe class GradOutputTests
         T[] gradOutput = [T.CreateTruncating(0.5), T.NaN, T.NaN, T.PositiveInfinity, T.NegativeInfinity];
         foreach (bool soft in new[] { false, true })
         {
-            string context = $"{(soft ? "cross_entropy_soft" : "cross_entropy")} width={width} dtype={TestData.Name<T>()} grad_output [0.5, NaN, NaN, inf, -inf]";
+            string context = $"{(soft ? "cross_entropy_soft" : "cross_entropy")} width={width} dtype={TestData.Name<T>()} cols={cols} smoothing={smoothing} grad_output [0.5, NaN, NaN, inf, -inf]";
             var smoothed = soft ? options with { LabelSmoothing = 0 } : options; // smoothing would make the zero soft row ask for something
             var grad = new Matrix<T>(5, cols, cols);
             Run(width, soft, logits, labels, target, null, smoothed, new T[5], grad, gradOutput);

@@ -24,6 +24,7 @@ public class LongRowTests
         FirstChunkAllNegativeInfinity,
         LaterChunkHoldsTheMaximum,
         LaterChunkMaximumOverflowsEarlierShift,
+        LabelIsAnEarlierChunksMaximum,
         DominantClassInLastChunk,
         NaNInMiddleChunk,
         PositiveInfinityInLastChunk,
@@ -141,6 +142,16 @@ public class LongRowTests
                 break;
             case Pattern.LaterChunkMaximumOverflowsEarlierShift:
                 logits[0, cols - 3] = 200; // exp(z − the first chunk's maximum) would overflow float32
+                break;
+            case Pattern.LabelIsAnEarlierChunksMaximum:
+                // Label 5 is the first chunk's maximum, e^−1 below the row's: its exponential relative
+                // to its chunk (1) must be rescaled to the row's maximum (e^−1) in the gradient.
+                for (int j = 0; j < cols; j++)
+                {
+                    logits[0, j] = -30;
+                }
+                logits[0, 5] = 0;
+                logits[0, Chunk + 3] = 1;
                 break;
             case Pattern.DominantClassInLastChunk:
                 logits[0, cols - 1] = 60; // every other probability below e^−40

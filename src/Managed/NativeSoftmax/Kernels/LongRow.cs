@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -66,6 +67,10 @@ internal static unsafe class LongRow<TVec, T>
     /// </summary>
     public const long MaxChunksKeepingExps = 256;
 
+    /// <summary>Whether a row of <paramref name="n"/> elements (at least <see cref="MinLength"/>) is
+    /// short enough to keep its chunk pass's exponentials (<see cref="MaxChunksKeepingExps"/>).</summary>
+    public static bool KeepsExps(nuint n) => (long)(n / ChunkLength) <= MaxChunksKeepingExps;
+
     private static void Row<TOutput>(T* z, T* output, nuint n, HalfStorage half)
         where TOutput : struct, IOutput
     {
@@ -78,9 +83,105 @@ internal static unsafe class LongRow<TVec, T>
         bool storeExps = keepExps || (!TOutput.ScalesExps && output != z);
         var job = new Job(z, output, n, keepExps ? maxima : null, half) { StoreExps = storeExps };
         int threads = Dispatch.ThreadsFor(1, (long)n, chunks);
+        bool parallel = FoldChunks(ref job, chunks, threads);
+        if (parallel && WorkerPool.TryRun(&StoreChunk<TOutput>, &job, chunks, threads, 0, out _))
+        {
+            WorkerPool.Release();
+            return;
+        }
+        for (long k = 0; k < chunks; k++)
+        {
+            StoreChunk<TOutput>(&job, k, null); // element-wise: the same values on any thread
+        }
+    }
+
+    /// <summary>
+    /// The row maximum and <see cref="ExpSum"/> of a long row that <see cref="KeepsExps"/>, by the
+    /// chunk pass of softmax: with <paramref name="exps"/> (n elements, may be exactly
+    /// <paramref name="z"/>) each chunk's exp(z − m_chunk) is stored there and its maximum in
+    /// <paramref name="chunkMaxima"/> (n / <see cref="ChunkLength"/> elements), for
+    /// <see cref="ScaleChunks"/>; without, the row is only read. One read of the row where
+    /// <see cref="RowLoop{TVec, T}"/> reads it twice (maximum, then sum). The hard-label
+    /// cross-entropy's long rows without label smoothing (whose gradient is the exponentials
+    /// scaled, but at the label).
+    /// </summary>
+    public static ExpSum Statistics(T* z, T* exps, nuint n, double* chunkMaxima, out T max)
+    {
+        long chunks = (long)(n / ChunkLength);
+        Debug.Assert(chunks >= 2 && chunks <= MaxChunksKeepingExps, "a long row that keeps its exponentials");
+        var job = new Job(z, exps == null ? z : exps, n, exps == null ? null : chunkMaxima, default) { StoreExps = exps != null };
+        FoldChunks(ref job, chunks, Dispatch.ThreadsFor(1, (long)n, chunks));
+        max = job.Max;
+        return job.Sum;
+    }
+
+    /// <summary>exp(z_j − max) of element <paramref name="j"/> from what <see cref="Statistics"/> stored:
+    /// its exponential relative to its chunk's maximum, times exp(m_chunk − max).</summary>
+    public static double ExpAt(T* exps, nuint n, double* chunkMaxima, T max, nuint j)
+    {
+        long chunk = Math.Min((long)(j / ChunkLength), (long)(n / ChunkLength) - 1); // the last chunk takes the remainder
+        double chunkMax = chunkMaxima[chunk], rowMax = double.CreateTruncating(max);
+        return chunkMax == rowMax ? double.CreateTruncating(exps[j])
+            : chunkMax == double.NegativeInfinity ? 0.0 // a chunk of −∞ only, its stored values NaN
+            : double.CreateTruncating(exps[j]) * Math.Exp(chunkMax - rowMax);
+    }
+
+    /// <summary>
+    /// exps_j·exp(m_chunk − max)·<paramref name="scale"/> over the row <see cref="Statistics"/>
+    /// stored, in place: exp(z_j − max)·scale, one rounding of the factor per chunk. A chunk of −∞
+    /// only (stored NaN) gets 0 while the row's maximum and the scale are finite (0·scale), and NaN
+    /// with a scale of ±∞ or NaN (as 0·∞). On the pool's threads when it is free; element-wise, so
+    /// the same values on any thread.
+    /// </summary>
+    public static void ScaleChunks(T* exps, nuint n, double* chunkMaxima, T max, double scale)
+    {
+        long chunks = (long)(n / ChunkLength);
+        var job = new Job(exps, exps, n, chunkMaxima, default) { Max = max, Scale = scale };
+        int threads = Dispatch.ThreadsFor(1, (long)n, chunks);
+        if (threads > 1 && WorkerPool.TryRun(&ScaleChunk, &job, chunks, threads, 0, out _))
+        {
+            WorkerPool.Release();
+            return;
+        }
+        for (long k = 0; k < chunks; k++)
+        {
+            ScaleChunk(&job, k, null);
+        }
+    }
+
+    private static void ScaleChunk(void* state, long chunk, double* unused)
+    {
+        var job = (Job*)state;
+        (nuint start, nuint length) = Bounds(job->Length, chunk);
+        double chunkMax = job->ChunkMaxima[chunk], max = double.CreateTruncating(job->Max);
+        T* exps = job->Output + start;
+        if (chunkMax == double.NegativeInfinity && max > double.NegativeInfinity && double.IsFinite(job->Scale))
+        {
+            NativeMemory.Clear(exps, length * (nuint)sizeof(T));
+            return;
+        }
+        double scale = Math.Exp(chunkMax - max) * job->Scale;
+        if (scale >= 0)
+        {
+            RowLoop<TVec, T>.Store(new ScaledExps<TVec, T>(exps, T.CreateTruncating(scale)), exps, length);
+        }
+        else
+        {
+            RowLoop<TVec, T>.Store(new Scaled<TVec, T>(exps, T.CreateTruncating(scale)), exps, length);
+        }
+    }
+
+    /// <summary>The chunk pass: every chunk's statistics (on the pool's threads when it is free and
+    /// <paramref name="threads"/> is more than 1), folded in column order into the job's
+    /// <see cref="Job.Max"/> and <see cref="Job.Sum"/>, each chunk's maximum kept when the job has
+    /// room for them. Returns whether the chunks ran on the pool.</summary>
+    private static bool FoldChunks(ref Job job, long chunks, int threads)
+    {
         var fold = new RowStatistics();
+        double* maxima = job.ChunkMaxima;
         double* statistics = null;
-        bool parallel = threads > 1 && WorkerPool.TryRun(&StatisticsOfChunk, &job, chunks, threads, 3, out statistics);
+        void* state = Unsafe.AsPointer(ref job); // the caller's frame, which outlives every chunk
+        bool parallel = threads > 1 && WorkerPool.TryRun(&StatisticsOfChunk, state, chunks, threads, 3, out statistics);
         double* chunk = stackalloc double[3];
         job.InOrder = !parallel;
         try
@@ -90,10 +191,10 @@ internal static unsafe class LongRow<TVec, T>
                 double* these = parallel ? statistics + 3 * k : chunk;
                 if (!parallel)
                 {
-                    StatisticsOfChunk(&job, k, these);
+                    StatisticsOfChunk(state, k, these);
                 }
                 fold.Add(these[0], these[1], these[2]);
-                if (keepExps)
+                if (maxima != null)
                 {
                     maxima[k] = these[0];
                 }
@@ -108,15 +209,7 @@ internal static unsafe class LongRow<TVec, T>
         }
         job.Max = T.CreateTruncating(fold.Max);
         job.Sum = fold.Sum;
-        if (parallel && WorkerPool.TryRun(&StoreChunk<TOutput>, &job, chunks, threads, 0, out _))
-        {
-            WorkerPool.Release();
-            return;
-        }
-        for (long k = 0; k < chunks; k++)
-        {
-            StoreChunk<TOutput>(&job, k, null); // element-wise: the same values on any thread
-        }
+        return parallel;
     }
 
     /// <summary>Chunk <paramref name="chunk"/>'s start and length in a row of <paramref name="n"/>.</summary>
@@ -192,6 +285,9 @@ internal static unsafe class LongRow<TVec, T>
         public readonly double* ChunkMaxima = chunkMaxima;
         public T Max;
         public ExpSum Sum;
+
+        /// <summary><see cref="ScaleChunks"/>'s factor of exp(z − max).</summary>
+        public double Scale;
 
         /// <summary>Whether the chunk pass stores its exponentials into the output (softmax keeping them;
         /// log_softmax out of place, to fetch the output's lines early).</summary>

@@ -302,6 +302,10 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         double scale = CrossEntropyValidation.GradientScale(_options, _divisor);
         bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
         nuint ahead = _logitsInScratch ? 0 : NextRowPrefetch.Distance<TVec, T, TLoop>(rows, cols, ldLogits);
+        // Long rows without label smoothing go by LongRow's chunk pass, which reads them once for
+        // the maximum and the sum; the gradient is then the stored exponentials scaled chunk by chunk.
+        bool byChunks = typeof(TLoop) == typeof(ChunkedRowLoop<TVec, T>) && epsilon == 0 && LongRow<TVec, T>.KeepsExps(n);
+        double* chunkMaxima = stackalloc double[byChunks ? (int)LongRow<TVec, T>.MaxChunksKeepingExps : 0];
         double total = 0;
         for (long r = first; r < end; r++)
         {
@@ -326,9 +330,19 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             // goes into the gradient row while it is summed, and a last pass turns it into the
             // gradient. One exponential per element.
             T zt = z[t];
-            T max = TLoop.Max(z, n);
-            double gaps = epsilon > 0 ? SmoothingGaps<TVec, TLoop>(z, max, n) : 0.0;
-            ExpSum sum = ExpShiftedAhead<TVec, T>.SumExps<TLoop>(z, max, g, n, r + 1 < end ? ahead : 0);
+            T max;
+            ExpSum sum;
+            double gaps = 0.0;
+            if (byChunks)
+            {
+                sum = LongRow<TVec, T>.Statistics(z, g, n, chunkMaxima, out max);
+            }
+            else
+            {
+                max = TLoop.Max(z, n);
+                gaps = epsilon > 0 ? SmoothingGaps<TVec, TLoop>(z, max, n) : 0.0;
+                sum = ExpShiftedAhead<TVec, T>.SumExps<TLoop>(z, max, g, n, r + 1 < end ? ahead : 0);
+            }
             double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
             double rowLoss = RowLoss(max, zt, gaps, sum.Log, wt);
             total += rowLoss;
@@ -340,10 +354,25 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             if (g != null)
             {
                 // Every j but t in one pass; then t (Gradient).
-                double et = double.CreateTruncating(g[t]);
+                double et = byChunks ? LongRow<TVec, T>.ExpAt(g, n, chunkMaxima, max, (nuint)t) : double.CreateTruncating(g[t]);
                 GradientTerms terms = Gradient(sum, et, wt, CrossEntropyValidation.RowScale<T>(_options, scale, r));
-                TLoop.Store(new ScaledMinusWeights<TVec, T>(g, T.CreateTruncating(terms.ExpScale),
-                    T.CreateTruncating(terms.Offset), weight), g, n);
+                if (byChunks)
+                {
+                    // Without smoothing Offset is s·0: 0, or NaN for a non-finite s, which makes every
+                    // element NaN as ScaledMinusWeights would.
+                    LongRow<TVec, T>.ScaleChunks(g, n, chunkMaxima, max, terms.Offset == 0 ? terms.ExpScale : double.NaN);
+                }
+                else if (weight == null && terms.Offset == 0 && terms.ExpScale >= 0)
+                {
+                    // The same values as ScaledMinusWeights (e·scale − 0·1 = e·scale, +0 included) by
+                    // softmax's cheaper store: no weights to load, e·scale ≥ 0 to flush.
+                    TLoop.Store(new ScaledExps<TVec, T>(g, T.CreateTruncating(terms.ExpScale)), g, n);
+                }
+                else
+                {
+                    TLoop.Store(new ScaledMinusWeights<TVec, T>(g, T.CreateTruncating(terms.ExpScale),
+                        T.CreateTruncating(terms.Offset), weight), g, n);
+                }
                 g[t] = VecMath.FlushSubnormal(T.CreateTruncating(terms.Label));
             }
         }
