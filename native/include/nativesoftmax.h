@@ -40,7 +40,8 @@
  *    ±FLT_MAX) are formed again in float64. Reductions of the loss (sum, mean) accumulate in
  *    float64 for both dtypes: the row losses of each block of rows in order, then the blocks in
  *    order (a fixed grouping that depends on the row length alone: 16384 elements a block, 1 to
- *    64 rows). softmax and log_softmax rows of 8192 classes or more go by chunks of 4096 columns
+ *    64 rows). softmax and log_softmax rows of 8192 classes or more, and hard-label cross-entropy
+ *    rows of 8192 to 2^20 + 4095 classes without label smoothing, go by chunks of 4096 columns
  *    (the last takes the remainder): each chunk's maximum and sum of exponentials, the chunks
  *    folded in column order in float64, then one pass that writes the output.
  *  - Flush rule: every output (probabilities, log-probabilities, gradients, Jacobian entries,

@@ -180,6 +180,13 @@ public unsafe class GradOutputTests
                 Assert.True(grad[2, c] == T.Zero, $"{context}: row 2 [{c}] = {grad[2, c]}, expected 0 (a row that asks for nothing)");
                 Assert.True(!T.IsFinite(grad[3, c]) && !T.IsFinite(grad[4, c]),
                     $"{context}: rows 3, 4 [{c}] = {grad[3, c]}, {grad[4, c]}, expected non-finite");
+                if (!soft)
+                {
+                    // Hard labels: every class but the label is NaN (s·(o_j·Σy − y_j) with s = ±∞), on short
+                    // rows and on long ones, with smoothing or without.
+                    Assert.True((c == labels[3] || T.IsNaN(grad[3, c])) && (c == labels[4] || T.IsNaN(grad[4, c])),
+                        $"{context}: rows 3, 4 [{c}] = {grad[3, c]}, {grad[4, c]}, expected NaN");
+                }
             }
         }
     }

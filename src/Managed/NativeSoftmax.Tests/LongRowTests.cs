@@ -27,6 +27,7 @@ public class LongRowTests
         LabelIsAnEarlierChunksMaximum,
         DominantClassInLastChunk,
         NaNInMiddleChunk,
+        NaNInAChunkOfNegativeInfinity,
         PositiveInfinityInLastChunk,
         AllNegativeInfinity,
     }
@@ -157,6 +158,14 @@ public class LongRowTests
                 logits[0, cols - 1] = 60; // every other probability below e^−40
                 break;
             case Pattern.NaNInMiddleChunk:
+                logits[0, Chunk + 7] = float.NaN;
+                break;
+            case Pattern.NaNInAChunkOfNegativeInfinity:
+                // The chunk's maximum can come out −∞ (MAXPS drops a NaN): the NaN must still reach the row.
+                for (int j = Chunk; j < Math.Min(cols, 2 * Chunk); j++)
+                {
+                    logits[0, j] = float.NegativeInfinity;
+                }
                 logits[0, Chunk + 7] = float.NaN;
                 break;
             case Pattern.PositiveInfinityInLastChunk:

@@ -89,8 +89,8 @@ public class ThreadTests
     /// <summary>
     /// Callers on many threads at once, each call either taking the workers or, finding them busy,
     /// running alone, give the bits of one thread. The cases read per-item results after the
-    /// workers are done: a long row's chunk statistics (log_softmax, and cross-entropy through
-    /// ChunkedRowLoop) and the blocks' loss totals (cross-entropy over many blocks), which another
+    /// workers are done: a long row's chunk statistics (log_softmax, and cross-entropy's
+    /// LongRow.Statistics) and the blocks' loss totals (cross-entropy over many blocks), which another
     /// caller's job must not overwrite before they are read.
     /// </summary>
     [Fact]
@@ -182,6 +182,30 @@ public class ThreadTests
         static void WriteIndex(void* state, long item, double* result) => *result = item;
     }
 
+    /// <summary>Every operation on a long row split over the pool's threads (each pass of its chunks a
+    /// job) gives the pool back: a later job can take it. A job that kept it would leave every later
+    /// call on one thread, with the same bits, which no comparison of results would notice.</summary>
+    [Fact]
+    public unsafe void EveryOperationGivesThePoolBack()
+    {
+        int before = SoftmaxPrimitives.ThreadCount;
+        try
+        {
+            SoftmaxPrimitives.ThreadCount = 2;
+            Run<float>(1, 70_001);
+            Assert.True(WorkerPool.TryRun(&Nothing, null, 2, 2, 0, out _), "the pool is still held after the calls");
+            WorkerPool.Release();
+        }
+        finally
+        {
+            SoftmaxPrimitives.ThreadCount = before;
+        }
+
+        static void Nothing(void* state, long item, double* result)
+        {
+        }
+    }
+
     [Fact]
     public void BlocksDependOnlyOnTheRowLength()
     {
@@ -261,6 +285,12 @@ public class ThreadTests
             Ops.CrossEntropy(Width.PublicApi, logits, labels, weight, options, loss, grad);
             outputs.Add(($"cross_entropy {reduction} loss", loss));
             outputs.Add(($"cross_entropy {reduction} grad", grad.Data));
+            // Without smoothing a long row goes by LongRow's chunk statistics, scaled chunk by chunk.
+            T[] unsmoothedLoss = new T[reduction == Reduction.None ? rows : 1];
+            var unsmoothedGrad = new Matrix<T>(rows, cols, cols);
+            Ops.CrossEntropy(Width.PublicApi, logits, labels, weight, options with { LabelSmoothing = 0 }, unsmoothedLoss, unsmoothedGrad);
+            outputs.Add(($"cross_entropy {reduction} no smoothing loss", unsmoothedLoss));
+            outputs.Add(($"cross_entropy {reduction} no smoothing grad", unsmoothedGrad.Data));
             T[] softLoss = new T[reduction == Reduction.None ? rows : 1];
             var softGrad = new Matrix<T>(rows, cols, cols);
             Ops.SoftCrossEntropy(Width.PublicApi, logits, soft, weight, options, softLoss, softGrad);

@@ -14,7 +14,7 @@ namespace NativeSoftmax.Kernels;
 /// sums are folded in column order. The cut depends on the length alone and the fold's order is
 /// fixed, so a row gives the same bits on any number of threads. Kernels that are not written by
 /// chunks themselves (cross-entropy with label smoothing or soft targets, the backward passes) run
-/// long rows through this loop type; hard-label cross-entropy without smoothing takes
+/// long rows through this loop type; hard-label cross-entropy without smoothing (up to 2^20 + 4095 classes) takes
 /// <see cref="LongRow{TVec, T}.Statistics"/> instead, which reads the row once for both.
 /// </summary>
 /// <remarks>

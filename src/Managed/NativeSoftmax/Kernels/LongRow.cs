@@ -231,6 +231,12 @@ internal static unsafe class LongRow<TVec, T>
             job->Half.Widen(job->Half.Input + start, z, length);
         }
         T max = RowLoop<TVec, T>.Max(z, length);
+        if (T.IsNegativeInfinity(max) && VecMath.ContainsNaN(z, length))
+        {
+            // The maximum of a chunk of −∞ and NaN can come out −∞ (x86 MAXPS keeps its second
+            // operand when one is NaN), and the fold skips −∞ chunks: a NaN maximum poisons it instead.
+            max = T.NaN;
+        }
         T* exps = job->StoreExps ? job->Output + start : null; // may be exactly z (softmax in place): SumExps reads first
         bool prefetchNext = job->InOrder && job->Half.Input == null && chunk + 1 < (long)(job->Length / ChunkLength);
         ExpSum sum = ExpShiftedAhead<TVec, T>.SumExps<RowLoop<TVec, T>>(z, max, exps, length, prefetchNext ? length : 0);

@@ -90,7 +90,7 @@ internal unsafe struct CrossEntropyPartialOperation<T, TOptions>(VocabularyShard
             {
                 // Every logit is −∞ (or NaN): no exponential counts; gaps relative to −∞ are 0, and
                 // the merge turns them into +∞·Σy against a finite maximum.
-                row.SumBelowMax = ContainsNaN(z, n) ? double.NaN : 0;
+                row.SumBelowMax = VecMath.ContainsNaN(z, n) ? double.NaN : 0;
             }
             if (shard.HardLabels)
             {
@@ -135,18 +135,6 @@ internal unsafe struct CrossEntropyPartialOperation<T, TOptions>(VocabularyShard
             }
             stats[r] = row;
         }
-    }
-
-    private static bool ContainsNaN(T* z, nuint n)
-    {
-        for (nuint j = 0; j < n; j++)
-        {
-            if (T.IsNaN(z[j]))
-            {
-                return true;
-            }
-        }
-        return false;
     }
 
     /// <summary>Whether every ŷ_j = (keep·p_j + spread)·w_j of the shard's row is 0 (only checked when Σŷ = 0).</summary>

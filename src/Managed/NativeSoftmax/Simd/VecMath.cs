@@ -37,6 +37,21 @@ internal static class VecMath
         where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
         typeof(T) == typeof(float) ? T.CreateTruncating(MinNormalSingle) : T.CreateTruncating(MinNormalDouble);
 
+    /// <summary>Whether any of x_0 … x_(n−1) is NaN, one element at a time: for the rare rows whose
+    /// maximum alone cannot say (every element −∞ or NaN).</summary>
+    public static unsafe bool ContainsNaN<T>(T* x, nuint n)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        for (nuint j = 0; j < n; j++)
+        {
+            if (T.IsNaN(x[j]))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /// <summary>The flush rule for one value (see <see cref="IVec{TSelf, T}.FlushSubnormal"/>): a
     /// magnitude below the smallest normal number becomes 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
