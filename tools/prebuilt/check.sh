@@ -98,7 +98,7 @@ fi
 echo "==> benchmarks: run_benchmarks.py --producers cpp,python $*"
 (cd "$ROOT" && timeout "${NSM_TIME_BENCH:-600}" "$PYTHON" tools/benchmarks/run_benchmarks.py --python "$PYTHON" \
     --producers cpp,python --allow-missing --bin-dir "$PREBUILT/bin" --generated-by tools/prebuilt/check.sh \
-    --commit "$(sed -n 's/^commit: //p' "$PREBUILT/built.txt")" --packages-from "$PREBUILT/built.txt" \
+    --commit "$packed" --packages-from "$PREBUILT/built.txt" \
     --work-dir "$PREBUILT/bench" --docs-dir "$PREBUILT/bench/docs" "$@")
 code=$?
 ((code == 0)) || { echo "benchmarks: exit code $code"; status=1; }

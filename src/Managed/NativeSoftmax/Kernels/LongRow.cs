@@ -153,21 +153,30 @@ internal static unsafe class LongRow<TVec, T>
     {
         var job = (Job*)state;
         (nuint start, nuint length) = Bounds(job->Length, chunk);
-        double chunkMax = job->ChunkMaxima[chunk], max = double.CreateTruncating(job->Max);
-        T* exps = job->Output + start;
-        if (chunkMax == double.NegativeInfinity && max > double.NegativeInfinity && double.IsFinite(job->Scale))
+        ScaleExpsOfChunk(job->Output + start, length, job->ChunkMaxima[chunk], double.CreateTruncating(job->Max), job->Scale, 1.0);
+    }
+
+    /// <summary>
+    /// One chunk's stored exp(z − m_chunk) times exp(m_chunk − max)·factor/divisor, in place, the
+    /// factor of the chunk rounded once (softmax: 1/S; the cross-entropy gradient: s·Σy/S). A chunk
+    /// of −∞ only (stored NaN, −∞ − −∞) gets 0 while the row's maximum and the factor are finite,
+    /// and NaN with a factor of ±∞ or NaN (as 0·∞).
+    /// </summary>
+    private static void ScaleExpsOfChunk(T* exps, nuint length, double chunkMax, double max, double factor, double divisor)
+    {
+        if (chunkMax == double.NegativeInfinity && max > double.NegativeInfinity && double.IsFinite(factor))
         {
             NativeMemory.Clear(exps, length * (nuint)sizeof(T));
             return;
         }
-        double scale = Math.Exp(chunkMax - max) * job->Scale;
-        if (scale >= 0)
+        T scale = T.CreateTruncating(Math.Exp(chunkMax - max) * factor / divisor);
+        if (scale < T.Zero)
         {
-            RowLoop<TVec, T>.Store(new ScaledExps<TVec, T>(exps, T.CreateTruncating(scale)), exps, length);
+            RowLoop<TVec, T>.Store(new Scaled<TVec, T>(exps, scale), exps, length);
         }
         else
         {
-            RowLoop<TVec, T>.Store(new Scaled<TVec, T>(exps, T.CreateTruncating(scale)), exps, length);
+            RowLoop<TVec, T>.Store(new ScaledExps<TVec, T>(exps, scale), exps, length); // ≥ 0 or NaN
         }
     }
 
@@ -265,16 +274,8 @@ internal static unsafe class LongRow<TVec, T>
             TOutput.Store(job->Input + start, job->Output + start, length, job->Max, job->Sum);
             return;
         }
-        double chunkMax = job->ChunkMaxima[chunk], max = double.CreateTruncating(job->Max);
-        T* exps = job->Output + start;
-        if (chunkMax == double.NegativeInfinity && max > double.NegativeInfinity)
-        {
-            // A chunk of −∞ only: its stored exponentials are NaN (−∞ − −∞), its probabilities 0.
-            NativeMemory.Clear(exps, length * (nuint)sizeof(T));
-            return;
-        }
-        T scale = T.CreateTruncating(Math.Exp(chunkMax - max) / job->Sum.Total);
-        RowLoop<TVec, T>.Store(new ScaledExps<TVec, T>(exps, scale), exps, length);
+        // exp(m_chunk − max)·1/S: a chunk of −∞ only gets probabilities 0.
+        ScaleExpsOfChunk(job->Output + start, length, job->ChunkMaxima[chunk], double.CreateTruncating(job->Max), 1.0, job->Sum.Total);
     }
 
     /// <summary>What the chunks of one row share.</summary>
