@@ -247,8 +247,10 @@ internal static unsafe class LongRow<TVec, T>
             max = T.NaN;
         }
         T* exps = job->StoreExps ? job->Output + start : null; // may be exactly z (softmax in place): SumExps reads first
-        bool prefetchNext = job->InOrder && job->Half.Input == null && chunk + 1 < (long)(job->Length / ChunkLength);
-        ExpSum sum = ExpShiftedAhead<TVec, T>.SumExps<RowLoop<TVec, T>>(z, max, exps, length, prefetchNext ? length : 0);
+        bool prefetchNext = job->InOrder && chunk + 1 < (long)(job->Length / ChunkLength); // then this chunk is not the last: length = ChunkLength
+        ExpSum sum = prefetchNext && job->Half.Input != null
+            ? RowLoop<TVec, T>.SumExps(new ExpShiftedFetchingHalves<TVec, T>(z, max, job->Half.Input + start + length, job->Half.Output + start), exps, length)
+            : ExpShiftedAhead<TVec, T>.SumExps<RowLoop<TVec, T>>(z, max, exps, length, prefetchNext ? length : 0);
         statistics[0] = double.CreateTruncating(max);
         statistics[1] = sum.Others;
         statistics[2] = sum.AtMax;

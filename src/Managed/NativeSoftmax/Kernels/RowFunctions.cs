@@ -74,6 +74,30 @@ internal readonly unsafe struct ExpShiftedAhead<TVec, T>(T* x, T shift, nuint ah
             : TLoop.SumExps(new ExpShifted<TVec, T>(x, shift), storeTo, n);
 }
 
+/// <summary><see cref="ExpShifted{TVec, T}"/> of a long row of 16-bit storage widened into float32
+/// scratch (<see cref="LongRow{TVec, T}.HalfStorage"/>), prefetching on x86 element i of two 16-bit
+/// arrays: the next chunk's input, which the next chunk's widening then reads from the cache, and this
+/// chunk's output, which the output pass's narrowing then writes without waiting for its lines. The
+/// 16-bit passes have no arithmetic to hide memory behind; these exponentials do. The caller keeps
+/// both arrays' i-th elements inside memory it may read.</summary>
+internal readonly unsafe struct ExpShiftedFetchingHalves<TVec, T>(T* x, T shift, ushort* nextInput, ushort* output) : IRowFunction<TVec, T>
+    where TVec : struct, IVec<TVec, T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly ExpShifted<TVec, T> _exp = new(x, shift);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Apply(nuint i)
+    {
+        if (Sse.IsSupported)
+        {
+            Sse.Prefetch0(nextInput + i);
+            Sse.Prefetch0(output + i);
+        }
+        return _exp.Apply(i);
+    }
+}
+
 /// <summary>exp(x_i − shift)·scale, scale ≥ 0: softmax in one pass, once the row's maximum and sum are known.</summary>
 internal readonly unsafe struct ExpShiftedScaled<TVec, T>(T* x, T shift, T scale) : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>

@@ -33,7 +33,9 @@ internal static unsafe class HalfConversion<TFormat>
     /// <summary>
     /// n float32 outputs to the nearest 16-bit values (ties to even), then the library's flush
     /// rule for the 16-bit type: a result below its smallest normal number (an exponent field of
-    /// zero) is stored as 0 of the same sign.
+    /// zero) is stored as 0 of the same sign. The source follows float32's flush rule (no
+    /// subnormal; every float32 output of the library does), so a format that
+    /// <see cref="IHalfFormat.KeepsNormalSingles"/> (bfloat16) skips the test.
     /// </summary>
     public static void NarrowFlushed<TWords>(float* source, ushort* destination, nuint n)
         where TWords : struct, IWordVec<TWords> =>
@@ -99,7 +101,7 @@ internal static unsafe class HalfConversion<TFormat>
     private static TWords Finish<TWords, TFlush>(TWords half)
         where TWords : struct, IWordVec<TWords>
         where TFlush : struct, IFlush =>
-        !TFlush.Flushes ? half
+        !TFlush.Flushes || TFormat.KeepsNormalSingles ? half
         : TWords.Select(TWords.EqualTo(half & TWords.Create(TFormat.ExponentMask), TWords.Create(0)), half & TWords.Create(0x8000), half);
 
     private interface IFlush

@@ -15,6 +15,12 @@ internal interface IHalfFormat
     /// <summary>The exponent field's bits: a value whose field is zero is ±0 or subnormal.</summary>
     static abstract uint ExponentMask { get; }
 
+    /// <summary>Whether every float32 that is 0 or normal narrows to 0 or a normal number of this
+    /// type: true when the type's smallest normal number is float32's (bfloat16, whose exponent is
+    /// float32's), since rounding never goes below a value both types hold. Then the flush rule,
+    /// already applied to the float32 source, needs no test after narrowing.</summary>
+    static abstract bool KeepsNormalSingles { get; }
+
     /// <summary>Lanes of 16-bit values (in their low bits) to the bits of the equal float32s.</summary>
     static abstract TWords Widen<TWords>(TWords half)
         where TWords : struct, IWordVec<TWords>;
@@ -36,6 +42,8 @@ internal readonly struct Float16Format : IHalfFormat
     public static string Name => "float16";
 
     public static uint ExponentMask => 0x7C00;
+
+    public static bool KeepsNormalSingles => false; // 2^−14 and below: float32 normals, binary16 subnormals
 
     // float32 exponent bias − binary16's (127 − 15), in the float32 exponent field.
     private const uint Rebias = 112u << 23;
@@ -95,6 +103,8 @@ internal readonly struct BFloat16Format : IHalfFormat
     public static string Name => "bfloat16";
 
     public static uint ExponentMask => 0x7F80;
+
+    public static bool KeepsNormalSingles => true;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TWords Widen<TWords>(TWords half)
