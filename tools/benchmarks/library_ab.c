@@ -3,7 +3,8 @@
    and cross-entropy with its gradient on several shapes at T threads (environment variable T), with
    each build's time over the first's, and a bitwise comparison of their outputs. How the pool
    figures in CHANGELOG ("Changed (waking the workers)") were measured: run it once per load order
-   and take the geometric mean of the ratios, since the load order itself biases a run.
+   and take the geometric mean of the ratios, since the load order itself biases a run. With
+   SMOOTHING=x in the environment, cross-entropy runs with label_smoothing x (else the defaults).
 
      gcc -O2 -o library_ab tools/benchmarks/library_ab.c -ldl
      T=16 ./library_ab old/libnativesoftmax_avx512.so new/libnativesoftmax_avx512.so */
@@ -17,18 +18,22 @@ typedef int32_t st_t;
 typedef st_t (*sf)(int64_t,int64_t,const float*,int64_t,float*,int64_t);
 typedef st_t (*cef)(int64_t,int64_t,const float*,int64_t,const int64_t*,const float*,const void*,float*,float*,int64_t);
 typedef st_t (*setn)(int32_t);
+/* nsm_cross_entropy_options, as the header declares it (version 2). */
+typedef struct { uint32_t struct_size; int32_t reduction; int64_t ignore_index; double label_smoothing, grad_scale; const float* grad_output; } ce_options;
 static double now(){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+1e-9*t.tv_nsec;}
 static int cmp(const void*a,const void*b){double x=*(double*)a,y=*(double*)b;return x<y?-1:x>y;}
 #define ROUNDS 9
 int main(int argc,char**argv){
   int T=getenv("T")?atoi(getenv("T")):1; int nl=argc-1;
+  ce_options o={sizeof(ce_options),2,-100,getenv("SMOOTHING")?atof(getenv("SMOOTHING")):0.0,1.0,NULL};
+  const void*opt=getenv("SMOOTHING")?&o:NULL;
   sf sm[4],ls[4]; cef ce[4]; if(nl<1||nl>4){puts("1 to 4 libraries");return 2;}
   for(int l=0;l<nl;l++){ void*h=dlopen(argv[1+l],RTLD_NOW|RTLD_LOCAL); if(!h){puts(dlerror());return 1;}
     sm[l]=(sf)dlsym(h,"nsm_softmax_f32"); ls[l]=(sf)dlsym(h,"nsm_log_softmax_f32"); ce[l]=(cef)dlsym(h,"nsm_cross_entropy_f32");
     ((setn)dlsym(h,"nsm_set_num_threads"))(T); }
   long shapes[][2]={{16,262144},{64,128256},{256,32000},{4096,1000},{1,1<<20},{1,65536},{65536,10},{256,1000},{64,1000}};
   int ns=sizeof shapes/sizeof shapes[0]; int bad=0;
-  printf("T=%d  ns/element, median of %d interleaved rounds; ratios = each later library / the first\n",T,ROUNDS);
+  printf("T=%d  label_smoothing %g  ns/element, median of %d interleaved rounds; ratios = each later library / the first\n",T,o.label_smoothing,ROUNDS);
   for(int s=0;s<ns;s++){
     long R=shapes[s][0],C=shapes[s][1]; size_t n=R*C;
     float*x=malloc(n*4),*y[4],*g[4]; int64_t*t=malloc(R*8); float loss[4];
@@ -42,7 +47,7 @@ int main(int argc,char**argv){
         for(int r=0;r<reps;r++) switch(op){
           case 0: sm[l](R,C,x,C,y[l],C); break;
           case 1: ls[l](R,C,x,C,y[l],C); break;
-          case 2: ce[l](R,C,x,C,t,NULL,NULL,&loss[l],g[l],C); break; }
+          case 2: ce[l](R,C,x,C,t,NULL,opt,&loss[l],g[l],C); break; }
         tm[l][op][round]=(now()-t0)/reps/n*1e9; } }
     const char*names[3]={"softmax","log_softmax","CE fwd+grad"};
     for(int op=0;op<3;op++){ printf("%6ldx%-7ld %-12s",R,C,names[op]); double m[4];

@@ -126,6 +126,75 @@ public class LongRowTests
         }
     }
 
+    /// <summary>
+    /// Label smoothing with class weights on the same rows: the smoothing term Σ_j w_j·(lse − z_j)
+    /// comes from the chunks' own gaps folded across chunks (<see cref="GapStatistics"/>), and the
+    /// gradient subtracts the weights chunk by chunk. Against the float64 reference where the loss is
+    /// finite; a −∞ logit gives the loss +∞ (PyTorch's w_j·∞), or NaN when its weight is 0 (0·∞),
+    /// with the gradient still the reference's; out of place and in place give the same bits.
+    /// </summary>
+    [Theory, MemberData(nameof(WidthsAndPatterns))]
+    public void SmoothedWeightedCrossEntropyMatchesTheReference(Width width, Pattern pattern)
+    {
+        foreach (int cols in Lengths)
+        {
+            Matrix<float> logits = Make(pattern, cols);
+            double[][] z = logits.RowsAsDouble();
+            bool hasNegativeInfinity = z[0].Any(double.IsNegativeInfinity);
+            bool nonFinite = z[0].Any(v => double.IsNaN(v) || double.IsPositiveInfinity(v)) || z[0].All(double.IsNegativeInfinity);
+            int argMax = Enumerable.Range(0, cols).MaxBy(j => z[0][j]);
+            foreach (bool zeroWeightAtNegativeInfinity in hasNegativeInfinity && !nonFinite ? new[] { false, true } : new[] { false })
+            {
+                // Weights from 0.25 to 2 (a float each), one of them 0 where a logit is −∞ when asked.
+                float[] weight = [.. Enumerable.Range(0, cols).Select(j => 0.25f * (1 + (j * 5 % 8)))];
+                if (zeroWeightAtNegativeInfinity)
+                {
+                    weight[Array.FindIndex(z[0], double.IsNegativeInfinity)] = 0;
+                }
+                double[] w = [.. weight.Select(v => (double)v)];
+                foreach (long label in new long[] { argMax, cols - 2 })
+                {
+                    var options = new CrossEntropyOptions { Reduction = Reduction.None, LabelSmoothing = 0.1 };
+                    long[] target = [label];
+                    Reference.LossResult expected = Reference.HardCrossEntropy(z, target, w, options);
+                    string context = $"smoothed weighted cross_entropy {pattern} cols={cols} width={width} label={label} zero weight at -inf={zeroWeightAtNegativeInfinity}";
+                    float[] loss = [0];
+                    var grad = new Matrix<float>(1, cols, cols);
+                    Ops.CrossEntropy(width, logits, target, weight, options, loss, grad);
+                    if (nonFinite)
+                    {
+                        Assert.True(float.IsNaN(loss[0]), $"{context}: loss {loss[0]:R}, expected NaN");
+                        Assert.True(Enumerable.Range(0, cols).All(j => float.IsNaN(grad[0, j])), $"{context}: a gradient element is not NaN");
+                    }
+                    else
+                    {
+                        if (zeroWeightAtNegativeInfinity)
+                        {
+                            Assert.True(float.IsNaN(loss[0]), $"{context}: loss {loss[0]:R}, expected NaN (0·∞)");
+                        }
+                        else if (hasNegativeInfinity)
+                        {
+                            Assert.True(float.IsPositiveInfinity(loss[0]), $"{context}: loss {loss[0]:R}, expected +∞");
+                        }
+                        else
+                        {
+                            Expect.Close(expected.RowLosses[0], loss[0], 2e-6 * (expected.TargetAbsMass[0] + expected.RowLossScale[0]), context + " loss", 0);
+                        }
+                        Expect.Rows(grad, expected.Grad, (_, _, _) => 1e-6 * Math.Abs(expected.Scale) * expected.TargetAbsMass[0], context + " grad");
+                    }
+                    var inPlace = new Matrix<float>(1, cols, cols).Fill((r, c) => logits[r, c]);
+                    float[] inPlaceLoss = [0];
+                    Ops.CrossEntropy(width, inPlace, target, weight, options, inPlaceLoss, inPlace);
+                    Assert.True(inPlaceLoss[0].Equals(loss[0]), $"{context}: in place loss {inPlaceLoss[0]:R}, out of place {loss[0]:R}");
+                    for (int j = 0; j < cols; j++)
+                    {
+                        Assert.True(inPlace[0, j].Equals(grad[0, j]), $"{context}: in place grad[{j}] = {inPlace[0, j]:R}, out of place {grad[0, j]:R}");
+                    }
+                }
+            }
+        }
+    }
+
     private static Matrix<float> Make(Pattern pattern, int cols)
     {
         Matrix<float> logits = TestData.Uniform<float>(997_000 + cols, 1, cols, cols, -20, 20);

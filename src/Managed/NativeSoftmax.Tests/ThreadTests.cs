@@ -285,7 +285,8 @@ public class ThreadTests
             Ops.CrossEntropy(Width.PublicApi, logits, labels, weight, options, loss, grad);
             outputs.Add(($"cross_entropy {reduction} loss", loss));
             outputs.Add(($"cross_entropy {reduction} grad", grad.Data));
-            // Without smoothing a long row goes by LongRow's chunk statistics, scaled chunk by chunk.
+            // A long row goes by LongRow's chunk statistics either way; with smoothing they also fold
+            // the smoothing term, and the gradient's weights are subtracted chunk by chunk.
             T[] unsmoothedLoss = new T[reduction == Reduction.None ? rows : 1];
             var unsmoothedGrad = new Matrix<T>(rows, cols, cols);
             Ops.CrossEntropy(Width.PublicApi, logits, labels, weight, options with { LabelSmoothing = 0 }, unsmoothedLoss, unsmoothedGrad);

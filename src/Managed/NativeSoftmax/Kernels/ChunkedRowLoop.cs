@@ -13,9 +13,9 @@ namespace NativeSoftmax.Kernels;
 /// chunk is <see cref="RowLoop{TVec, T}"/>'s loop over its own columns, and the chunks' maxima and
 /// sums are folded in column order. The cut depends on the length alone and the fold's order is
 /// fixed, so a row gives the same bits on any number of threads. Kernels that are not written by
-/// chunks themselves (cross-entropy with label smoothing or soft targets, the backward passes) run
-/// long rows through this loop type; hard-label cross-entropy without smoothing (up to 2^20 + 4095 classes) takes
-/// <see cref="LongRow{TVec, T}.Statistics"/> instead, which reads the row once for both.
+/// chunks themselves (soft-target cross-entropy, the backward passes) run long rows through this
+/// loop type; hard-label cross-entropy (up to 2^20 + 4095 classes) takes
+/// <see cref="LongRow{TVec, T}.Statistics(T*, T*, nuint, double*, T*, out T, out double)"/> instead, which reads the row once for all of them.
 /// </summary>
 /// <remarks>
 /// A chunked store is as in place as <see cref="RowLoop{TVec, T}.Store"/> for functions that read

@@ -102,20 +102,40 @@ internal static unsafe class LongRow<TVec, T>
     /// <paramref name="chunkMaxima"/> (n / <see cref="ChunkLength"/> elements), for
     /// <see cref="ScaleChunks"/>; without, the row is only read. One read of the row where
     /// <see cref="RowLoop{TVec, T}"/> reads it twice (maximum, then sum). The hard-label
-    /// cross-entropy's long rows without label smoothing (whose gradient is the exponentials
-    /// scaled, but at the label).
+    /// cross-entropy's long rows (whose gradient is the exponentials scaled, less the smoothed
+    /// weights, but at the label).
     /// </summary>
-    public static ExpSum Statistics(T* z, T* exps, nuint n, double* chunkMaxima, out T max)
+    public static ExpSum Statistics(T* z, T* exps, nuint n, double* chunkMaxima, out T max) =>
+        Statistics(z, exps, n, chunkMaxima, null, false, out max, out _);
+
+    /// <summary>
+    /// <see cref="Statistics(T*, T*, nuint, double*, out T)"/> and the label-smoothing term of the
+    /// hard-label cross-entropy, <paramref name="gaps"/> = Σ_j w_j·(max − z_j) (w = 1 where
+    /// <paramref name="weight"/> is null), from the same single read: each chunk sums
+    /// w_j·(m_chunk − z_j) and w_j while it is in the cache, and <see cref="GapStatistics"/> folds
+    /// them in column order. Non-finite cases as the unsplit sum: a −∞ logit gives w_j·∞, a row
+    /// of −∞ only NaN.
+    /// </summary>
+    public static ExpSum Statistics(T* z, T* exps, nuint n, double* chunkMaxima, T* weight, out T max, out double gaps) =>
+        Statistics(z, exps, n, chunkMaxima, weight, true, out max, out gaps);
+
+    private static ExpSum Statistics(T* z, T* exps, nuint n, double* chunkMaxima, T* weight, bool withGaps, out T max, out double gaps)
     {
         long chunks = (long)(n / ChunkLength);
         Debug.Assert(chunks >= 2 && chunks <= MaxChunksKeepingExps, "a long row that keeps its exponentials");
-        var job = new Job(z, exps == null ? z : exps, n, exps == null ? null : chunkMaxima, default) { StoreExps = exps != null };
+        var job = new Job(z, exps == null ? z : exps, n, exps == null ? null : chunkMaxima, default)
+        {
+            StoreExps = exps != null,
+            Gaps = withGaps,
+            Weight = weight,
+        };
         FoldChunks(ref job, chunks, Dispatch.ThreadsFor(1, (long)n, chunks));
         max = job.Max;
+        gaps = job.GapSum;
         return job.Sum;
     }
 
-    /// <summary>exp(z_j − max) of element <paramref name="j"/> from what <see cref="Statistics"/> stored:
+    /// <summary>exp(z_j − max) of element <paramref name="j"/> from what <see cref="Statistics(T*, T*, nuint, double*, out T)"/> stored:
     /// its exponential relative to its chunk's maximum, times exp(m_chunk − max).</summary>
     public static double ExpAt(T* exps, nuint n, double* chunkMaxima, T max, nuint j)
     {
@@ -127,16 +147,19 @@ internal static unsafe class LongRow<TVec, T>
     }
 
     /// <summary>
-    /// exps_j·exp(m_chunk − max)·<paramref name="scale"/> over the row <see cref="Statistics"/>
-    /// stored, in place: exp(z_j − max)·scale, one rounding of the factor per chunk. A chunk of −∞
-    /// only (stored NaN) gets 0 while the row's maximum and the scale are finite (0·scale), and NaN
-    /// with a scale of ±∞ or NaN (as 0·∞). On the pool's threads when it is free; element-wise, so
-    /// the same values on any thread.
+    /// exps_j·exp(m_chunk − max)·<paramref name="scale"/> − <paramref name="offset"/>·w_j (w = 1
+    /// where <paramref name="weight"/> is null) over the row <see cref="Statistics(T*, T*, nuint, double*, out T)"/> stored, in
+    /// place: exp(z_j − max)·scale − offset·w_j, one rounding of the factor per chunk (the
+    /// hard-label cross-entropy's gradient, <see cref="ScaledMinusWeights{TVec, T}"/>; softmax's
+    /// scaling when the offset is 0). A chunk of −∞ only (stored NaN) counts its exponentials as 0
+    /// while the row's maximum and the scale are finite (0·scale), and as NaN with a scale of ±∞ or
+    /// NaN (as 0·∞). On the pool's threads when it is free; element-wise, so the same values on any
+    /// thread.
     /// </summary>
-    public static void ScaleChunks(T* exps, nuint n, double* chunkMaxima, T max, double scale)
+    public static void ScaleChunks(T* exps, nuint n, double* chunkMaxima, T max, double scale, double offset, T* weight)
     {
         long chunks = (long)(n / ChunkLength);
-        var job = new Job(exps, exps, n, chunkMaxima, default) { Max = max, Scale = scale };
+        var job = new Job(exps, exps, n, chunkMaxima, default) { Max = max, Scale = scale, Offset = offset, Weight = weight };
         int threads = Dispatch.ThreadsFor(1, (long)n, chunks);
         if (threads > 1 && WorkerPool.TryRun(&ScaleChunk, &job, chunks, threads, 0, out _))
         {
@@ -153,7 +176,20 @@ internal static unsafe class LongRow<TVec, T>
     {
         var job = (Job*)state;
         (nuint start, nuint length) = Bounds(job->Length, chunk);
-        ScaleExpsOfChunk(job->Output + start, length, job->ChunkMaxima[chunk], double.CreateTruncating(job->Max), job->Scale, 1.0);
+        T* exps = job->Output + start;
+        double chunkMax = job->ChunkMaxima[chunk], max = double.CreateTruncating(job->Max);
+        if (job->Offset == 0)
+        {
+            ScaleExpsOfChunk(exps, length, chunkMax, max, job->Scale, 1.0);
+            return;
+        }
+        if (chunkMax == double.NegativeInfinity && max > double.NegativeInfinity)
+        {
+            NativeMemory.Clear(exps, length * (nuint)sizeof(T)); // stored NaN: exponentials of 0, scaled by 0 (or NaN)
+        }
+        T factor = T.CreateTruncating(Math.Exp(chunkMax - max) * job->Scale);
+        T* weight = job->Weight == null ? null : job->Weight + start;
+        RowLoop<TVec, T>.Store(new ScaledMinusWeights<TVec, T>(exps, factor, T.CreateTruncating(job->Offset), weight), exps, length);
     }
 
     /// <summary>
@@ -187,22 +223,28 @@ internal static unsafe class LongRow<TVec, T>
     private static bool FoldChunks(ref Job job, long chunks, int threads)
     {
         var fold = new RowStatistics();
+        var gapFold = new GapStatistics();
         double* maxima = job.ChunkMaxima;
         double* statistics = null;
         void* state = Unsafe.AsPointer(ref job); // the caller's frame, which outlives every chunk
-        bool parallel = threads > 1 && WorkerPool.TryRun(&StatisticsOfChunk, state, chunks, threads, 3, out statistics);
-        double* chunk = stackalloc double[3];
+        int perChunk = job.Gaps ? 5 : 3; // maximum, ExpSum's two parts; with gaps, Σ w·(m_chunk − z) and Σ w
+        bool parallel = threads > 1 && WorkerPool.TryRun(&StatisticsOfChunk, state, chunks, threads, perChunk, out statistics);
+        double* chunk = stackalloc double[5];
         job.InOrder = !parallel;
         try
         {
             for (long k = 0; k < chunks; k++)
             {
-                double* these = parallel ? statistics + 3 * k : chunk;
+                double* these = parallel ? statistics + perChunk * k : chunk;
                 if (!parallel)
                 {
                     StatisticsOfChunk(state, k, these);
                 }
                 fold.Add(these[0], these[1], these[2]);
+                if (job.Gaps)
+                {
+                    gapFold.Add(these[0], these[3], these[4]);
+                }
                 if (maxima != null)
                 {
                     maxima[k] = these[0];
@@ -218,6 +260,7 @@ internal static unsafe class LongRow<TVec, T>
         }
         job.Max = T.CreateTruncating(fold.Max);
         job.Sum = fold.Sum;
+        job.GapSum = job.Gaps ? gapFold.Total(fold.Max) : 0.0;
         return parallel;
     }
 
@@ -245,6 +288,16 @@ internal static unsafe class LongRow<TVec, T>
             // The maximum of a chunk of −∞ and NaN can come out −∞ (x86 MAXPS keeps its second
             // operand when one is NaN), and the fold skips −∞ chunks: a NaN maximum poisons it instead.
             max = T.NaN;
+        }
+        if (job->Gaps)
+        {
+            // Before the exponentials may overwrite z (in place). A chunk of −∞ only takes its gaps
+            // relative to 0: w_j·∞, as relative to any finite row maximum (GapStatistics).
+            T* w = job->Weight == null ? null : job->Weight + start;
+            T shift = T.IsNegativeInfinity(max) ? T.Zero : max;
+            double gaps = RowLoop<TVec, T>.Sum(new WeightedGaps<TVec, T>(z, shift, w), length);
+            statistics[3] = typeof(T) == typeof(float) && !double.IsFinite(gaps) ? WideGaps.Weighted(z, shift, w, length) : gaps;
+            statistics[4] = w == null ? length : RowLoop<TVec, T>.Sum(new Elements<TVec, T>(w), length);
         }
         T* exps = job->StoreExps ? job->Output + start : null; // may be exactly z (softmax in place): SumExps reads first
         bool prefetchNext = job->InOrder && chunk + 1 < (long)(job->Length / ChunkLength); // then this chunk is not the last: length = ChunkLength
@@ -297,6 +350,18 @@ internal static unsafe class LongRow<TVec, T>
 
         /// <summary><see cref="ScaleChunks"/>'s factor of exp(z − max).</summary>
         public double Scale;
+
+        /// <summary><see cref="ScaleChunks"/>'s multiple of the weights subtracted.</summary>
+        public double Offset;
+
+        /// <summary>The class weights of the gaps and of <see cref="ScaleChunks"/> (null: all 1).</summary>
+        public T* Weight;
+
+        /// <summary>Whether the chunk pass also sums the label-smoothing gaps, folded into <see cref="GapSum"/>.</summary>
+        public bool Gaps;
+
+        /// <summary>Σ_j w_j·(max − z_j), when <see cref="Gaps"/>.</summary>
+        public double GapSum;
 
         /// <summary>Whether the chunk pass stores its exponentials into the output (softmax keeping them;
         /// log_softmax out of place, to fetch the output's lines early).</summary>
@@ -373,4 +438,44 @@ internal struct RowStatistics()
             _others += (others + atMax) * Math.Exp(max - Max); // NaN (a NaN chunk) lands here too
         }
     }
+}
+
+/// <summary>
+/// The fold, in column order, of chunk statistics g_k = Σ_(j∈k) w_j·(m_k − z_j) and W_k = Σ_(j∈k) w_j
+/// into a row's Σ_j w_j·(max − z_j) = Σ_k g_k + (max − m_k)·W_k, every term of it ≥ 0 for
+/// non-negative weights, so no cancellation: a chunk above the running maximum first adds
+/// W·(m_k − running maximum) for the chunks before it. A chunk of −∞ only brings its w_j·∞ (its
+/// gaps relative to 0), whatever the maximum; a row of −∞ only gets NaN, as the unsplit sum
+/// (−∞ − −∞). NaN poisons the sum.
+/// </summary>
+internal struct GapStatistics()
+{
+    /// <summary>The largest chunk maximum so far, among chunks that are not −∞ only.</summary>
+    private double _max = double.NegativeInfinity;
+    private double _gaps;
+    private double _weights;
+    private double _ofNegativeInfinity;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Add(double max, double gaps, double weights)
+    {
+        if (max == double.NegativeInfinity)
+        {
+            _ofNegativeInfinity += gaps;
+            return;
+        }
+        if (max > _max)
+        {
+            if (_weights != 0) // none before, or weights of 0: nothing to move (and no 0·∞ against the first)
+            {
+                _gaps += _weights * (max - _max);
+            }
+            _max = max;
+        }
+        _gaps += gaps + (_max - max) * weights; // NaN (a NaN chunk) lands here too
+        _weights += weights;
+    }
+
+    /// <summary>The row's Σ_j w_j·(max − z_j), given its maximum.</summary>
+    public readonly double Total(double rowMax) => rowMax == double.NegativeInfinity ? double.NaN : _gaps + _ofNegativeInfinity;
 }

@@ -302,9 +302,9 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         double scale = CrossEntropyValidation.GradientScale(_options, _divisor);
         bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
         nuint ahead = _logitsInScratch ? 0 : NextRowPrefetch.Distance<TVec, T, TLoop>(rows, cols, ldLogits);
-        // Long rows without label smoothing go by LongRow's chunk pass, which reads them once for
-        // the maximum and the sum; the gradient is then the stored exponentials scaled chunk by chunk.
-        bool byChunks = typeof(TLoop) == typeof(ChunkedRowLoop<TVec, T>) && epsilon == 0 && LongRow<TVec, T>.KeepsExps(n);
+        // Long rows go by LongRow's chunk pass, which reads them once for the maximum, the sum and
+        // the smoothing term; the gradient is then the stored exponentials scaled chunk by chunk.
+        bool byChunks = typeof(TLoop) == typeof(ChunkedRowLoop<TVec, T>) && LongRow<TVec, T>.KeepsExps(n);
         double* chunkMaxima = stackalloc double[byChunks ? (int)LongRow<TVec, T>.MaxChunksKeepingExps : 0];
         double total = 0;
         for (long r = first; r < end; r++)
@@ -335,7 +335,9 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             double gaps = 0.0;
             if (byChunks)
             {
-                sum = LongRow<TVec, T>.Statistics(z, g, n, chunkMaxima, out max);
+                sum = epsilon > 0
+                    ? LongRow<TVec, T>.Statistics(z, g, n, chunkMaxima, weight, out max, out gaps)
+                    : LongRow<TVec, T>.Statistics(z, g, n, chunkMaxima, out max);
             }
             else
             {
@@ -358,9 +360,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
                 GradientTerms terms = Gradient(sum, et, wt, CrossEntropyValidation.RowScale<T>(_options, scale, r));
                 if (byChunks)
                 {
-                    // Without smoothing Offset is s·0: 0, or NaN for a non-finite s, which makes every
-                    // element NaN as ScaledMinusWeights would.
-                    LongRow<TVec, T>.ScaleChunks(g, n, chunkMaxima, max, terms.Offset == 0 ? terms.ExpScale : double.NaN);
+                    LongRow<TVec, T>.ScaleChunks(g, n, chunkMaxima, max, terms.ExpScale, terms.Offset, weight);
                 }
                 else if (weight == null && terms.Offset == 0 && terms.ExpScale >= 0)
                 {
