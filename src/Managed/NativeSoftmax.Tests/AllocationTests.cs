@@ -77,7 +77,7 @@ public class AllocationTests
     /// loaded on this thread, seen once in a full parallel run: 8040 bytes in one batch) shows in
     /// one batch at most, and is not what these tests look for.
     /// </summary>
-    private static long FewestBytesOfABatch(Action call)
+    internal static long FewestBytesOfABatch(Action call)
     {
         long fewest = long.MaxValue;
         for (int batch = 0; batch < 3; batch++)

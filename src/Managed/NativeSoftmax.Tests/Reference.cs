@@ -13,11 +13,17 @@ internal static class Reference
         double sum = 0, compensation = 0;
         foreach (double x in values)
         {
-            double t = sum + x;
-            compensation += Math.Abs(sum) >= Math.Abs(x) ? (sum - t) + x : (x - t) + sum;
-            sum = t;
+            AddCompensated(ref sum, ref compensation, x);
         }
         return sum + compensation;
+    }
+
+    /// <summary>One step of Neumaier's compensated sum: x into sum, its rounding error into compensation.</summary>
+    private static void AddCompensated(ref double sum, ref double compensation, double x)
+    {
+        double t = sum + x;
+        compensation += Math.Abs(sum) >= Math.Abs(x) ? (sum - t) + x : (x - t) + sum;
+        sum = t;
     }
 
     /// <summary>The header's non-finite rule: a row that is all −∞, contains +∞ or contains NaN is NaN.</summary>
@@ -218,13 +224,36 @@ internal static class Reference
         double m = z.Max();
         double[] e = z.Select(x => ExpOfDifference(x, m)).ToArray();
         double eSum = Sum(e), ySum = Sum(y);
+        double[] yRests = SumsWithoutEach(y), eRests = SumsWithoutEach(e);
         return e.Select((ei, i) =>
         {
             bool large = ei > 0.25; // where o_i·Σy and y_i can cancel: sum without element i
-            double yRest = large ? Sum(y.Where((_, j) => j != i)) : ySum - y[i];
-            double eRest = large ? Sum(e.Where((_, j) => j != i)) : eSum - ei;
+            double yRest = large ? yRests[i] : ySum - y[i];
+            double eRest = large ? eRests[i] : eSum - ei;
             return s * (ei * yRest - y[i] * eRest) / eSum;
         }).ToArray();
+    }
+
+    /// <summary>Σ_(j≠i) x_j for every i, never as Σx − x_i: the compensated sums (as <see cref="Sum"/>)
+    /// of the elements before i and of those after it, added once. O(n) for the whole row.</summary>
+    private static double[] SumsWithoutEach(double[] x)
+    {
+        int n = x.Length;
+        var before = new double[n];
+        var rests = new double[n];
+        double sum = 0, compensation = 0;
+        for (int i = 0; i < n; i++)
+        {
+            before[i] = sum + compensation;
+            AddCompensated(ref sum, ref compensation, x[i]);
+        }
+        sum = compensation = 0;
+        for (int i = n - 1; i >= 0; i--)
+        {
+            rests[i] = before[i] + (sum + compensation);
+            AddCompensated(ref sum, ref compensation, x[i]);
+        }
+        return rests;
     }
 
     private static LossResult Reduce(double[][] z, double[] rowLoss, double[][] y,

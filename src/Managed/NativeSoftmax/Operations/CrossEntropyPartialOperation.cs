@@ -66,6 +66,10 @@ internal unsafe struct CrossEntropyPartialOperation<T, TOptions>(VocabularyShard
         double epsilon = _options.LabelSmoothing;
         double keep = 1.0 - epsilon, spread = epsilon / shard.Vocab;
         T* weight = shard.Weight;
+        // A long shard goes by LongRow's chunk pass, which reads it once for the maximum, the sum
+        // and (hard labels with smoothing) the gaps; RowLoop reads it for each.
+        bool byChunks = LongRow<TVec, T>.Fits(n) && LongRow<TVec, T>.KeepsExps(n);
+        bool gapsByChunks = byChunks && shard.HardLabels && epsilon > 0;
         for (long r = first; r < end; r++)
         {
             CrossEntropyStats row = CrossEntropyStats.Identity;
@@ -77,12 +81,29 @@ internal unsafe struct CrossEntropyPartialOperation<T, TOptions>(VocabularyShard
                 continue;
             }
             T* z = shard.Logits + r * shard.LdLogits;
-            T max = RowLoop<TVec, T>.Max(z, n);
+            T max;
+            ExpSum sum = default;
+            double chunkGaps = 0;
+            if (gapsByChunks)
+            {
+                sum = LongRow<TVec, T>.Statistics(z, null, n, null, weight, out max, out chunkGaps);
+            }
+            else if (byChunks)
+            {
+                sum = LongRow<TVec, T>.Statistics(z, null, n, null, out max);
+            }
+            else
+            {
+                max = RowLoop<TVec, T>.Max(z, n);
+            }
             row.Max = double.CreateTruncating(max);
             bool finiteMax = !T.IsNegativeInfinity(max);
             if (finiteMax)
             {
-                ExpSum sum = RowLoop<TVec, T>.SumExps(new ExpShifted<TVec, T>(z, max), null, n);
+                if (!byChunks)
+                {
+                    sum = RowLoop<TVec, T>.SumExps(new ExpShifted<TVec, T>(z, max), null, n);
+                }
                 row.CountAtMax = sum.AtMax;
                 row.SumBelowMax = sum.Others;
             }
@@ -97,10 +118,14 @@ internal unsafe struct CrossEntropyPartialOperation<T, TOptions>(VocabularyShard
                 row.TargetSum = spread * _weightSum;
                 if (finiteMax && epsilon > 0)
                 {
-                    double gaps = RowLoop<TVec, T>.Sum(new WeightedGaps<TVec, T>(z, max, weight), n);
-                    if (typeof(T) == typeof(float) && !double.IsFinite(gaps))
+                    double gaps = chunkGaps; // the chunks fall back to float64 themselves
+                    if (!gapsByChunks)
                     {
-                        gaps = WideGaps.Weighted(z, max, weight, n);
+                        gaps = RowLoop<TVec, T>.Sum(new WeightedGaps<TVec, T>(z, max, weight), n);
+                        if (typeof(T) == typeof(float) && !double.IsFinite(gaps))
+                        {
+                            gaps = WideGaps.Weighted(z, max, weight, n);
+                        }
                     }
                     row.TargetGaps = spread * gaps;
                 }
