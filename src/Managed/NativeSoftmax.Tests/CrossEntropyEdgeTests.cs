@@ -70,6 +70,39 @@ public class CrossEntropyEdgeTests
         }
     }
 
+    /// <summary>
+    /// Class weights of 1e37 (finite, so accepted) with label smoothing: the weights' sum over a
+    /// chunk passes FLT_MAX, though the loss fits float32 and every term of it float64. The shortest
+    /// long row (chunks, <see cref="NativeSoftmax.Kernels.LongRow{TVec, T}"/>) against the longest
+    /// short one and the float64 reference, and the vocabulary split's smoothing sum. Long rows gave
+    /// NaN once, summing the chunk weights in float32 (found by review).
+    /// </summary>
+    [Theory, MemberData(nameof(Cases.EveryWidth), MemberType = typeof(Cases))]
+    public void HugeFiniteWeightsKeepTheSmoothedLossFinite(Width width)
+    {
+        var options = new CrossEntropyOptions { Reduction = Reduction.None, LabelSmoothing = 0.1 };
+        foreach (int cols in new[] { 8191, 8192 })
+        {
+            Matrix<float> logits = TestData.Uniform<float>(5 + cols, 1, cols, cols, -1, 1);
+            float[] weight = [.. Enumerable.Repeat(1e37f, cols)];
+            double[] w = [.. weight.Select(v => (double)v)];
+            long[] target = [3];
+            double[][] z = logits.RowsAsDouble();
+            Reference.LossResult expected = Reference.HardCrossEntropy(z, target, w, options);
+            string context = $"width={width} cols={cols} weights 1e37, smoothing 0.1";
+            float[] loss = [0];
+            Ops.CrossEntropy(width, logits, target, weight, options, loss, null);
+            Expect.Close(expected.RowLosses[0], loss[0], 2e-6 * (expected.TargetAbsMass[0] + expected.RowLossScale[0]), context + " loss", 0);
+
+            // The split's statistics of the whole row as one shard: (ε/C)·Σ_j w_j·(max − z_j) + (1 − ε)·w_t·(max − z_t).
+            var stats = new CrossEntropyStats[1];
+            SoftmaxPrimitives.CrossEntropyPartial<float>(1, cols, 0, cols, logits.Data, cols, target, weight, stats, options);
+            double max = z[0].Max();
+            double gaps = 0.1 / cols * Reference.Sum(z[0].Select((v, j) => w[j] * (max - v))) + 0.9 * w[3] * (max - z[0][3]);
+            Expect.Close(gaps, stats[0].TargetGaps, 1e-6 * gaps, context + " partial TargetGaps");
+        }
+    }
+
     private static void NearFloatMax<T>(Width width, double big)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {

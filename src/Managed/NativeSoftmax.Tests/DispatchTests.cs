@@ -31,7 +31,7 @@ public class DispatchTests(ITestOutputHelper output)
     /// over 200 rows gives exactly the float64 sum, in order, of the calls over each block.
     /// </summary>
     /// <remarks>In float64: a float32 loss is rounded when stored, which hides the total's bits.</remarks>
-    [Theory, MemberData(nameof(EveryWidth))]
+    [Theory, MemberData(nameof(Cases.EveryWidth), MemberType = typeof(Cases))]
     public void LossTotalsAreAddedByFixedBlocksOfRows(Width width)
     {
         const int rows = 200, cols = 13;
@@ -54,8 +54,6 @@ public class DispatchTests(ITestOutputHelper output)
         Assert.True(BitConverter.DoubleToInt64Bits(whole[0]) == BitConverter.DoubleToInt64Bits(blocks),
             $"width={width}: the whole call's sum {whole[0]:R} is not the blocks' {blocks:R}");
     }
-
-    public static TheoryData<Width> EveryWidth() => new(Cases.AllWidths);
 
     private static Width Expected<T>(int cols)
         where T : unmanaged, IBinaryFloatingPointIeee754<T> =>

@@ -233,4 +233,65 @@ public class FlushRuleTests
         soft.AssertBothSides($"cross_entropy_soft {width} {TestData.Name<T>()}");
         reduced.AssertBothSides($"cross_entropy sum {width} {TestData.Name<T>()}");
     }
+
+    /// <summary>
+    /// No bfloat16 output is subnormal. bfloat16's narrowing does not test for the flush rule: its
+    /// smallest normal number is float32's, and what it narrows already follows float32's rule
+    /// (<c>IHalfFormat.KeepsNormalSingles</c>). This checks that precondition end to end, on inputs
+    /// whose outputs reach the smallest normal binade: every operation, short and long rows.
+    /// </summary>
+    [Fact]
+    public void BFloat16OutputsAreNeverSubnormal()
+    {
+        var random = new Random(3);
+        foreach (int cols in new[] { 7, 100, 8192 })
+        {
+            int rows = 8;
+            var g = new BFloat16[rows * cols];
+            var o = new BFloat16[rows * cols];
+            var logits = new BFloat16[rows * cols];
+            for (int i = 0; i < g.Length; i++)
+            {
+                g[i] = (BFloat16)(float)((random.NextDouble() - 0.5) * Math.Pow(2, -120 + random.Next(0, 12)));
+                o[i] = (BFloat16)(float)(random.NextDouble() * Math.Pow(2, -random.Next(0, 10)));
+                logits[i] = (BFloat16)(float)(random.NextDouble() * 200 - 100);
+            }
+            var output = new BFloat16[rows * cols];
+            long smallestBinade = 0;
+            void Check(BFloat16[] values, string what)
+            {
+                int subnormal = values.Count(v => (v.Bits & 0x7F80) == 0 && (v.Bits & 0x7F) != 0);
+                Assert.True(subnormal == 0, $"{what} cols={cols}: {subnormal} subnormal bfloat16 outputs");
+                smallestBinade += values.Count(v => (v.Bits & 0x7F80) == 0x80);
+            }
+            SoftmaxPrimitives.SoftmaxBackward(rows, cols, g, cols, o, cols, output, cols);
+            Check(output, "softmax_backward");
+            SoftmaxPrimitives.LogSoftmaxBackward(rows, cols, g, cols, o, cols, output, cols);
+            Check(output, "log_softmax_backward");
+            SoftmaxPrimitives.Softmax(rows, cols, logits, cols, output, cols);
+            Check(output, "softmax");
+            SoftmaxPrimitives.LogSoftmax(rows, cols, logits, cols, output, cols);
+            Check(output, "log_softmax");
+            long[] labels = [.. Enumerable.Range(0, rows).Select(r => (long)(r * 3 % cols))];
+            float[] weight = [.. Enumerable.Range(0, cols).Select(j => (float)(random.NextDouble() * 2 - 0.5))];
+            foreach (double scale in new[] { 1e-36, 3e-37, 1e-37, 2e-38 })
+            {
+                foreach (double smoothing in new[] { 0.0, 0.1 })
+                {
+                    var options = new CrossEntropyOptions { Reduction = Reduction.Sum, LabelSmoothing = smoothing, GradScale = scale };
+                    SoftmaxPrimitives.CrossEntropy(rows, cols, logits, cols, labels, weight, new float[1], output, cols, options);
+                    Check(output, $"cross_entropy grad_scale={scale} smoothing={smoothing}");
+                    SoftmaxPrimitives.CrossEntropy(rows, cols, logits, cols, o, cols, weight, new float[1], output, cols, options);
+                    Check(output, $"cross_entropy_soft grad_scale={scale} smoothing={smoothing}");
+                }
+            }
+            if (cols <= 100)
+            {
+                var jacobian = new BFloat16[cols * cols];
+                SoftmaxPrimitives.SoftmaxJacobian(logits.AsSpan(0, cols), jacobian, cols);
+                Check(jacobian, "softmax_jacobian");
+            }
+            Assert.True(smallestBinade > 0, $"cols={cols}: no output in the smallest normal binade; the check proves nothing");
+        }
+    }
 }

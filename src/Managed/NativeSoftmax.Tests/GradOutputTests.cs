@@ -191,6 +191,39 @@ public unsafe class GradOutputTests
         }
     }
 
+    /// <summary>
+    /// An infinite upstream gradient with label smoothing and class weights, on a row whose second
+    /// half lies 200 below its maximum (float32 exp(z − max) underflows there, exp(z − m_chunk) does
+    /// not) and weighs −1: every class but the label is NaN (0·∞, and ∞ − ∞ where the weight is +1)
+    /// on the longest short row and on the shortest long one alike. Long rows once gave +∞ there,
+    /// scaling each chunk by exp(m_chunk − max)·∞ (found by review).
+    /// </summary>
+    [Theory, MemberData(nameof(Cases.EveryWidth), MemberType = typeof(Cases))]
+    public void AnInfiniteUpstreamGradientGivesTheSameNaNOnLongRowsWithWeights(Width width)
+    {
+        int chunk = (int)NativeSoftmax.Kernels.LongRow<NativeSoftmax.Simd.Vec256<float>, float>.ChunkLength;
+        foreach (int cols in new[] { 2 * chunk - 1, 2 * chunk })
+        {
+            Matrix<float> logits = TestData.Uniform<float>(9, 1, cols, cols, -1, 1);
+            float[] weight = new float[cols];
+            for (int j = 0; j < cols; j++)
+            {
+                if (j >= chunk)
+                {
+                    logits[0, j] -= 200;
+                }
+                weight[j] = j >= chunk ? -1 : 1;
+            }
+            var options = new CrossEntropyOptions { Reduction = Reduction.None, LabelSmoothing = 0.1 };
+            var grad = new Matrix<float>(1, cols, cols);
+            Ops.CrossEntropy(width, logits, [0L], weight, options, new float[1], grad, [float.PositiveInfinity]);
+            for (int j = 1; j < cols; j++)
+            {
+                Assert.True(float.IsNaN(grad[0, j]), $"width={width} cols={cols}: grad[{j}] = {grad[0, j]}, expected NaN");
+            }
+        }
+    }
+
     [Fact]
     public void GradOutputWithAReducedLossIsRejected()
     {

@@ -143,10 +143,13 @@ public class LongRowTests
             bool hasNegativeInfinity = z[0].Any(double.IsNegativeInfinity);
             bool nonFinite = z[0].Any(v => double.IsNaN(v) || double.IsPositiveInfinity(v)) || z[0].All(double.IsNegativeInfinity);
             int argMax = Enumerable.Range(0, cols).MaxBy(j => z[0][j]);
-            foreach (bool zeroWeightAtNegativeInfinity in hasNegativeInfinity && !nonFinite ? new[] { false, true } : new[] { false })
+            // Weights from 0.25 to 2; then either one of them 0 where a logit is −∞, or (rows without
+            // −∞, whose w_j·∞ would mix signs) every eleventh negated.
+            string[] weightings = nonFinite ? ["positive"] : hasNegativeInfinity ? ["positive", "zero at -inf"] : ["positive", "some negative"];
+            foreach (string weighting in weightings)
             {
-                // Weights from 0.25 to 2 (a float each), one of them 0 where a logit is −∞ when asked.
-                float[] weight = [.. Enumerable.Range(0, cols).Select(j => 0.25f * (1 + (j * 5 % 8)))];
+                bool zeroWeightAtNegativeInfinity = weighting == "zero at -inf";
+                float[] weight = [.. Enumerable.Range(0, cols).Select(j => 0.25f * (1 + (j * 5 % 8)) * (weighting == "some negative" && j % 11 == 0 ? -1 : 1))];
                 if (zeroWeightAtNegativeInfinity)
                 {
                     weight[Array.FindIndex(z[0], double.IsNegativeInfinity)] = 0;
@@ -157,7 +160,7 @@ public class LongRowTests
                     var options = new CrossEntropyOptions { Reduction = Reduction.None, LabelSmoothing = 0.1 };
                     long[] target = [label];
                     Reference.LossResult expected = Reference.HardCrossEntropy(z, target, w, options);
-                    string context = $"smoothed weighted cross_entropy {pattern} cols={cols} width={width} label={label} zero weight at -inf={zeroWeightAtNegativeInfinity}";
+                    string context = $"smoothed weighted cross_entropy {pattern} cols={cols} width={width} label={label} weights {weighting}";
                     float[] loss = [0];
                     var grad = new Matrix<float>(1, cols, cols);
                     Ops.CrossEntropy(width, logits, target, weight, options, loss, grad);

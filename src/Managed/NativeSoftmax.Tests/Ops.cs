@@ -25,6 +25,8 @@ public static class Cases
     public static readonly Width[] AllWidths = Enum.GetValues<Width>();
     public static readonly string[] Dtypes = ["float32", "float64"];
 
+    public static TheoryData<Width> EveryWidth() => new(AllWidths);
+
     public static TheoryData<Width, string> WidthsAndTypes()
     {
         var data = new TheoryData<Width, string>();

@@ -297,7 +297,8 @@ internal static unsafe class LongRow<TVec, T>
             T shift = T.IsNegativeInfinity(max) ? T.Zero : max;
             double gaps = RowLoop<TVec, T>.Sum(new WeightedGaps<TVec, T>(z, shift, w), length);
             statistics[3] = typeof(T) == typeof(float) && !double.IsFinite(gaps) ? WideGaps.Weighted(z, shift, w, length) : gaps;
-            statistics[4] = w == null ? length : RowLoop<TVec, T>.Sum(new Elements<TVec, T>(w), length);
+            double weights = w == null ? length : RowLoop<TVec, T>.Sum(new Elements<TVec, T>(w), length);
+            statistics[4] = typeof(T) == typeof(float) && !double.IsFinite(weights) ? WideGaps.Weights(w, length) : weights;
         }
         T* exps = job->StoreExps ? job->Output + start : null; // may be exactly z (softmax in place): SumExps reads first
         bool prefetchNext = job->InOrder && chunk + 1 < (long)(job->Length / ChunkLength); // then this chunk is not the last: length = ChunkLength

@@ -6,8 +6,9 @@ namespace NativeSoftmax.Kernels;
 /// The smoothing sums of the cross-entropy, Σ_j y_j·(max − z_j), formed and summed in float64:
 /// the float32 kernels (<see cref="WeightedGaps{TVec, T}"/>, <see cref="SoftTargetGaps{TVec, T}"/>)
 /// overflow when max − z_j or the sum passes FLT_MAX (logits ±3e38: the gap is 6e38, the loss
-/// still finite), and the operations redo such a row here. A plain loop: only reached for rows
-/// whose float32 sum is not finite.
+/// still finite), and the operations redo such a row here; likewise a long row's chunk sum of class
+/// weights near FLT_MAX (<see cref="Weights"/>). A plain loop: only reached for rows whose float32
+/// sum is not finite.
 /// </summary>
 internal static unsafe class WideGaps
 {
@@ -20,6 +21,23 @@ internal static unsafe class WideGaps
         {
             double gap = m - double.CreateTruncating(z[j]);
             total += weight == null ? gap : double.CreateTruncating(weight[j]) * gap;
+        }
+        return total;
+    }
+
+    /// <summary>Σ_j w_j in float64 (n where <paramref name="weight"/> is null): class weights near
+    /// FLT_MAX overflow a float32 sum.</summary>
+    public static double Weights<T>(T* weight, nuint n)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (weight == null)
+        {
+            return n;
+        }
+        double total = 0;
+        for (nuint j = 0; j < n; j++)
+        {
+            total += double.CreateTruncating(weight[j]);
         }
         return total;
     }

@@ -333,7 +333,12 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             T max;
             ExpSum sum;
             double gaps = 0.0;
-            if (byChunks)
+            double rowScale = CrossEntropyValidation.RowScale<T>(_options, scale, r);
+            // A row whose upstream gradient is ±∞ or NaN takes the one-pass formula, whose
+            // exp(z − max)·s gives the same non-finite values as on short rows; the chunks' exp(m_chunk
+            // − max)·s would turn an exponential that underflows there into ±∞.
+            bool rowByChunks = byChunks && (g == null || double.IsFinite(rowScale));
+            if (rowByChunks)
             {
                 sum = epsilon > 0
                     ? LongRow<TVec, T>.Statistics(z, g, n, chunkMaxima, weight, out max, out gaps)
@@ -356,9 +361,9 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             if (g != null)
             {
                 // Every j but t in one pass; then t (Gradient).
-                double et = byChunks ? LongRow<TVec, T>.ExpAt(g, n, chunkMaxima, max, (nuint)t) : double.CreateTruncating(g[t]);
-                GradientTerms terms = Gradient(sum, et, wt, CrossEntropyValidation.RowScale<T>(_options, scale, r));
-                if (byChunks)
+                double et = rowByChunks ? LongRow<TVec, T>.ExpAt(g, n, chunkMaxima, max, (nuint)t) : double.CreateTruncating(g[t]);
+                GradientTerms terms = Gradient(sum, et, wt, rowScale);
+                if (rowByChunks)
                 {
                     LongRow<TVec, T>.ScaleChunks(g, n, chunkMaxima, max, terms.ExpScale, terms.Offset, weight);
                 }
