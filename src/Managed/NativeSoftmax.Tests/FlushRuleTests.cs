@@ -237,7 +237,7 @@ public class FlushRuleTests
     /// <summary>
     /// No bfloat16 output is subnormal. bfloat16's narrowing does not test for the flush rule: its
     /// smallest normal number is float32's, and what it narrows already follows float32's rule
-    /// (<c>IHalfFormat.KeepsNormalSingles</c>). This checks that precondition end to end, on inputs
+    /// (<c>BFloat16Format.NarrowFlushed</c>). This checks that precondition end to end, on inputs
     /// whose outputs reach the smallest normal binade: every operation, short and long rows.
     /// </summary>
     [Fact]

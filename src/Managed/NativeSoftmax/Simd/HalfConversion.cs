@@ -32,10 +32,9 @@ internal static unsafe class HalfConversion<TFormat>
 
     /// <summary>
     /// n float32 outputs to the nearest 16-bit values (ties to even), then the library's flush
-    /// rule for the 16-bit type: a result below its smallest normal number (an exponent field of
-    /// zero) is stored as 0 of the same sign. The source follows float32's flush rule (no
-    /// subnormal; every float32 output of the library does), so a format that
-    /// <see cref="IHalfFormat.KeepsNormalSingles"/> (bfloat16) skips the test.
+    /// rule for the 16-bit type: a result below its smallest normal number is stored as 0 of the
+    /// same sign (<see cref="IHalfFormat.NarrowFlushed"/>; the source follows float32's flush
+    /// rule, as every float32 output of the library does).
     /// </summary>
     public static void NarrowFlushed<TWords>(float* source, ushort* destination, nuint n)
         where TWords : struct, IWordVec<TWords> =>
@@ -94,15 +93,14 @@ internal static unsafe class HalfConversion<TFormat>
         where TFlush : struct, IFlush
     {
         TWords.LoadSingles(source, out TWords lower, out TWords upper);
-        TWords.StoreNarrowing(Finish<TWords, TFlush>(TFormat.Narrow(lower)), Finish<TWords, TFlush>(TFormat.Narrow(upper)), destination);
+        TWords.StoreNarrowing(NarrowOne<TWords, TFlush>(lower), NarrowOne<TWords, TFlush>(upper), destination);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TWords Finish<TWords, TFlush>(TWords half)
+    private static TWords NarrowOne<TWords, TFlush>(TWords single)
         where TWords : struct, IWordVec<TWords>
         where TFlush : struct, IFlush =>
-        !TFlush.Flushes || TFormat.KeepsNormalSingles ? half
-        : TWords.Select(TWords.EqualTo(half & TWords.Create(TFormat.ExponentMask), TWords.Create(0)), half & TWords.Create(0x8000), half);
+        TFlush.Flushes ? TFormat.NarrowFlushed(single) : TFormat.Narrow(single);
 
     private interface IFlush
     {

@@ -12,15 +12,6 @@ internal interface IHalfFormat
     /// <summary>The type's name in messages and the C ABI ("float16", "bfloat16").</summary>
     static abstract string Name { get; }
 
-    /// <summary>The exponent field's bits: a value whose field is zero is ±0 or subnormal.</summary>
-    static abstract uint ExponentMask { get; }
-
-    /// <summary>Whether every float32 that is 0 or normal narrows to 0 or a normal number of this
-    /// type: true when the type's smallest normal number is float32's (bfloat16, whose exponent is
-    /// float32's), since rounding never goes below a value both types hold. Then the flush rule,
-    /// already applied to the float32 source, needs no test after narrowing.</summary>
-    static abstract bool KeepsNormalSingles { get; }
-
     /// <summary>Lanes of 16-bit values (in their low bits) to the bits of the equal float32s.</summary>
     static abstract TWords Widen<TWords>(TWords half)
         where TWords : struct, IWordVec<TWords>;
@@ -33,6 +24,14 @@ internal interface IHalfFormat
     /// </summary>
     static abstract TWords Narrow<TWords>(TWords single)
         where TWords : struct, IWordVec<TWords>;
+
+    /// <summary>
+    /// <see cref="Narrow"/>, then the library's flush rule for this type: a result below its
+    /// smallest normal number is 0 of the same sign. For a float32 source that follows float32's
+    /// flush rule (no subnormal; every float32 output of the library does).
+    /// </summary>
+    static abstract TWords NarrowFlushed<TWords>(TWords single)
+        where TWords : struct, IWordVec<TWords>;
 }
 
 /// <summary>IEEE 754 binary16 (<see cref="System.Half"/>, C's _Float16, numpy float16): 1 sign, 5
@@ -41,9 +40,6 @@ internal readonly struct Float16Format : IHalfFormat
 {
     public static string Name => "float16";
 
-    public static uint ExponentMask => 0x7C00;
-
-    public static bool KeepsNormalSingles => false; // 2^−14 and below: float32 normals, binary16 subnormals
 
     // float32 exponent bias − binary16's (127 − 15), in the float32 exponent field.
     private const uint Rebias = 112u << 23;
@@ -94,6 +90,25 @@ internal readonly struct Float16Format : IHalfFormat
         result = TWords.Select(TWords.GreaterThan(magnitude, TWords.Create(0x7F80_0000)), nan, result);
         return result | sign;
     }
+
+    /// <remarks>As <see cref="Narrow"/>, without its subnormal results: below 2^−14 every result
+    /// is flushed but from 2^−14 − 2^−25 up (0x387FE000), which rounds to 2^−14 itself (0x400; the
+    /// tie at 2^−14 − 2^−25 goes to its even mantissa). Holds for any source, subnormal or not.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TWords NarrowFlushed<TWords>(TWords single)
+        where TWords : struct, IWordVec<TWords>
+    {
+        TWords sign = (single >>> 16) & TWords.Create(0x8000);
+        TWords magnitude = single & TWords.Create(0x7FFF_FFFF);
+        TWords nan = TWords.Create(0x7E00) | ((magnitude >>> 13) & TWords.Create(0x03FF));
+        TWords rebiased = magnitude - TWords.Create(Rebias);
+        TWords normal = (rebiased + TWords.Create(0x0FFF) + ((rebiased >>> 13) & TWords.Create(1))) >>> 13;
+        TWords smallest = TWords.GreaterThan(magnitude, TWords.Create(0x387F_DFFF)) & TWords.Create(0x0400);
+        TWords result = TWords.Select(TWords.GreaterThan(magnitude, TWords.Create(0x387F_FFFF)), normal, smallest);
+        result = TWords.Select(TWords.GreaterThan(magnitude, TWords.Create(0x477F_EFFF)), TWords.Create(0x7C00), result);
+        result = TWords.Select(TWords.GreaterThan(magnitude, TWords.Create(0x7F80_0000)), nan, result);
+        return result | sign;
+    }
 }
 
 /// <summary>bfloat16 (torch.bfloat16, AVX-512 BF16, Arm BF16): the upper 16 bits of a float32,
@@ -102,9 +117,6 @@ internal readonly struct BFloat16Format : IHalfFormat
 {
     public static string Name => "bfloat16";
 
-    public static uint ExponentMask => 0x7F80;
-
-    public static bool KeepsNormalSingles => true;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TWords Widen<TWords>(TWords half)
@@ -121,4 +133,12 @@ internal readonly struct BFloat16Format : IHalfFormat
         TWords nan = (single >>> 16) | TWords.Create(0x0040);
         return TWords.Select(TWords.GreaterThan(single & TWords.Create(0x7FFF_FFFF), TWords.Create(0x7F80_0000)), nan, rounded);
     }
+
+    /// <remarks>The same as <see cref="Narrow"/>: bfloat16's smallest normal number is float32's
+    /// (its exponent is float32's), and rounding never goes below a value both types hold, so a
+    /// float32 source that is 0 or normal narrows to 0 or a normal bfloat16; no test is needed.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TWords NarrowFlushed<TWords>(TWords single)
+        where TWords : struct, IWordVec<TWords> =>
+        Narrow(single);
 }

@@ -46,7 +46,9 @@ internal interface IWordVec<TSelf>
     /// <summary>Logical (unsigned) shift right.</summary>
     static abstract TSelf operator >>>(TSelf value, int count);
 
-    /// <summary>All-ones lanes where <c>left &gt; right</c> as unsigned integers.</summary>
+    /// <summary>All-ones lanes where <c>left &gt; right</c> as signed 32-bit integers: one compare
+    /// instruction on x86, which has no unsigned one below AVX-512. The formats compare magnitudes
+    /// (sign bit clear) with constants below 2^31, where that is the unsigned order too.</summary>
     static abstract TSelf GreaterThan(TSelf left, TSelf right);
 
     /// <summary>All-ones lanes where <c>left == right</c>.</summary>

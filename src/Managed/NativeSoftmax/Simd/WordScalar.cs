@@ -39,7 +39,7 @@ internal readonly struct WordScalar : IWordVec<WordScalar>
     public static WordScalar operator -(WordScalar left, WordScalar right) => new(left._v - right._v);
     public static WordScalar operator <<(WordScalar value, int count) => new(value._v << count);
     public static WordScalar operator >>>(WordScalar value, int count) => new(value._v >>> count);
-    public static WordScalar GreaterThan(WordScalar left, WordScalar right) => new(left._v > right._v ? uint.MaxValue : 0);
+    public static WordScalar GreaterThan(WordScalar left, WordScalar right) => new((int)left._v > (int)right._v ? uint.MaxValue : 0);
     public static WordScalar EqualTo(WordScalar left, WordScalar right) => new(left._v == right._v ? uint.MaxValue : 0);
     public static WordScalar Select(WordScalar mask, WordScalar ifTrue, WordScalar ifFalse) =>
         new((mask._v & ifTrue._v) | (~mask._v & ifFalse._v));

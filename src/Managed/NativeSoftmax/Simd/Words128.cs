@@ -75,7 +75,7 @@ internal readonly struct Words128 : IWordVec<Words128>
     public static Words128 operator >>>(Words128 value, int count) => new(value._v >>> count);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Words128 GreaterThan(Words128 left, Words128 right) => new(Vector128.GreaterThan(left._v, right._v));
+    public static Words128 GreaterThan(Words128 left, Words128 right) => new(Vector128.GreaterThan(left._v.AsInt32(), right._v.AsInt32()).AsUInt32());
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Words128 EqualTo(Words128 left, Words128 right) => new(Vector128.Equals(left._v, right._v));

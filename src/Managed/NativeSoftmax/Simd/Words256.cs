@@ -77,7 +77,7 @@ internal readonly struct Words256 : IWordVec<Words256>
     public static Words256 operator >>>(Words256 value, int count) => new(value._v >>> count);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Words256 GreaterThan(Words256 left, Words256 right) => new(Vector256.GreaterThan(left._v, right._v));
+    public static Words256 GreaterThan(Words256 left, Words256 right) => new(Vector256.GreaterThan(left._v.AsInt32(), right._v.AsInt32()).AsUInt32());
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Words256 EqualTo(Words256 left, Words256 right) => new(Vector256.Equals(left._v, right._v));

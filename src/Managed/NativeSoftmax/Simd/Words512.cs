@@ -62,7 +62,7 @@ internal readonly struct Words512 : IWordVec<Words512>
     public static Words512 operator >>>(Words512 value, int count) => new(value._v >>> count);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Words512 GreaterThan(Words512 left, Words512 right) => new(Vector512.GreaterThan(left._v, right._v));
+    public static Words512 GreaterThan(Words512 left, Words512 right) => new(Vector512.GreaterThan(left._v.AsInt32(), right._v.AsInt32()).AsUInt32());
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Words512 EqualTo(Words512 left, Words512 right) => new(Vector512.Equals(left._v, right._v));
