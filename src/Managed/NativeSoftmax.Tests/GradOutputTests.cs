@@ -202,6 +202,8 @@ public unsafe class GradOutputTests
     public void AnInfiniteUpstreamGradientGivesTheSameNaNOnLongRowsWithWeights(Width width)
     {
         int chunk = (int)NativeSoftmax.Kernels.LongRow<NativeSoftmax.Simd.Vec256<float>, float>.ChunkLength;
+        // +∞, or a finite upstream gradient whose product with grad_scale overflows float32.
+        foreach ((float upstream, double gradScale) in new[] { (float.PositiveInfinity, 1.0), (float.MaxValue, 1e6) })
         foreach (int cols in new[] { 2 * chunk - 1, 2 * chunk })
         {
             Matrix<float> logits = TestData.Uniform<float>(9, 1, cols, cols, -1, 1);
@@ -214,12 +216,12 @@ public unsafe class GradOutputTests
                 }
                 weight[j] = j >= chunk ? -1 : 1;
             }
-            var options = new CrossEntropyOptions { Reduction = Reduction.None, LabelSmoothing = 0.1 };
+            var options = new CrossEntropyOptions { Reduction = Reduction.None, LabelSmoothing = 0.1, GradScale = gradScale };
             var grad = new Matrix<float>(1, cols, cols);
-            Ops.CrossEntropy(width, logits, [0L], weight, options, new float[1], grad, [float.PositiveInfinity]);
+            Ops.CrossEntropy(width, logits, [0L], weight, options, new float[1], grad, [upstream]);
             for (int j = 1; j < cols; j++)
             {
-                Assert.True(float.IsNaN(grad[0, j]), $"width={width} cols={cols}: grad[{j}] = {grad[0, j]}, expected NaN");
+                Assert.True(float.IsNaN(grad[0, j]), $"width={width} cols={cols} grad_output {upstream} grad_scale {gradScale}: grad[{j}] = {grad[0, j]}, expected NaN");
             }
         }
     }

@@ -334,10 +334,13 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             ExpSum sum;
             double gaps = 0.0;
             double rowScale = CrossEntropyValidation.RowScale<T>(_options, scale, r);
-            // A row whose upstream gradient is ±∞ or NaN takes the one-pass formula, whose
-            // exp(z − max)·s gives the same non-finite values as on short rows; the chunks' exp(m_chunk
-            // − max)·s would turn an exponential that underflows there into ±∞.
-            bool rowByChunks = byChunks && (g == null || double.IsFinite(rowScale));
+            double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
+            // A row whose gradient factor s·Σy/S may not be finite in T (an upstream gradient of
+            // ±∞ or NaN, or a finite one large enough; |s·Σy/S| ≤ |s·Σy| as S ≥ 1) takes the one-pass
+            // formula, whose exp(z − max)·factor gives the same non-finite values as on short rows;
+            // the chunks' exp(m_chunk − max)·factor would turn an exponential that underflows there
+            // into ±∞ or a finite value.
+            bool rowByChunks = byChunks && (g == null || T.IsFinite(T.CreateTruncating(rowScale * TargetSum(wt))));
             if (rowByChunks)
             {
                 sum = epsilon > 0
@@ -350,7 +353,6 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
                 gaps = epsilon > 0 ? SmoothingGaps<TVec, TLoop>(z, max, n) : 0.0;
                 sum = ExpShiftedAhead<TVec, T>.SumExps<TLoop>(z, max, g, n, r + 1 < end ? ahead : 0);
             }
-            double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
             double rowLoss = RowLoss(max, zt, gaps, sum.Log, wt);
             total += rowLoss;
             if (storeRowLosses)
@@ -420,7 +422,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
     {
         double epsilon = _options.LabelSmoothing;
         double keep = 1.0 - epsilon, spread = epsilon / cols;
-        double targetSum = keep * wt + spread * _weightSum;
+        double targetSum = TargetSum(wt);
         double yt = (keep + spread) * wt;
         // One division per row, 1/S (S is in [1, C], so 1/S is never subnormal; rowScale/S could
         // be, and lose bits before its product).
@@ -428,6 +430,9 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         return new GradientTerms(rowScale * targetSum * inverseTotal, rowScale * spread,
             rowScale * (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) * inverseTotal);
     }
+
+    /// <summary>Σy = (1 − ε)·w_t + (ε/C)·Σw of a row whose label weighs <paramref name="wt"/>.</summary>
+    private readonly double TargetSum(double wt) => (1.0 - _options.LabelSmoothing) * wt + _options.LabelSmoothing / cols * _weightSum;
 
     /// <summary>Σ_j w_j·(max − z_j); in float64 when the float32 sum overflows (logits near ±FLT_MAX).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -19,8 +19,8 @@ internal interface IHalfFormat
     /// <summary>
     /// Lanes of float32 bits to the 16-bit values nearest them (ties to even), in the lanes' low
     /// bits: magnitudes past the largest finite value round to ±∞, NaN stays NaN (quiet, sign
-    /// and leading payload bits kept), subnormal results are kept (the flush rule is applied by
-    /// the caller, <see cref="HalfConversion{TFormat}"/>).
+    /// and leading payload bits kept), subnormal results are kept (<see cref="NarrowFlushed"/>
+    /// applies the flush rule).
     /// </summary>
     static abstract TWords Narrow<TWords>(TWords single)
         where TWords : struct, IWordVec<TWords>;
@@ -39,7 +39,6 @@ internal interface IHalfFormat
 internal readonly struct Float16Format : IHalfFormat
 {
     public static string Name => "float16";
-
 
     // float32 exponent bias − binary16's (127 − 15), in the float32 exponent field.
     private const uint Rebias = 112u << 23;
@@ -116,7 +115,6 @@ internal readonly struct Float16Format : IHalfFormat
 internal readonly struct BFloat16Format : IHalfFormat
 {
     public static string Name => "bfloat16";
-
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TWords Widen<TWords>(TWords half)
