@@ -68,6 +68,21 @@ internal readonly struct Float16Format : IHalfFormat
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TWords Narrow<TWords>(TWords single)
+        where TWords : struct, IWordVec<TWords> =>
+        Narrowed(single, flushed: false);
+
+    /// <remarks>As <see cref="Narrow"/>, without its subnormal results: below 2^−14 every result
+    /// is flushed but from 2^−14 − 2^−25 up (0x387FE000), which rounds to 2^−14 itself (0x400; the
+    /// tie at 2^−14 − 2^−25 goes to its even mantissa). Holds for any source, subnormal or not.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TWords NarrowFlushed<TWords>(TWords single)
+        where TWords : struct, IWordVec<TWords> =>
+        Narrowed(single, flushed: true);
+
+    /// <summary>Both narrowings; <paramref name="flushed"/> is a constant at each call, so each
+    /// inlined copy keeps only its own results below 2^−14.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TWords Narrowed<TWords>(TWords single, bool flushed)
         where TWords : struct, IWordVec<TWords>
     {
         TWords sign = (single >>> 16) & TWords.Create(0x8000);
@@ -78,32 +93,15 @@ internal readonly struct Float16Format : IHalfFormat
         // mantissa's lowest bit (ties to even) and drop 13 bits; a carry runs into the exponent.
         TWords rebiased = magnitude - TWords.Create(Rebias);
         TWords normal = (rebiased + TWords.Create(0x0FFF) + ((rebiased >>> 13) & TWords.Create(1))) >>> 13;
-        // Subnormal results: 0.5 + |x| in float32 rounds |x| to a multiple of 2^−24 (float32's
-        // ulp at 0.5) to nearest even; the sum's low bits are then the binary16 encoding
-        // (0x400, the smallest normal, when it rounds up to 2^−14).
-        TWords subnormal = TWords.AddSingles(magnitude, TWords.Create(0x3F00_0000)) - TWords.Create(0x3F00_0000);
-        TWords result = TWords.Select(TWords.GreaterThan(magnitude, TWords.Create(0x387F_FFFF)), normal, subnormal);
+        // Below 2^−14, flushed: 0, or 2^−14 from 2^−14 − 2^−25 up. Not flushed: 0.5 + |x| in
+        // float32 rounds |x| to a multiple of 2^−24 (float32's ulp at 0.5) to nearest even; the
+        // sum's low bits are then the binary16 encoding (0x400 when it rounds up to 2^−14).
+        TWords below = flushed
+            ? TWords.GreaterThan(magnitude, TWords.Create(0x387F_DFFF)) & TWords.Create(0x0400)
+            : TWords.AddSingles(magnitude, TWords.Create(0x3F00_0000)) - TWords.Create(0x3F00_0000);
+        TWords result = TWords.Select(TWords.GreaterThan(magnitude, TWords.Create(0x387F_FFFF)), normal, below);
         // From 65520 (half-way between 65504, the largest finite binary16, whose mantissa is odd,
         // and 2^16) up, and ±∞: ∞.
-        result = TWords.Select(TWords.GreaterThan(magnitude, TWords.Create(0x477F_EFFF)), TWords.Create(0x7C00), result);
-        result = TWords.Select(TWords.GreaterThan(magnitude, TWords.Create(0x7F80_0000)), nan, result);
-        return result | sign;
-    }
-
-    /// <remarks>As <see cref="Narrow"/>, without its subnormal results: below 2^−14 every result
-    /// is flushed but from 2^−14 − 2^−25 up (0x387FE000), which rounds to 2^−14 itself (0x400; the
-    /// tie at 2^−14 − 2^−25 goes to its even mantissa). Holds for any source, subnormal or not.</remarks>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static TWords NarrowFlushed<TWords>(TWords single)
-        where TWords : struct, IWordVec<TWords>
-    {
-        TWords sign = (single >>> 16) & TWords.Create(0x8000);
-        TWords magnitude = single & TWords.Create(0x7FFF_FFFF);
-        TWords nan = TWords.Create(0x7E00) | ((magnitude >>> 13) & TWords.Create(0x03FF));
-        TWords rebiased = magnitude - TWords.Create(Rebias);
-        TWords normal = (rebiased + TWords.Create(0x0FFF) + ((rebiased >>> 13) & TWords.Create(1))) >>> 13;
-        TWords smallest = TWords.GreaterThan(magnitude, TWords.Create(0x387F_DFFF)) & TWords.Create(0x0400);
-        TWords result = TWords.Select(TWords.GreaterThan(magnitude, TWords.Create(0x387F_FFFF)), normal, smallest);
         result = TWords.Select(TWords.GreaterThan(magnitude, TWords.Create(0x477F_EFFF)), TWords.Create(0x7C00), result);
         result = TWords.Select(TWords.GreaterThan(magnitude, TWords.Create(0x7F80_0000)), nan, result);
         return result | sign;
