@@ -259,25 +259,28 @@ internal readonly unsafe struct SoftTargetGaps<TVec, T>(T* z, T max, SmoothedTar
 /// The soft-target cross-entropy gradient s·(o_i·Σŷ − ŷ_i) = s·(e_i·Σŷ − ŷ_i·S)/S, e_i = exp(z_i − max):
 /// e_i·scale − s·ŷ_i with scale = s·Σŷ/S; and where e_i = 1 (the maximum) as
 /// (Σŷ − ŷ_i)·(s/S) − ŷ_i·(s·(S − 1)/S), which keeps its accuracy when o_i ≈ 1 and ŷ_i ≈ Σŷ
-/// (the other form would be s·(1/S − 1)·ŷ_i, rounded to 0 for a dominant class).
+/// (the other form would be s·(1/S − 1)·ŷ_i, rounded to 0 for a dominant class). The e_i come from
+/// <typeparamref name="TExps"/>: computed from the logits (<see cref="ExpShifted{TVec, T}"/>), or
+/// read back where the sum's pass stored them (<see cref="Elements{TVec, T}"/>), the same values.
+/// s is the row's <paramref name="gradScale"/>, Σŷ its <paramref name="targetSum"/> and S its <paramref name="sum"/>.
 /// </summary>
-internal readonly unsafe struct SoftTargetGradient<TVec, T>(T* z, T max, SmoothedTargets<TVec, T> targets,
-    T gradScale, T targetSum, T scale, T atMaxScale, T atMaxRestScale)
+internal readonly unsafe struct SoftTargetGradient<TVec, T, TExps>(TExps exps, SmoothedTargets<TVec, T> targets,
+    double gradScale, double targetSum, ExpSum sum)
     : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    where TExps : struct, IRowFunction<TVec, T>
 {
-    private readonly TVec _negativeMax = TVec.Create(T.Zero) - TVec.Create(max);
-    private readonly TVec _negativeGradScale = TVec.Create(-gradScale);
-    private readonly TVec _targetSum = TVec.Create(targetSum);
-    private readonly TVec _scale = TVec.Create(scale);
-    private readonly TVec _atMaxScale = TVec.Create(atMaxScale);
-    private readonly TVec _negativeAtMaxRestScale = TVec.Create(-atMaxRestScale);
+    private readonly TVec _negativeGradScale = TVec.Create(T.CreateTruncating(-gradScale));
+    private readonly TVec _targetSum = TVec.Create(T.CreateTruncating(targetSum));
+    private readonly TVec _scale = TVec.Create(T.CreateTruncating(gradScale * targetSum / sum.Total));
+    private readonly TVec _atMaxScale = TVec.Create(T.CreateTruncating(gradScale / sum.Total));
+    private readonly TVec _negativeAtMaxRestScale = TVec.Create(T.CreateTruncating(-(gradScale * sum.Excluding(1) / sum.Total)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Apply(nuint i)
     {
-        TVec e = VecMath.ExpOfSum<TVec, T>(TVec.Load(z + i), _negativeMax);
+        TVec e = exps.Apply(i);
         TVec y = targets.Apply(i);
         TVec gradient = TVec.MultiplyAdd(y, _negativeGradScale, e * _scale);
         TVec atMax = TVec.MultiplyAdd(y, _negativeAtMaxRestScale, (_targetSum - y) * _atMaxScale);

@@ -190,9 +190,8 @@ internal unsafe struct CrossEntropyFinishOperation<T, TOptions>(VocabularyShard<
             {
                 var targets = new SmoothedTargets<TVec, T>(shard.Target + r * shard.LdTarget, T.CreateTruncating(keep),
                     T.CreateTruncating(spread), weight);
-                var gradient = new SoftTargetGradient<TVec, T>(z, max, targets, T.CreateTruncating(rowScale),
-                    T.CreateTruncating(targetSum), T.CreateTruncating(rowScale * targetSum / expTotal),
-                    T.CreateTruncating(rowScale / expTotal), T.CreateTruncating(rowScale * sum.Excluding(1) / expTotal));
+                var gradient = new SoftTargetGradient<TVec, T, ExpShifted<TVec, T>>(new ExpShifted<TVec, T>(z, max), targets,
+                    rowScale, targetSum, sum);
                 RowLoop<TVec, T>.Store(gradient, g, n);
             }
         }

@@ -127,14 +127,20 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
                 }
                 continue;
             }
+            T* g = grad == null ? null : grad + r * ldGrad;
+            // The gradient pass reads the exponentials back from the gradient row where the sum's
+            // pass stored them (one exponential per element), unless the gradient is exactly over
+            // the target, which that pass would overwrite before the gradient reads it. Everything
+            // else that reads the logits comes first: the gradient may be exactly over them.
+            bool keepExps = g != null && g != p;
             T max = TLoop.Max(z, n);
-            ExpSum sum = ExpShiftedAhead<TVec, T>.SumExps<TLoop>(z, max, null, n, r + 1 < end ? ahead : 0);
             double gaps = TLoop.Sum(new SoftTargetGaps<TVec, T>(z, max, targets), n);
             if (typeof(T) == typeof(float) && !double.IsFinite(gaps))
             {
                 // max − z_j overflowed float32 (logits near ±FLT_MAX): form the gaps in float64.
                 gaps = WideGaps.SoftTargets(z, max, p, 1.0 - epsilon, epsilon / cols, weight, n);
             }
+            ExpSum sum = ExpShiftedAhead<TVec, T>.SumExps<TLoop>(z, max, keepExps ? g : null, n, r + 1 < end ? ahead : 0);
             // Σ ŷ·(lse − z) = Σ ŷ·(max − z) + Σŷ·log Σexp; an all-zero target row contributes 0.
             double rowLoss = targetSum == 0 ? gaps : gaps + targetSum * sum.Log;
             total += rowLoss;
@@ -142,14 +148,19 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
             {
                 loss[r] = VecMath.FlushSubnormal(T.CreateTruncating(rowLoss));
             }
-            if (grad != null)
+            if (g != null)
             {
-                double expTotal = sum.Total;
                 double rowScale = CrossEntropyValidation.RowScale<T>(_options, scale, r);
-                var gradient = new SoftTargetGradient<TVec, T>(z, max, targets, T.CreateTruncating(rowScale),
-                    T.CreateTruncating(targetSum), T.CreateTruncating(rowScale * targetSum / expTotal),
-                    T.CreateTruncating(rowScale / expTotal), T.CreateTruncating(rowScale * sum.Excluding(1) / expTotal));
-                TLoop.Store(gradient, grad + r * ldGrad, n);
+                if (keepExps)
+                {
+                    TLoop.Store(new SoftTargetGradient<TVec, T, Elements<TVec, T>>(new Elements<TVec, T>(g), targets,
+                        rowScale, targetSum, sum), g, n);
+                }
+                else
+                {
+                    TLoop.Store(new SoftTargetGradient<TVec, T, ExpShifted<TVec, T>>(new ExpShifted<TVec, T>(z, max), targets,
+                        rowScale, targetSum, sum), g, n);
+                }
             }
         }
         return total;
