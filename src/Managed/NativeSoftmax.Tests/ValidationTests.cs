@@ -73,6 +73,66 @@ public class ValidationTests
         Assert.Equal(-1f, lossF[0]);
     }
 
+    /// <summary>The weight check finds a non-finite weight through the weights' float64 sum
+    /// (<c>CrossEntropyValidation.SumOfWeights</c>), by 16 lanes and a scalar tail: a bad value in
+    /// every lane and in the tail, in float32 and float64, is reported at its own index.</summary>
+    [Theory]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    [InlineData(double.NegativeInfinity)]
+    public unsafe void EveryNonFiniteWeightIsFoundAtItsIndex(double bad)
+    {
+        foreach (int cols in new[] { 1, 15, 16, 17, 37 })
+        {
+            for (int j = 0; j < cols; j++)
+            {
+                double[] wide = Enumerable.Repeat(1.5, cols).ToArray();
+                wide[j] = bad;
+                float[] narrow = wide.Select(w => (float)w).ToArray();
+                fixed (double* w = wide)
+                fixed (float* f = narrow)
+                {
+                    Assert.False(NativeSoftmax.Operations.CrossEntropyValidation.Weights(w, cols, out _, out Failure? failure));
+                    Assert.StartsWith($"weight[{j}] is ", failure.Message);
+                    Assert.False(NativeSoftmax.Operations.CrossEntropyValidation.Weights(f, cols, out _, out failure));
+                    Assert.StartsWith($"weight[{j}] is ", failure.Message);
+                }
+            }
+        }
+    }
+
+    /// <summary>The weights' sum against a compensated float64 sum, on lengths around the 16 lanes
+    /// and weights of mixed signs over 60 decades; and finite float64 weights whose sum overflows
+    /// are accepted, as finite weights are (their sum is then +∞).</summary>
+    [Fact]
+    public unsafe void WeightSumIsTheFloat64SumOfTheWeights()
+    {
+        var random = new Random(7);
+        foreach (int cols in new[] { 0, 1, 2, 15, 16, 17, 31, 33, 40, 1000, 4099 })
+        {
+            double[] wide = Enumerable.Range(0, cols)
+                .Select(_ => (random.Next(2) == 0 ? -1 : 1) * Math.Pow(10, random.NextDouble() * 60 - 30)).ToArray();
+            float[] narrow = wide.Select(w => (float)w).ToArray();
+            fixed (double* w = wide)
+            fixed (float* f = narrow)
+            {
+                Assert.True(NativeSoftmax.Operations.CrossEntropyValidation.Weights(w, cols, out double sum, out _));
+                double bound = (cols + 16) * Math.Pow(2, -53) * wide.Sum(Math.Abs);
+                Expect.Close(Reference.Sum(wide), sum, bound, $"float64 weights, {cols} columns");
+                Assert.True(NativeSoftmax.Operations.CrossEntropyValidation.Weights(f, cols, out sum, out _));
+                double[] widened = narrow.Select(v => (double)v).ToArray();
+                Expect.Close(Reference.Sum(widened), sum, (cols + 16) * Math.Pow(2, -53) * widened.Sum(Math.Abs),
+                    $"float32 weights, {cols} columns");
+            }
+        }
+        double[] huge = Enumerable.Repeat(1e308, 20).ToArray();
+        fixed (double* w = huge)
+        {
+            Assert.True(NativeSoftmax.Operations.CrossEntropyValidation.Weights(w, huge.Length, out double sum, out _));
+            Assert.Equal(double.PositiveInfinity, sum);
+        }
+    }
+
     [Fact]
     public void NegativeWeightsAreAccepted()
     {

@@ -1,5 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using NativeSoftmax.Simd;
 
 namespace NativeSoftmax.Operations;
@@ -92,27 +94,92 @@ internal static unsafe class CrossEntropyValidation
         return true;
     }
 
-    /// <summary>The class weights (NULL: all ones, Σw = cols): every one finite; their sum.</summary>
+    /// <summary>The class weights (NULL: all ones, Σw = cols): every one finite; their sum
+    /// (<see cref="SumOfWeights"/>).</summary>
     public static bool Weights<T>(T* weight, long cols, out double weightSum, [NotNullWhen(false)] out Failure? failure)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         failure = null;
         weightSum = cols;
-        if (weight != null)
+        if (weight == null)
         {
-            weightSum = 0;
-            for (long j = 0; j < cols; j++)
+            return true;
+        }
+        weightSum = SumOfWeights(weight, cols);
+        if (double.IsFinite(weightSum))
+        {
+            return true; // a NaN or ±∞ weight makes the sum NaN or ±∞
+        }
+        for (long j = 0; j < cols; j++)
+        {
+            if (!T.IsFinite(weight[j]))
             {
-                if (!T.IsFinite(weight[j]))
-                {
-                    failure = new(Status.InvalidArgument, "weight", $"weight[{j}] is {weight[j]}; class weights must be finite.");
-                    return false;
-                }
-                weightSum += double.CreateTruncating(weight[j]);
+                failure = new(Status.InvalidArgument, "weight", $"weight[{j}] is {weight[j]}; class weights must be finite.");
+                return false;
             }
         }
-        return true;
+        return true; // finite float64 weights whose sum overflows
     }
+
+    /// <summary>Lanes of <see cref="SumOfWeights"/>.</summary>
+    private const int WeightLanes = 16;
+
+    /// <summary>
+    /// Σ w_j in float64, as 16 partial sums (w_j added to sum j mod 16, in column order), then added
+    /// in lane order: the same bits on every CPU and instruction set, and 16 independent additions
+    /// in flight where one running sum waited for each. There is a weight per class, as many as a
+    /// row has elements: on a row of 2^20 classes the running sum took longer than the row's
+    /// cross-entropy itself (CHANGELOG).
+    /// </summary>
+    internal static double SumOfWeights<T>(T* weight, long cols)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        long full = cols - cols % WeightLanes;
+        Vector128<double> s0 = default, s1 = default, s2 = default, s3 = default;
+        Vector128<double> s4 = default, s5 = default, s6 = default, s7 = default;
+        for (long j = 0; j < full; j += WeightLanes)
+        {
+            (Vector128<double> low, Vector128<double> high) = FourWide(weight + j);
+            s0 += low;
+            s1 += high;
+            (low, high) = FourWide(weight + j + 4);
+            s2 += low;
+            s3 += high;
+            (low, high) = FourWide(weight + j + 8);
+            s4 += low;
+            s5 += high;
+            (low, high) = FourWide(weight + j + 12);
+            s6 += low;
+            s7 += high;
+        }
+        double* lanes = stackalloc double[WeightLanes];
+        s0.Store(lanes);
+        s1.Store(lanes + 2);
+        s2.Store(lanes + 4);
+        s3.Store(lanes + 6);
+        s4.Store(lanes + 8);
+        s5.Store(lanes + 10);
+        s6.Store(lanes + 12);
+        s7.Store(lanes + 14);
+        for (long j = full; j < cols; j++)
+        {
+            lanes[j - full] += double.CreateTruncating(weight[j]);
+        }
+        double total = 0;
+        for (int k = 0; k < WeightLanes; k++)
+        {
+            total += lanes[k];
+        }
+        return total;
+    }
+
+    /// <summary>w_0 … w_3 in float64, as two pairs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector128<double> Low, Vector128<double> High) FourWide<T>(T* w)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        typeof(T) == typeof(float)
+            ? Vector128.Widen(Vector128.Load((float*)w))
+            : (Vector128.Load((double*)w), Vector128.Load((double*)w + 2));
 
     private static readonly double PositiveNaN = BitConverter.Int64BitsToDouble(0x7FF8_0000_0000_0000);
 
