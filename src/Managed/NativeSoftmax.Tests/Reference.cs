@@ -7,7 +7,9 @@ namespace NativeSoftmax.Tests;
 /// </summary>
 internal static class Reference
 {
-    /// <summary>Σ x with Neumaier's compensation (error independent of the length).</summary>
+    /// <summary>Σ x with Neumaier's compensation (error independent of the length). Once the sum is
+    /// infinite (or NaN) it is the plain IEEE sum: the compensation of an infinite term would be
+    /// ∞ − ∞ = NaN, where a positive target on a −∞ logit adds +∞ to a loss.</summary>
     public static double Sum(IEnumerable<double> values)
     {
         double sum = 0, compensation = 0;
@@ -15,7 +17,7 @@ internal static class Reference
         {
             AddCompensated(ref sum, ref compensation, x);
         }
-        return sum + compensation;
+        return double.IsFinite(sum) ? sum + compensation : sum;
     }
 
     /// <summary>One step of Neumaier's compensated sum: x into sum, its rounding error into compensation.</summary>
@@ -208,7 +210,8 @@ internal static class Reference
             double[] gap = LseMinus(z[r]);
             rowLoss[r] = Sum(Enumerable.Range(0, cols).Where(j => y[j] != 0).Select(j => y[j] * gap[j]));
         }
-        return Reduce(z, rowLoss, targets, options, rows, ignored: _ => false);
+        // The header: a row whose targets are all 0 asks for nothing (loss 0, gradient 0), whatever its logits.
+        return Reduce(z, rowLoss, targets, options, rows, ignored: r => targets[r].All(y => y == 0));
     }
 
     /// <summary>

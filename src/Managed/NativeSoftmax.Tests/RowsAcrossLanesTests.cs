@@ -9,7 +9,7 @@ namespace NativeSoftmax.Tests;
 /// path below 2W, across lanes up to 4W, the general loop above), with row counts around multiples of W (so blocks of W rows and
 /// the rows left over both run), contiguous, strided and in place, against the float64 reference;
 /// rows that are NaN, +∞, all −∞, partly −∞ or dominated by one class in every lane position; and the
-/// same bits at 1, 2 and 7 threads.
+/// same bits at 1, 2 and 7 threads. Soft-target cross-entropy likewise, with rows whose targets are all 0.
 /// </summary>
 [Collection(nameof(ThreadCountCollection))]
 public class RowsAcrossLanesTests(ITestOutputHelper output)
@@ -379,6 +379,193 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
                     firstLoss ??= loss;
                     firstGrad ??= grad.Data;
                     string context = $"cross_entropy width={width} dtype={TestData.Name<T>()} {rows} x {cols} at {threads} threads";
+                    Assert.True(firstLoss.AsSpan().SequenceEqual(loss), context + ": the loss differs from 1 thread");
+                    Assert.True(firstGrad.AsSpan().SequenceEqual(grad.Data), context + ": the gradient differs from 1 thread");
+                }
+            }
+        }
+        finally
+        {
+            SoftmaxPrimitives.ThreadCount = before;
+        }
+    }
+
+    /// <summary>A soft-target cross-entropy case: weights or none, label smoothing, reduction, where the
+    /// gradient goes, the targets (distributions, or of mixed signs), whether some rows' targets are all
+    /// 0 (their group of W rows then runs row by row) and whether the NaN/±∞ rows are kept.</summary>
+    private sealed record SoftLossCase(string Name, bool Weighted, double Smoothing, Reduction Reduction, GradInto Grad,
+        bool MixedSigns, bool ZeroRows, bool Special);
+
+    private enum GradInto { Separate, Logits, Target }
+
+    private static readonly SoftLossCase[] SoftLossCases =
+    [
+        new("plain, NaN/inf rows, grad strided", false, 0, Reduction.None, GradInto.Separate, false, false, true),
+        new("weighted, smoothing 0.1, grad in place of logits", true, 0.1, Reduction.None, GradInto.Logits, false, false, false),
+        new("weighted, mean, grad in place of target, all-zero rows of -inf logits", true, 0, Reduction.Mean, GradInto.Target, false, true, false),
+        new("smoothing 0.2, sum, mixed-sign targets, grad strided", false, 0.2, Reduction.Sum, GradInto.Separate, true, false, false),
+    ];
+
+    /// <summary>Soft-target cross-entropy on every row length 1 … 4W + 1 at every width (across lanes
+    /// from W to 4W), with row counts around multiples of W, against the float64 reference with the
+    /// header's bounds (as CrossEntropyTests).</summary>
+    [Theory, MemberData(nameof(WidthsAndTypes))]
+    public void SoftCrossEntropyOfShortRowsMatchesReference(Width width, string dtype)
+    {
+        int done = dtype == "float32" ? SoftCrossEntropy<float>(width) : SoftCrossEntropy<double>(width);
+        Assert.True(done > 0);
+    }
+
+    /// <summary>Target j of row r: a distribution with some zeros (normalised by the caller), or values
+    /// in [−0.5, 1); rows r ≡ 2 (mod 7) all 0 when asked (their logits are then all −∞: loss 0 and
+    /// gradient 0 all the same, which only the row-by-row path gives).</summary>
+    private static double SoftTarget(int seed, int r, int c, bool mixedSigns, bool zeroRows)
+    {
+        double u = ((uint)HashCode.Combine(seed, r, c, 17) % 1_000_000) / 1_000_000.0;
+        return zeroRows && r % 7 == 2 ? 0.0
+            : mixedSigns ? 1.5 * u - 0.5
+            : c % 3 == 1 ? 0.0 : u;
+    }
+
+    private static int SoftCrossEntropy<T>(Width width)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int w = Lanes<T>(width), count = 0;
+        double dominant = Expect.IsFloat<T>() ? 20 : 40;
+        bool isFloat = Expect.IsFloat<T>();
+        for (int cols = 1; cols <= 4 * w + 1; cols++)
+        {
+            foreach (int rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 })
+            {
+                foreach (SoftLossCase c in SoftLossCases)
+                {
+                    int seed = cols * 1000 + rows;
+                    var options = new CrossEntropyOptions { Reduction = c.Reduction, LabelSmoothing = c.Smoothing };
+                    var logits = new Matrix<T>(rows, cols, cols + 2).Fill((r, col) =>
+                    {
+                        double x = Element(seed, r, col, cols, dominant);
+                        return c.ZeroRows && r % 7 == 2 ? double.NegativeInfinity // a row that asks for nothing
+                            : c.Special || r % 11 == 9 || double.IsFinite(x) ? x : -0.5 * col;
+                    });
+                    double[][] p = Enumerable.Range(0, rows).Select(r => Enumerable.Range(0, cols)
+                        .Select(col => SoftTarget(seed, r, col, c.MixedSigns, c.ZeroRows)).ToArray()).ToArray();
+                    if (!c.MixedSigns)
+                    {
+                        p = p.Select(row => row.Sum() == 0 ? row : row.Select(x => x / row.Sum()).ToArray()).ToArray();
+                    }
+                    var target = new Matrix<T>(rows, cols, cols + 1).Fill((r, col) => p[r][col]);
+                    T[]? weight = c.Weighted ? TestData.Vector<T>(seed, cols, 0.5, 2) : null;
+                    Reference.LossResult expected = Reference.SoftCrossEntropy(logits.RowsAsDouble(), target.RowsAsDouble(), weight?.AsDouble(), options);
+                    var loss = Enumerable.Repeat(Matrix<T>.Sentinel, c.Reduction == Reduction.None ? rows : 1).ToArray();
+                    Matrix<T> grad = c.Grad switch
+                    {
+                        GradInto.Logits => logits,
+                        GradInto.Target => target,
+                        _ => new Matrix<T>(rows, cols, cols + 3),
+                    };
+                    Ops.SoftCrossEntropy(width, logits, target, weight, options, loss, grad);
+                    string context = $"cross_entropy_soft width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {c.Name}";
+                    double relative = isFloat ? 2e-6 : 3e-15;
+                    if (c.Reduction == Reduction.None)
+                    {
+                        for (int r = 0; r < rows; r++)
+                        {
+                            Expect.Close(expected.RowLosses[r], double.CreateTruncating(loss[r]),
+                                relative * (expected.TargetAbsMass[r] + expected.RowLossScale[r]), context + " loss", r);
+                        }
+                    }
+                    else
+                    {
+                        double divisor = c.Reduction == Reduction.Mean ? Math.Abs(expected.Divisor) : 1;
+                        Expect.Close(expected.Reduced, double.CreateTruncating(loss[0]),
+                            relative * (expected.TargetAbsMass.Sum() + expected.RowLossScale.Sum()) / divisor, context + " loss");
+                    }
+                    double gradRelative = isFloat ? 1e-6 : 3e-15;
+                    Expect.Rows(grad, expected.Grad, (r, _, _) => gradRelative * Math.Abs(expected.Scale) * expected.TargetAbsMass[r], context + " grad");
+                    count++;
+                }
+            }
+        }
+        return count;
+    }
+
+    /// <summary>Soft targets all on a dominant class, in every lane: the loss and the gradient there,
+    /// both about Σ_{j≠t} exp(z_j − max), within 4 ulp (the gradient's form at e = 1 keeps them; s·(1/S − 1)
+    /// would round to 0).</summary>
+    [Theory, MemberData(nameof(VectorWidthsAndTypes))]
+    public void SoftCrossEntropyOfADominantClassKeepsItsTinyValueInEveryLane(Width width, string dtype)
+    {
+        int done = dtype == "float32" ? DominantSoftLoss<float>(width) : DominantSoftLoss<double>(width);
+        Assert.True(done > 0);
+    }
+
+    private static int DominantSoftLoss<T>(Width width)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int w = Lanes<T>(width), count = 0;
+        double dominant = Expect.IsFloat<T>() ? 20 : 40;
+        var options = new CrossEntropyOptions { Reduction = Reduction.None };
+        for (int cols = Math.Max(2, w); cols <= 4 * w; cols++)
+        {
+            int rows = 2 * w;
+            var logits = new Matrix<T>(rows, cols, cols).Fill((r, c) => c == r % cols ? dominant : -0.5 * ((r + c) % 4));
+            var target = new Matrix<T>(rows, cols, cols).Fill((r, c) => c == r % cols ? 1.0 : 0.0);
+            foreach (T[]? weight in new[] { null, TestData.Vector<T>(cols, cols, 0.5, 2) })
+            {
+                Reference.LossResult expected = Reference.SoftCrossEntropy(logits.RowsAsDouble(), target.RowsAsDouble(), weight?.AsDouble(), options);
+                var loss = new T[rows];
+                var grad = new Matrix<T>(rows, cols, cols);
+                Ops.SoftCrossEntropy(width, logits, target, weight, options, loss, grad);
+                for (int r = 0; r < rows; r++, count++)
+                {
+                    string context = $"cross_entropy_soft width={width} dtype={TestData.Name<T>()} {rows} x {cols} weights={weight is not null} row {r}";
+                    WithinUlps<T>(expected.RowLosses[r], loss[r], context + ": loss");
+                    WithinUlps<T>(expected.Grad[r][r % cols], grad[r, r % cols], context + ": gradient at the target");
+                }
+            }
+        }
+        return count;
+    }
+
+    /// <summary>Soft-target cross-entropy over many blocks of short rows (mean, weights, smoothing, some
+    /// all-zero rows): the same loss and gradient bits at 1, 2 and 7 threads at every width.</summary>
+    [Theory, MemberData(nameof(WidthsAndTypes))]
+    public void SoftCrossEntropyOfShortRowsGivesTheSameBitsAtOneTwoAndSevenThreads(Width width, string dtype)
+    {
+        if (dtype == "float32")
+        {
+            SameSoftLossBits<float>(width);
+        }
+        else
+        {
+            SameSoftLossBits<double>(width);
+        }
+    }
+
+    private static void SameSoftLossBits<T>(Width width)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int w = Lanes<T>(width);
+        int before = SoftmaxPrimitives.ThreadCount;
+        var options = new CrossEntropyOptions { Reduction = Reduction.Mean, LabelSmoothing = 0.1 };
+        try
+        {
+            foreach (int cols in new[] { w, 2 * w - 1, 10, 3 * w + 1, 4 * w })
+            {
+                const int rows = 20_003;
+                Matrix<T> logits = TestData.Uniform<T>(cols, rows, cols, cols, -30, 30);
+                var target = new Matrix<T>(rows, cols, cols).Fill((r, c) => SoftTarget(cols, r, c, mixedSigns: false, zeroRows: true));
+                T[] weight = TestData.Vector<T>(cols, cols, 0.5, 2);
+                T[]? firstLoss = null, firstGrad = null;
+                foreach (int threads in new[] { 1, 2, 7 })
+                {
+                    SoftmaxPrimitives.ThreadCount = threads;
+                    var loss = new T[1];
+                    var grad = new Matrix<T>(rows, cols, cols);
+                    Ops.SoftCrossEntropy(width, logits, target, weight, options, loss, grad);
+                    firstLoss ??= loss;
+                    firstGrad ??= grad.Data;
+                    string context = $"cross_entropy_soft width={width} dtype={TestData.Name<T>()} {rows} x {cols} at {threads} threads";
                     Assert.True(firstLoss.AsSpan().SequenceEqual(loss), context + ": the loss differs from 1 thread");
                     Assert.True(firstGrad.AsSpan().SequenceEqual(grad.Data), context + ": the gradient differs from 1 thread");
                 }

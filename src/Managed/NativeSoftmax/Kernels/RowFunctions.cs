@@ -239,19 +239,21 @@ internal readonly unsafe struct SmoothedTargets<TVec, T>(T* target, T keep, T sp
 }
 
 /// <summary>ŷ_i·(max − z_i), and 0 where ŷ_i = 0 (so a zero target on a −∞ logit adds 0, as xlogy).</summary>
-internal readonly unsafe struct SoftTargetGaps<TVec, T>(T* z, T max, SmoothedTargets<TVec, T> targets)
+internal readonly unsafe struct SoftTargetGaps<TVec, T>(T* z, TVec max, SmoothedTargets<TVec, T> targets)
     : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly TVec _max = TVec.Create(max);
+    public SoftTargetGaps(T* z, T max, SmoothedTargets<TVec, T> targets) : this(z, TVec.Create(max), targets)
+    {
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Apply(nuint i)
     {
         TVec zero = TVec.Create(T.Zero);
         TVec y = targets.Apply(i);
-        return TVec.Select(TVec.EqualTo(y, zero), zero, y * (_max - TVec.Load(z + i)));
+        return TVec.Select(TVec.EqualTo(y, zero), zero, y * (max - TVec.Load(z + i)));
     }
 }
 
@@ -262,28 +264,43 @@ internal readonly unsafe struct SoftTargetGaps<TVec, T>(T* z, T max, SmoothedTar
 /// (the other form would be s·(1/S − 1)·ŷ_i, rounded to 0 for a dominant class). The e_i come from
 /// <typeparamref name="TExps"/>: computed from the logits (<see cref="ExpShifted{TVec, T}"/>), or
 /// read back where the sum's pass stored them (<see cref="Elements{TVec, T}"/>), the same values.
-/// s is the row's <paramref name="gradScale"/>, Σŷ its <paramref name="targetSum"/> and S its <paramref name="sum"/>.
+/// The per-row factors are <see cref="SoftTargetGradientTerms{T}"/>, one per lane for rows across lanes.
 /// </summary>
 internal readonly unsafe struct SoftTargetGradient<TVec, T, TExps>(TExps exps, SmoothedTargets<TVec, T> targets,
-    double gradScale, double targetSum, ExpSum sum)
+    TVec negativeGradScale, TVec targetSum, TVec scale, TVec atMaxScale, TVec negativeAtMaxRestScale)
     : IRowFunction<TVec, T>
     where TVec : struct, IVec<TVec, T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
     where TExps : struct, IRowFunction<TVec, T>
 {
-    private readonly TVec _negativeGradScale = TVec.Create(T.CreateTruncating(-gradScale));
-    private readonly TVec _targetSum = TVec.Create(T.CreateTruncating(targetSum));
-    private readonly TVec _scale = TVec.Create(T.CreateTruncating(gradScale * targetSum / sum.Total));
-    private readonly TVec _atMaxScale = TVec.Create(T.CreateTruncating(gradScale / sum.Total));
-    private readonly TVec _negativeAtMaxRestScale = TVec.Create(T.CreateTruncating(-(gradScale * sum.Excluding(1) / sum.Total)));
+    /// <summary>The gradient of one row, its factors from <paramref name="terms"/>.</summary>
+    public SoftTargetGradient(TExps exps, SmoothedTargets<TVec, T> targets, SoftTargetGradientTerms<T> terms)
+        : this(exps, targets, TVec.Create(terms.NegativeGradScale), TVec.Create(terms.TargetSum), TVec.Create(terms.Scale),
+            TVec.Create(terms.AtMaxScale), TVec.Create(terms.NegativeAtMaxRestScale))
+    {
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TVec Apply(nuint i)
     {
         TVec e = exps.Apply(i);
         TVec y = targets.Apply(i);
-        TVec gradient = TVec.MultiplyAdd(y, _negativeGradScale, e * _scale);
-        TVec atMax = TVec.MultiplyAdd(y, _negativeAtMaxRestScale, (_targetSum - y) * _atMaxScale);
+        TVec gradient = TVec.MultiplyAdd(y, negativeGradScale, e * scale);
+        TVec atMax = TVec.MultiplyAdd(y, negativeAtMaxRestScale, (targetSum - y) * atMaxScale);
         return TVec.Select(TVec.EqualTo(e, TVec.Create(T.One)), atMax, gradient);
     }
+}
+
+/// <summary>The factors of <see cref="SoftTargetGradient{TVec, T, TExps}"/> for a row whose gradient
+/// scale is s (<paramref name="gradScale"/>), whose targets sum to Σŷ (<paramref name="targetSum"/>)
+/// and whose exponentials to S (<paramref name="sum"/>): −s, Σŷ, s·Σŷ/S, s/S and −s·(S − 1)/S, each
+/// formed in float64 and rounded once to T.</summary>
+internal readonly struct SoftTargetGradientTerms<T>(double gradScale, double targetSum, ExpSum sum)
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    public T NegativeGradScale { get; } = T.CreateTruncating(-gradScale);
+    public T TargetSum { get; } = T.CreateTruncating(targetSum);
+    public T Scale { get; } = T.CreateTruncating(gradScale * targetSum / sum.Total);
+    public T AtMaxScale { get; } = T.CreateTruncating(gradScale / sum.Total);
+    public T NegativeAtMaxRestScale { get; } = T.CreateTruncating(-(gradScale * sum.Excluding(1) / sum.Total));
 }

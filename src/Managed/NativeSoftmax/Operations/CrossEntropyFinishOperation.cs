@@ -191,7 +191,7 @@ internal unsafe struct CrossEntropyFinishOperation<T, TOptions>(VocabularyShard<
                 var targets = new SmoothedTargets<TVec, T>(shard.Target + r * shard.LdTarget, T.CreateTruncating(keep),
                     T.CreateTruncating(spread), weight);
                 var gradient = new SoftTargetGradient<TVec, T, ExpShifted<TVec, T>>(new ExpShifted<TVec, T>(z, max), targets,
-                    rowScale, targetSum, sum);
+                    new SoftTargetGradientTerms<T>(rowScale, targetSum, sum));
                 RowLoop<TVec, T>.Store(gradient, g, n);
             }
         }

@@ -86,7 +86,9 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
 
     public static double Run<TVec>(in Prepared<SoftTargetCrossEntropyOperation<T, TOptions>> prepared, long first, long end)
         where TVec : struct, IVec<TVec, T> =>
-        ChunkedRowLoop<TVec, T>.Fits((nuint)prepared.Operation.Cols)
+        LaneTile<TVec, T>.Fits((nuint)prepared.Operation.Cols)
+            ? prepared.Operation.RunShortRows<TVec>(first, end)
+            : ChunkedRowLoop<TVec, T>.Fits((nuint)prepared.Operation.Cols)
             ? prepared.Operation.RunRows<TVec, ChunkedRowLoop<TVec, T>>(first, end)
             : prepared.Operation.RunRows<TVec, RowLoop<TVec, T>>(first, end);
 
@@ -95,6 +97,126 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
 
     private readonly void StoreReduced(double total) =>
         CrossEntropyValidation.StoreReduced(loss, _options.Reduction, total, rows);
+
+    /// <summary>
+    /// Rows of at most <see cref="LaneTile{TVec, T}.MaxColumns"/>: Count at a time across lanes
+    /// (<see cref="Lanes"/>), a group with a row whose targets sum to 0 and the rest of the block one
+    /// row at a time (<see cref="RunRows"/>). Groups start at the block's first row, so they depend on
+    /// the shape and targets alone, never on the thread count.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private readonly double RunShortRows<TVec>(long first, long end)
+        where TVec : struct, IVec<TVec, T>
+    {
+        int width = TVec.Count, size = LaneTile<TVec, T>.MaxElements;
+        T* tiles = stackalloc T[3 * size + LaneValues * width];
+        double* logSums = stackalloc double[width];
+        T* targetTile = tiles + size;
+        T* weightTile = weight == null ? null : tiles + 2 * size;
+        T* lanes = tiles + 3 * size;
+        if (weightTile != null)
+        {
+            LaneTile<TVec, T>.Broadcast(weight, (nuint)cols, weightTile);
+        }
+        double total = 0;
+        long r = first;
+        bool prefetch = !_logitsInScratch && rows * ldLogits * sizeof(T) >= LaneTile<TVec, T>.PrefetchFromBytes;
+        for (; end - r >= width; r += width)
+        {
+            if (prefetch && end - r >= 3 * width)
+            {
+                LaneTile<TVec, T>.Prefetch(logits + (r + 2 * width) * ldLogits, ldLogits, (nuint)cols);
+                LaneTile<TVec, T>.Prefetch(target + (r + 2 * width) * ldTarget, ldTarget, (nuint)cols);
+            }
+            if (!Lanes<TVec>(r, tiles, targetTile, weightTile, lanes, logSums, ref total))
+            {
+                total += RunRows<TVec, RowLoop<TVec, T>>(r, r + width);
+            }
+        }
+        return total + RunRows<TVec, RowLoop<TVec, T>>(r, end);
+    }
+
+    /// <summary>Per-lane values <see cref="Lanes"/> keeps in memory, Count each: the per-row scalars
+    /// read them lane by lane, and the gradient's five factors are written lane by lane.</summary>
+    private const int LaneValues = 10;
+
+    /// <summary>
+    /// Rows r … r + Count − 1 across lanes: <see cref="RunRows"/>'s steps and formulas, with each
+    /// row's target sum, maximum, smoothing gaps, Σ exp and gradient factors in its lane, and its loss
+    /// computed lane by lane; the loss total is added to <paramref name="total"/>. Returns false,
+    /// having written nothing, when a row's targets sum to 0 (rare: such a row may ask for nothing,
+    /// which <see cref="RunRows"/> tells apart), so that the group runs row by row instead.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly bool Lanes<TVec>(long r, T* tile, T* targetTile, T* weightTile, T* lanes, double* logSums, ref double total)
+        where TVec : struct, IVec<TVec, T>
+    {
+        nuint n = (nuint)cols;
+        int width = TVec.Count;
+        double epsilon = _options.LabelSmoothing;
+        T keep = T.CreateTruncating(1.0 - epsilon), spread = T.CreateTruncating(epsilon / cols);
+        LaneTile<TVec, T>.FromRows(target + r * ldTarget, ldTarget, n, targetTile);
+        var targets = new SmoothedTargets<TVec, T>(targetTile, keep, spread, weightTile);
+        TVec targetSums = LaneTile<TVec, T>.Sum(targets, n);
+        if (TVec.CountTrue(TVec.EqualTo(targetSums, TVec.Create(T.Zero))) != 0)
+        {
+            return false;
+        }
+
+        // Everything is read into the tiles before the gradient is stored (it may be exactly the
+        // logits or the target); the logits' tile then holds exp(z − max).
+        LaneTile<TVec, T>.FromRows(logits + r * ldLogits, ldLogits, n, tile);
+        TVec max = LaneTile<TVec, T>.Max(tile, n);
+        TVec gaps = LaneTile<TVec, T>.Sum(new SoftTargetGaps<TVec, T>(tile, max, targets), n);
+        LaneExpSums<TVec, T> sums = LaneTile<TVec, T>.SumExps(new ExpShifted<TVec, T>(tile, max), grad == null ? null : tile, n);
+        T* maxes = lanes, others = lanes + width, atMax = lanes + 2 * width, gapSums = lanes + 3 * width, sumsOfTargets = lanes + 4 * width;
+        T* negativeGradScales = lanes + 5 * width, targetSumsInT = lanes + 6 * width, scales = lanes + 7 * width;
+        T* atMaxScales = lanes + 8 * width, negativeAtMaxRestScales = lanes + 9 * width;
+        TVec.Store(max, maxes);
+        TVec.Store(sums.Others, others);
+        TVec.Store(sums.AtMax, atMax);
+        TVec.Store(gaps, gapSums);
+        TVec.Store(targetSums, sumsOfTargets);
+        sums.Logs(logSums);
+        double scale = CrossEntropyValidation.GradientScale(_options, rows);
+        bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
+        for (int i = 0; i < width; i++)
+        {
+            long row = r + i;
+            double gapSum = double.CreateTruncating(gapSums[i]);
+            if (typeof(T) == typeof(float) && !double.IsFinite(gapSum))
+            {
+                // max − z_j overflowed float32 (logits near ±FLT_MAX): form the gaps in float64.
+                gapSum = WideGaps.SoftTargets(logits + row * ldLogits, maxes[i], target + row * ldTarget, 1.0 - epsilon, epsilon / cols, weight, n);
+            }
+            double targetSum = double.CreateTruncating(sumsOfTargets[i]);
+            double rowLoss = gapSum + targetSum * logSums[i];
+            total += rowLoss;
+            if (storeRowLosses)
+            {
+                loss[row] = VecMath.FlushSubnormal(T.CreateTruncating(rowLoss));
+            }
+            if (grad != null)
+            {
+                var sum = new ExpSum(double.CreateTruncating(others[i]), double.CreateTruncating(atMax[i]));
+                var terms = new SoftTargetGradientTerms<T>(CrossEntropyValidation.RowScale<T>(_options, scale, row), targetSum, sum);
+                negativeGradScales[i] = terms.NegativeGradScale;
+                targetSumsInT[i] = terms.TargetSum;
+                scales[i] = terms.Scale;
+                atMaxScales[i] = terms.AtMaxScale;
+                negativeAtMaxRestScales[i] = terms.NegativeAtMaxRestScale;
+            }
+        }
+        if (grad != null)
+        {
+            var gradient = new SoftTargetGradient<TVec, T, Elements<TVec, T>>(new Elements<TVec, T>(tile), targets,
+                TVec.Load(negativeGradScales), TVec.Load(targetSumsInT), TVec.Load(scales), TVec.Load(atMaxScales),
+                TVec.Load(negativeAtMaxRestScales));
+            LaneTile<TVec, T>.Store(gradient, tile, n);
+            LaneTile<TVec, T>.ToRows(tile, n, grad + r * ldGrad, ldGrad);
+        }
+        return true;
+    }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per width and loop type
     private readonly double RunRows<TVec, TLoop>(long first, long end)
@@ -150,16 +272,14 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
             }
             if (g != null)
             {
-                double rowScale = CrossEntropyValidation.RowScale<T>(_options, scale, r);
+                var terms = new SoftTargetGradientTerms<T>(CrossEntropyValidation.RowScale<T>(_options, scale, r), targetSum, sum);
                 if (keepExps)
                 {
-                    TLoop.Store(new SoftTargetGradient<TVec, T, Elements<TVec, T>>(new Elements<TVec, T>(g), targets,
-                        rowScale, targetSum, sum), g, n);
+                    TLoop.Store(new SoftTargetGradient<TVec, T, Elements<TVec, T>>(new Elements<TVec, T>(g), targets, terms), g, n);
                 }
                 else
                 {
-                    TLoop.Store(new SoftTargetGradient<TVec, T, ExpShifted<TVec, T>>(new ExpShifted<TVec, T>(z, max), targets,
-                        rowScale, targetSum, sum), g, n);
+                    TLoop.Store(new SoftTargetGradient<TVec, T, ExpShifted<TVec, T>>(new ExpShifted<TVec, T>(z, max), targets, terms), g, n);
                 }
             }
         }
