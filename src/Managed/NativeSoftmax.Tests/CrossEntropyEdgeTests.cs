@@ -103,6 +103,63 @@ public class CrossEntropyEdgeTests
         }
     }
 
+    /// <summary>
+    /// Finite float64 weights whose sum is not: ±1e308 that cancel in column order but not in the
+    /// lanes the weights are summed in, and every other weight 1e308, whose sum is +∞ in any order. Without
+    /// label smoothing Σw does not enter the loss or the gradient, which stay finite and match the
+    /// float64 reference, as does the vocabulary split (partial, then finish). Σw once turned every
+    /// gradient into 0·∞ = NaN (found by review).
+    /// </summary>
+    [Theory, MemberData(nameof(Cases.EveryWidth), MemberType = typeof(Cases))]
+    public void FiniteWeightsWhoseSumOverflowsLeaveUnsmoothedResultsFinite(Width width)
+    {
+        var options = new CrossEntropyOptions { Reduction = Reduction.Sum };
+        foreach (int cols in new[] { 12, 32 })
+        {
+            double[] cancelling = [.. Enumerable.Repeat(1.0, cols)];
+            cancelling[0] = 1e308;
+            cancelling[1] = -1e308;
+            if (cols > 17)
+            {
+                cancelling[16] = 1e308; // lane 0 of the 16 overflows to +∞, lane 1 to −∞
+                cancelling[17] = -1e308;
+            }
+            double[] overflowing = [.. Enumerable.Range(0, cols).Select(j => j % 2 == 0 ? 1e308 : 1.0)];
+            foreach (double[] weight in new[] { cancelling, overflowing })
+            {
+                const int Rows = 9;
+                Matrix<double> logits = TestData.Uniform<double>(cols, Rows, cols, cols, -2, 2);
+                long[] labels = [.. Enumerable.Range(0, Rows).Select(r => (long)((r * 5 + 2) % cols))];
+                // Labels away from the huge weights, so that the loss itself stays finite.
+                labels = [.. labels.Select(t => Math.Abs(weight[t]) > 1 ? 3L : t)]; // column 3 weighs 1 in both
+                double[][] z = logits.RowsAsDouble();
+                Reference.LossResult expected = Reference.HardCrossEntropy(z, labels, weight, options);
+                string context = $"width={width} cols={cols} weights {(weight == overflowing ? "all 1e308" : "±1e308 cancelling")}";
+                var loss = new double[1];
+                var grad = new Matrix<double>(Rows, cols, cols);
+                Ops.CrossEntropy(width, logits, labels, weight, options, loss, grad);
+                Assert.True(double.IsFinite(expected.Reduced), context + ": the reference loss is not finite");
+                Expect.Close(expected.Reduced, loss[0], 1e-14 * (expected.TargetAbsMass.Sum() + expected.RowLossScale.Sum()), context + " loss");
+                Expect.Rows(grad, expected.Grad, (r, _, _) => 3e-15 * expected.TargetAbsMass[r], context + " grad");
+
+                var stats = new CrossEntropyStats[Rows];
+                SoftmaxPrimitives.CrossEntropyPartial<double>(Rows, cols, 0, cols, logits.Data, cols, labels, weight, stats, options);
+                var splitLoss = new double[1];
+                var splitGrad = new double[Rows * cols];
+                SoftmaxPrimitives.CrossEntropyFinish<double>(Rows, cols, 0, cols, logits.Data, cols, labels, weight, stats, default,
+                    splitLoss, splitGrad, cols, options);
+                Expect.Close(expected.Reduced, splitLoss[0], 1e-14 * (expected.TargetAbsMass.Sum() + expected.RowLossScale.Sum()), context + " split loss");
+                for (int r = 0; r < Rows; r++)
+                {
+                    for (int j = 0; j < cols; j++)
+                    {
+                        Expect.Close(expected.Grad[r][j], splitGrad[r * cols + j], 3e-15 * expected.TargetAbsMass[r], context + " split grad", r, j);
+                    }
+                }
+            }
+        }
+    }
+
     private static void NearFloatMax<T>(Width width, double big)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {

@@ -102,7 +102,8 @@ public class ValidationTests
     }
 
     /// <summary>The weights' sum against a compensated float64 sum, on lengths around the 16 lanes
-    /// and weights of mixed signs over 60 decades; and finite float64 weights whose sum overflows
+    /// and weights of mixed signs over 60 decades; finite float64 weights that overflow a lane but
+    /// not the sum in column order get that sum; and finite float64 weights whose sum overflows
     /// are accepted, as finite weights are (their sum is then +∞).</summary>
     [Fact]
     public unsafe void WeightSumIsTheFloat64SumOfTheWeights()
@@ -124,6 +125,15 @@ public class ValidationTests
                 Expect.Close(Reference.Sum(widened), sum, (cols + 16) * Math.Pow(2, -53) * widened.Sum(Math.Abs),
                     $"float32 weights, {cols} columns");
             }
+        }
+        // ±1e308 in lanes 0 and 1 twice: each lane overflows; in column order the second +1e308
+        // absorbs the 14 ones before it, and the sum is the 14 after.
+        double[] cancelling = Enumerable.Repeat(1.0, 32).ToArray();
+        (cancelling[0], cancelling[1], cancelling[16], cancelling[17]) = (1e308, -1e308, 1e308, -1e308);
+        fixed (double* w = cancelling)
+        {
+            Assert.True(NativeSoftmax.Operations.CrossEntropyValidation.Weights(w, cancelling.Length, out double sum, out _));
+            Assert.Equal(14.0, sum);
         }
         double[] huge = Enumerable.Repeat(1e308, 20).ToArray();
         fixed (double* w = huge)

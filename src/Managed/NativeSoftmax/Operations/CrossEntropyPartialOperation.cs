@@ -115,7 +115,7 @@ internal unsafe struct CrossEntropyPartialOperation<T, TOptions>(VocabularyShard
             }
             if (shard.HardLabels)
             {
-                row.TargetSum = spread * _weightSum;
+                row.TargetSum = epsilon > 0 ? spread * _weightSum : 0.0; // Σw may be ±∞ for finite weights
                 if (finiteMax && epsilon > 0)
                 {
                     double gaps = chunkGaps; // the chunks fall back to float64 themselves

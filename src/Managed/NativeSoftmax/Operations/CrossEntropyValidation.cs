@@ -110,6 +110,7 @@ internal static unsafe class CrossEntropyValidation
         {
             return true; // a NaN or ±∞ weight makes the sum NaN or ±∞
         }
+        weightSum = 0;
         for (long j = 0; j < cols; j++)
         {
             if (!T.IsFinite(weight[j]))
@@ -117,8 +118,11 @@ internal static unsafe class CrossEntropyValidation
                 failure = new(Status.InvalidArgument, "weight", $"weight[{j}] is {weight[j]}; class weights must be finite.");
                 return false;
             }
+            // Finite float64 weights near ±DBL_MAX can overflow a lane where the sum in column order
+            // stays finite: that order decides then, as it did before the lanes.
+            weightSum += double.CreateTruncating(weight[j]);
         }
-        return true; // finite float64 weights whose sum overflows
+        return true;
     }
 
     /// <summary>Lanes of <see cref="SumOfWeights"/>.</summary>

@@ -427,12 +427,19 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         // One division per row, 1/S (S is in [1, C], so 1/S is never subnormal; rowScale/S could
         // be, and lose bits before its product).
         double inverseTotal = 1.0 / sum.Total;
+        double othersTargetSum = epsilon > 0 ? spread * (_weightSum - wt) : 0.0; // Σy − y_t
         return new GradientTerms(rowScale * targetSum * inverseTotal, rowScale * spread,
-            rowScale * (et * (spread * (_weightSum - wt)) - yt * sum.Excluding(et)) * inverseTotal);
+            rowScale * (et * othersTargetSum - yt * sum.Excluding(et)) * inverseTotal);
     }
 
-    /// <summary>Σy = (1 − ε)·w_t + (ε/C)·Σw of a row whose label weighs <paramref name="wt"/>.</summary>
-    private readonly double TargetSum(double wt) => (1.0 - _options.LabelSmoothing) * wt + _options.LabelSmoothing / cols * _weightSum;
+    /// <summary>Σy = (1 − ε)·w_t + (ε/C)·Σw of a row whose label weighs <paramref name="wt"/>. Σw
+    /// only enters with label smoothing: finite weights may still sum to ±∞, which must not turn
+    /// an unsmoothed gradient into 0·∞ = NaN.</summary>
+    private readonly double TargetSum(double wt)
+    {
+        double epsilon = _options.LabelSmoothing;
+        return epsilon > 0 ? (1.0 - epsilon) * wt + epsilon / cols * _weightSum : wt;
+    }
 
     /// <summary>Σ_j w_j·(max − z_j); in float64 when the float32 sum overflows (logits near ±FLT_MAX).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
