@@ -37,7 +37,7 @@ public class AllocationTests
     }
 
     /// <summary>int labels are read where they are, per-row upstream gradients are a span, and Half
-    /// goes through this thread's float scratch (HalfScratch, native memory kept between calls): none
+    /// goes through this thread's float scratch (ThreadScratch, native memory kept between calls): none
     /// allocates per call once warm.</summary>
     [Theory]
     [InlineData(7)]

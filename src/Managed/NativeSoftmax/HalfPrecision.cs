@@ -55,7 +55,7 @@ public static partial class SoftmaxPrimitives
     }
 
     /// <summary>The float32 weight, upstream gradients and loss of a Half cross-entropy call, in
-    /// this thread's <see cref="HalfScratch.Call"/>; null where the caller gave none.</summary>
+    /// this thread's <see cref="ThreadScratch.Call"/>; null where the caller gave none.</summary>
     private readonly unsafe struct LossVectors
     {
         public readonly float* Weight;
@@ -67,7 +67,7 @@ public static partial class SoftmaxPrimitives
         {
             _lossCount = reduction == Reduction.None ? rows : 1;
             long weightCount = weight == null ? 0 : cols, gradOutputCount = gradOutput == null ? 0 : rows;
-            float* start = HalfScratch.Call(weightCount + gradOutputCount + _lossCount);
+            float* start = ThreadScratch.Call(weightCount + gradOutputCount + _lossCount);
             Weight = weight == null ? null : start;
             GradOutput = gradOutput == null ? null : start + weightCount;
             Loss = loss == null ? null : start + weightCount + gradOutputCount;

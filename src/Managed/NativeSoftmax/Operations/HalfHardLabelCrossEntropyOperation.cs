@@ -8,7 +8,7 @@ namespace NativeSoftmax.Operations;
 /// Fused softmax cross-entropy with hard labels (<see cref="HardLabelCrossEntropyOperation{T, TLabel, TOptions}"/>)
 /// with 16-bit logits and grad (<typeparamref name="TFormat"/>) and float32 weight, loss and
 /// grad_output. Prepare is the float32 operation's, over the caller's 16-bit matrices; each block
-/// of rows has its logits widened into this thread's <see cref="HalfScratch"/>, runs the float32
+/// of rows has its logits widened into this thread's <see cref="ThreadScratch"/>, runs the float32
 /// operation there (its gradient in place over the scratch logits, its losses straight into the
 /// caller's float32 memory), and has its gradient narrowed once into the caller's grad.
 /// </summary>
@@ -52,7 +52,7 @@ internal unsafe struct HalfHardLabelCrossEntropyOperation<TFormat, TLabel, TOpti
         where TVec : struct, IVec<TVec, float>
     {
         nuint n = (nuint)cols;
-        float* scratch = HalfScratch.Block((end - first) * cols);
+        float* scratch = ThreadScratch.Block((end - first) * cols);
         for (long r = first; r < end; r++)
         {
             HalfConversion<TFormat>.WidenAt<TVec>(logits + r * ldLogits, scratch + (r - first) * cols, n);

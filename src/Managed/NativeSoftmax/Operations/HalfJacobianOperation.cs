@@ -5,9 +5,9 @@ namespace NativeSoftmax.Operations;
 
 /// <summary>
 /// The softmax Jacobian (<see cref="SoftmaxJacobianOperation{T}"/>) on 16-bit storage
-/// <typeparamref name="TFormat"/>: the logits widened into this thread's <see cref="HalfScratch"/>,
+/// <typeparamref name="TFormat"/>: the logits widened into this thread's <see cref="ThreadScratch"/>,
 /// the float32 Jacobian computed there, and each entry narrowed once into the caller's matrix.
-/// The scratch holds cols·(cols + 1) floats; above <see cref="HalfScratch.KeptBytes"/> it is given
+/// The scratch holds cols·(cols + 1) floats; above <see cref="ThreadScratch.KeptBytes"/> it is given
 /// back after the call.
 /// </summary>
 internal readonly unsafe struct HalfJacobianOperation<TFormat>(long cols, ushort* logits, ushort* jacobian, long ldJacobian)
@@ -43,7 +43,7 @@ internal readonly unsafe struct HalfJacobianOperation<TFormat>(long cols, ushort
         where TVec : struct, IVec<TVec, float>
     {
         nuint n = (nuint)cols;
-        float* z = HalfScratch.Block(cols * (cols + 1));
+        float* z = ThreadScratch.Block(cols * (cols + 1));
         float* j = z + cols;
         HalfConversion<TFormat>.WidenAt<TVec>(logits, z, n);
         var inner = new SoftmaxJacobianOperation<float>(cols, z, j, cols);
@@ -56,6 +56,6 @@ internal readonly unsafe struct HalfJacobianOperation<TFormat>(long cols, ushort
         {
             HalfConversion<TFormat>.NarrowFlushedAt<TVec>(j + i * cols, jacobian + i * ldJacobian, n);
         }
-        HalfScratch.TrimBlock();
+        ThreadScratch.TrimBlock();
     }
 }

@@ -7,7 +7,7 @@ namespace NativeSoftmax.Operations;
 /// <summary>
 /// A row-to-row operation (<see cref="RowToRowOperation{TKernel, T}"/>) on 16-bit storage
 /// <typeparamref name="TFormat"/>, computed in float32: each block of rows is widened into this
-/// thread's <see cref="HalfScratch"/>, the float32 operation runs on it in place, and each result
+/// thread's <see cref="ThreadScratch"/>, the float32 operation runs on it in place, and each result
 /// is narrowed once (nearest, ties to even, then the flush rule) into the caller's memory. The
 /// kernels are the float32 ones, unchanged.
 /// </summary>
@@ -51,7 +51,7 @@ internal readonly unsafe struct HalfRowToRowOperation<TKernel, TFormat>(long row
         nuint length = (nuint)cols;
         if (TKernel.ConvertsLongRowsByChunks && LongRow<TVec, float>.Fits(length))
         {
-            float* scratch = HalfScratch.Block(cols);
+            float* scratch = ThreadScratch.Block(cols);
             for (long r = first; r < end; r++)
             {
                 var half = new LongRow<TVec, float>.HalfStorage(input + r * ldInput, output + r * ldOutput,
@@ -63,7 +63,7 @@ internal readonly unsafe struct HalfRowToRowOperation<TKernel, TFormat>(long row
         long count = end - first;
         long block = count * cols;
         bool twoInputs = TKernel.SecondInput is not null;
-        float* a = HalfScratch.Block(twoInputs ? 2 * block : block);
+        float* a = ThreadScratch.Block(twoInputs ? 2 * block : block);
         float* b = twoInputs ? a + block : null;
         nuint n = (nuint)cols;
         for (long r = first; r < end; r++)

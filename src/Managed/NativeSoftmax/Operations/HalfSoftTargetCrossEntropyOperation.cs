@@ -50,7 +50,7 @@ internal unsafe struct HalfSoftTargetCrossEntropyOperation<TFormat, TOptions>(lo
     {
         nuint n = (nuint)cols;
         long block = (end - first) * cols;
-        float* z = HalfScratch.Block(2 * block);
+        float* z = ThreadScratch.Block(2 * block);
         float* p = z + block;
         for (long r = first; r < end; r++)
         {

@@ -177,7 +177,12 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         where TRestLoop : struct, IRowLoop<TVec, T>
     {
         int width = TVec.Count, size = LaneTile<TVec, T>.MaxElements;
-        T* tile = stackalloc T[2 * size + LaneValues * width];
+        if (end - first < width)
+        {
+            return RunRows<TVec, TRestLoop>(first, end); // no group: no tile
+        }
+        // This thread's scratch, not the stack (ThreadScratch).
+        T* tile = (T*)ThreadScratch.Tiles((2 * size + LaneValues * width) * sizeof(T) / sizeof(float));
         double* logSums = stackalloc double[width];
         T* weightTile = weight == null ? null : tile + size;
         T* lanes = tile + 2 * size;

@@ -75,12 +75,13 @@ internal readonly unsafe struct RowToRowOperation<TKernel, T>(long rows, long co
         where TRestLoop : struct, IRowLoop<TVec, T>
     {
         long r = first;
-        if (TKernel.RunsAcrossLanes)
+        if (TKernel.RunsAcrossLanes && end - first >= TVec.Count)
         {
             nuint n = (nuint)cols;
             int width = TVec.Count;
             int size = LaneTile<TVec, T>.MaxElements;
-            T* tile = stackalloc T[TKernel.SecondInput is null ? size : 2 * size];
+            long tileElements = TKernel.SecondInput is null ? size : 2 * size;
+            T* tile = (T*)ThreadScratch.Tiles(tileElements * sizeof(T) / sizeof(float)); // not the stack (ThreadScratch)
             T* secondTile = TKernel.SecondInput is null ? null : tile + size;
             bool prefetch = rows * ldInput * sizeof(T) >= LaneTile<TVec, T>.PrefetchFromBytes;
             for (; end - r >= width; r += width)

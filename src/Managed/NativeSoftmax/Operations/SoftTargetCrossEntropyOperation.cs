@@ -109,15 +109,15 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
         where TVec : struct, IVec<TVec, T>
     {
         int width = TVec.Count, size = LaneTile<TVec, T>.MaxElements;
-        T* tiles = stackalloc T[3 * size + LaneValues * width];
+        if (end - first < width)
+        {
+            return RunRows<TVec, RowLoop<TVec, T>>(first, end); // no group: no tile
+        }
+        // This thread's scratch, not the stack (ThreadScratch).
+        T* tiles = (T*)ThreadScratch.Tiles((2 * size + LaneValues * width) * sizeof(T) / sizeof(float));
         double* logSums = stackalloc double[width];
         T* targetTile = tiles + size;
-        T* weightTile = weight == null ? null : tiles + 2 * size;
-        T* lanes = tiles + 3 * size;
-        if (weightTile != null)
-        {
-            LaneTile<TVec, T>.Broadcast(weight, (nuint)cols, weightTile);
-        }
+        T* lanes = tiles + 2 * size;
         double total = 0;
         long r = first;
         bool prefetch = !_logitsInScratch && rows * ldLogits * sizeof(T) >= LaneTile<TVec, T>.PrefetchFromBytes;
@@ -128,7 +128,7 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
                 LaneTile<TVec, T>.Prefetch(logits + (r + 2 * width) * ldLogits, ldLogits, (nuint)cols);
                 LaneTile<TVec, T>.Prefetch(target + (r + 2 * width) * ldTarget, ldTarget, (nuint)cols);
             }
-            if (!Lanes<TVec>(r, tiles, targetTile, weightTile, lanes, logSums, ref total))
+            if (!Lanes<TVec>(r, tiles, targetTile, lanes, logSums, ref total))
             {
                 total += RunRows<TVec, RowLoop<TVec, T>>(r, r + width);
             }
@@ -148,15 +148,16 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
     /// which <see cref="RunRows"/> tells apart), so that the group runs row by row instead.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private readonly bool Lanes<TVec>(long r, T* tile, T* targetTile, T* weightTile, T* lanes, double* logSums, ref double total)
+    private readonly bool Lanes<TVec>(long r, T* tile, T* targetTile, T* lanes, double* logSums, ref double total)
         where TVec : struct, IVec<TVec, T>
     {
         nuint n = (nuint)cols;
         int width = TVec.Count;
         double epsilon = _options.LabelSmoothing;
-        T keep = T.CreateTruncating(1.0 - epsilon), spread = T.CreateTruncating(epsilon / cols);
         LaneTile<TVec, T>.FromRows(target + r * ldTarget, ldTarget, n, targetTile);
-        var targets = new SmoothedTargets<TVec, T>(targetTile, keep, spread, weightTile);
+        Smooth<TVec>(targetTile, n, T.CreateTruncating(1.0 - epsilon), T.CreateTruncating(epsilon / cols));
+        // The tile holds ŷ: SmoothedTargets with keep 1, spread 0 and no weights reads it back.
+        var targets = new SmoothedTargets<TVec, T>(targetTile, T.One, T.Zero, null);
         TVec targetSums = LaneTile<TVec, T>.Sum(targets, n);
         if (TVec.CountTrue(TVec.EqualTo(targetSums, TVec.Create(T.Zero))) != 0)
         {
@@ -216,6 +217,22 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
             LaneTile<TVec, T>.ToRows(tile, n, grad + r * ldGrad, ldGrad);
         }
         return true;
+    }
+
+    /// <summary>ŷ = (keep·p + spread)·w_j over a targets' tile, in place, column by column: the
+    /// operations of <see cref="SmoothedTargets{TVec, T}"/> with the class weight of column j
+    /// broadcast (no tile of weights), once for the three passes that read ŷ.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly void Smooth<TVec>(T* tile, nuint n, T keep, T spread)
+        where TVec : struct, IVec<TVec, T>
+    {
+        nuint width = (nuint)TVec.Count;
+        TVec keeps = TVec.Create(keep), spreads = TVec.Create(spread);
+        for (nuint j = 0; j < n; j++)
+        {
+            TVec y = TVec.MultiplyAdd(TVec.Load(tile + j * width), keeps, spreads);
+            TVec.Store(weight == null ? y : y * TVec.Create(weight[j]), tile + j * width);
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per width and loop type

@@ -3,15 +3,18 @@ using System.Runtime.InteropServices;
 namespace NativeSoftmax.Operations;
 
 /// <summary>
-/// Per-thread float32 scratch of the half-precision operations: allocated on a thread's first
-/// half-precision call and grown when a call needs more, never per call (and never on the stack,
-/// so a call on a 16 KiB stack works). Two slots: <see cref="Block"/> for the rows of one block
-/// (on whichever thread runs the block) and <see cref="Call"/> for what one whole call widens on
-/// its calling thread (the .NET Half API's weights, per-row upstream gradients and losses), so a
-/// block that runs on the calling thread does not overwrite the call's. A slot is freed when its
-/// thread ends.
+/// Per-thread scratch: allocated on a thread's first call that needs it and grown when a call
+/// needs more, never per call (and never on the stack, so a call on a 16 KiB stack works). Three
+/// slots: <see cref="Block"/> for the float32 rows of one block of a half-precision operation (on
+/// whichever thread runs the block), <see cref="Call"/> for what one whole half-precision call
+/// widens on its calling thread (the .NET Half API's weights, per-row upstream gradients and
+/// losses), so a block that runs on the calling thread does not overwrite the call's, and
+/// <see cref="Tiles"/> for the lane tiles of short rows (<see cref="Kernels.LaneTile{TVec, T}"/>;
+/// they run inside a half-precision block over its <see cref="Block"/>: at 512 bits a float32 tile
+/// is 4 KiB, and two or three of them on the stack left a 16 KiB thread too little). A slot is
+/// freed when its thread ends.
 /// </summary>
-internal static unsafe class HalfScratch
+internal static unsafe class ThreadScratch
 {
     /// <summary>Scratch larger than this (64 MiB) is given back after its call, so that a huge
     /// one-off call (a large Jacobian) does not hold its memory for the thread's life.</summary>
@@ -23,11 +26,17 @@ internal static unsafe class HalfScratch
     [ThreadStatic]
     private static Buffer? t_call;
 
+    [ThreadStatic]
+    private static Buffer? t_tiles;
+
     /// <summary>At least <paramref name="count"/> floats of this thread's block scratch.</summary>
     public static float* Block(long count) => (t_block ??= new()).Reserve(count);
 
     /// <summary>At least <paramref name="count"/> floats of this thread's call scratch.</summary>
     public static float* Call(long count) => (t_call ??= new()).Reserve(count);
+
+    /// <summary>At least <paramref name="count"/> floats of this thread's tile scratch.</summary>
+    public static float* Tiles(long count) => (t_tiles ??= new()).Reserve(count);
 
     /// <summary>Gives back this thread's scratch when it is above <see cref="KeptBytes"/>.</summary>
     public static void TrimBlock() => t_block?.Trim();
