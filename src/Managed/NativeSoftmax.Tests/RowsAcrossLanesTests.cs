@@ -66,11 +66,24 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
             (true, false) => 1e-15 * (1 + Math.Abs(expected)),
         };
 
+    /// <summary>A value in [0, 1) from its coordinates, the same in every process (HashCode.Combine
+    /// is seeded per process, so a failing input could not be run again): SplitMix64's finaliser of
+    /// the four numbers packed into one.</summary>
+    private static double Unit(int seed, int r, int c, int salt)
+    {
+        ulong x = ((ulong)(uint)seed << 40) ^ ((ulong)(uint)r << 20) ^ (ulong)(uint)c ^ ((ulong)(uint)salt << 58);
+        x += 0x9E3779B97F4A7C15;
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9;
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EB;
+        x ^= x >> 31;
+        return (x >> 11) * (1.0 / (1UL << 53));
+    }
+
     /// <summary>Row r of a test matrix: special rows at positions that fall in different lanes
     /// (NaN, +∞, all −∞, −∞ beside finite values, a dominant class), the others uniform in [−30, 30].</summary>
     private static double Element(int seed, int r, int c, int cols, double dominant)
     {
-        double uniform = ((uint)HashCode.Combine(seed, r, c) % 1_000_000) / 1_000_000.0 * 60 - 30;
+        double uniform = Unit(seed, r, c, 0) * 60 - 30;
         return (r % 11) switch
         {
             1 => c == cols / 2 ? double.NaN : uniform,
@@ -421,7 +434,7 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
     /// gradient 0 all the same, which only the row-by-row path gives).</summary>
     private static double SoftTarget(int seed, int r, int c, bool mixedSigns, bool zeroRows)
     {
-        double u = ((uint)HashCode.Combine(seed, r, c, 17) % 1_000_000) / 1_000_000.0;
+        double u = Unit(seed, r, c, 17);
         return zeroRows && r % 7 == 2 ? 0.0
             : mixedSigns ? 1.5 * u - 0.5
             : c % 3 == 1 ? 0.0 : u;
