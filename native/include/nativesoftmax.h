@@ -41,9 +41,10 @@
  *    float64 for both dtypes: the row losses of each block of rows in order, then the blocks in
  *    order (a fixed grouping that depends on the row length alone: 16384 elements a block, 1 to
  *    64 rows). softmax and log_softmax rows of 8192 classes or more, and hard-label cross-entropy
- *    rows of 8192 to 2^20 + 4095 classes without label smoothing, go by chunks of 4096 columns
- *    (the last takes the remainder): each chunk's maximum and sum of exponentials, the chunks
- *    folded in column order in float64, then one pass that writes the output.
+ *    rows and vocabulary-split shards of 8192 to 2^20 + 4095 classes, go by chunks of 4096 columns
+ *    (the last takes the remainder): each chunk's maximum and sum of exponentials (with hard
+ *    labels, its label-smoothing sum too), the chunks folded in column order in float64, then one
+ *    pass that writes the output.
  *  - Flush rule: every output (probabilities, log-probabilities, gradients, Jacobian entries,
  *    losses) whose magnitude is below the smallest normal number (FLT_MIN, DBL_MIN) is stored as
  *    0 (of either sign): no output is ever subnormal.
