@@ -262,7 +262,6 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
     {
         int w = Lanes<T>(width), count = 0;
         double dominant = Expect.IsFloat<T>() ? 20 : 40;
-        bool isFloat = Expect.IsFloat<T>();
         for (int cols = 1; cols <= 4 * w + 1; cols++)
         {
             foreach (int rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 })
@@ -284,23 +283,7 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
                     Matrix<T> grad = c.GradIntoLogits ? logits : new Matrix<T>(rows, cols, cols + 1);
                     Ops.CrossEntropy(width, logits, labels, weight, options, loss, grad);
                     string context = $"cross_entropy width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {c.Name}";
-                    double relative = isFloat ? 2e-6 : 3e-15;
-                    if (c.Reduction == Reduction.None)
-                    {
-                        for (int r = 0; r < rows; r++)
-                        {
-                            Expect.Close(expected.RowLosses[r], double.CreateTruncating(loss[r]),
-                                relative * (expected.TargetAbsMass[r] + expected.RowLossScale[r]), context + " loss", r);
-                        }
-                    }
-                    else
-                    {
-                        double divisor = c.Reduction == Reduction.Mean ? Math.Abs(expected.Divisor) : 1;
-                        Expect.Close(expected.Reduced, double.CreateTruncating(loss[0]),
-                            relative * (expected.TargetAbsMass.Sum() + expected.RowLossScale.Sum()) / divisor, context + " loss");
-                    }
-                    double gradRelative = isFloat ? 1e-6 : 3e-15;
-                    Expect.Rows(grad, expected.Grad, (r, _, _) => gradRelative * Math.Abs(expected.Scale) * expected.TargetAbsMass[r], context + " grad");
+                    CheckLoss(expected, loss, grad, c.Reduction, context);
                     count++;
                 }
             }
@@ -313,36 +296,75 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
     [Theory, MemberData(nameof(VectorWidthsAndTypes))]
     public void CrossEntropyOfADominantClassKeepsItsTinyValueInEveryLane(Width width, string dtype)
     {
-        int done = dtype == "float32" ? DominantLoss<float>(width) : DominantLoss<double>(width);
+        int done = dtype == "float32" ? DominantLoss<float>(width, soft: false) : DominantLoss<double>(width, soft: false);
         Assert.True(done > 0);
     }
 
-    private static int DominantLoss<T>(Width width)
+    /// <summary>Hard labels (or, <paramref name="soft"/>, a one-hot soft target) on a dominant class in
+    /// every lane: the loss and the gradient there within 4 ulp of float64.</summary>
+    private static int DominantLoss<T>(Width width, bool soft)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         int w = Lanes<T>(width), count = 0;
         double dominant = Expect.IsFloat<T>() ? 20 : 40;
         var options = new CrossEntropyOptions { Reduction = Reduction.None };
+        string op = soft ? "cross_entropy_soft" : "cross_entropy";
         for (int cols = Math.Max(2, w); cols <= 4 * w; cols++)
         {
             int rows = 2 * w;
             var logits = new Matrix<T>(rows, cols, cols).Fill((r, c) => c == r % cols ? dominant : -0.5 * ((r + c) % 4));
             long[] labels = Enumerable.Range(0, rows).Select(r => (long)(r % cols)).ToArray();
+            var target = new Matrix<T>(rows, cols, cols).Fill((r, c) => c == r % cols ? 1.0 : 0.0);
             foreach (T[]? weight in new[] { null, TestData.Vector<T>(cols, cols, 0.5, 2) })
             {
-                Reference.LossResult expected = Reference.HardCrossEntropy(logits.RowsAsDouble(), labels, weight?.AsDouble(), options);
+                Reference.LossResult expected = soft
+                    ? Reference.SoftCrossEntropy(logits.RowsAsDouble(), target.RowsAsDouble(), weight?.AsDouble(), options)
+                    : Reference.HardCrossEntropy(logits.RowsAsDouble(), labels, weight?.AsDouble(), options);
                 var loss = new T[rows];
                 var grad = new Matrix<T>(rows, cols, cols);
-                Ops.CrossEntropy(width, logits, labels, weight, options, loss, grad);
+                if (soft)
+                {
+                    Ops.SoftCrossEntropy(width, logits, target, weight, options, loss, grad);
+                }
+                else
+                {
+                    Ops.CrossEntropy(width, logits, labels, weight, options, loss, grad);
+                }
                 for (int r = 0; r < rows; r++, count++)
                 {
-                    string context = $"cross_entropy width={width} dtype={TestData.Name<T>()} {rows} x {cols} weights={weight is not null} row {r}";
+                    string context = $"{op} width={width} dtype={TestData.Name<T>()} {rows} x {cols} weights={weight is not null} row {r}";
                     WithinUlps<T>(expected.RowLosses[r], loss[r], context + ": loss");
                     WithinUlps<T>(expected.Grad[r][r % cols], grad[r, r % cols], context + ": gradient at the label");
                 }
             }
         }
         return count;
+    }
+
+    /// <summary>A cross-entropy's loss (per row or reduced) and gradient against the float64 reference,
+    /// with the header's bounds: 2e-6·Σ_j |y_j|·(1 + |lse − z_j|) for a float32 loss (3e-15 float64),
+    /// 1e-6·|s|·Σ|y_j| for a float32 gradient (3e-15 float64).</summary>
+    private static void CheckLoss<T>(Reference.LossResult expected, T[] loss, Matrix<T> grad, Reduction reduction, string context)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        bool isFloat = Expect.IsFloat<T>();
+        double relative = isFloat ? 2e-6 : 3e-15;
+        if (reduction == Reduction.None)
+        {
+            for (int r = 0; r < loss.Length; r++)
+            {
+                Expect.Close(expected.RowLosses[r], double.CreateTruncating(loss[r]),
+                    relative * (expected.TargetAbsMass[r] + expected.RowLossScale[r]), context + " loss", r);
+            }
+        }
+        else
+        {
+            double divisor = reduction == Reduction.Mean ? Math.Abs(expected.Divisor) : 1;
+            Expect.Close(expected.Reduced, double.CreateTruncating(loss[0]),
+                relative * (expected.TargetAbsMass.Sum() + expected.RowLossScale.Sum()) / divisor, context + " loss");
+        }
+        double gradRelative = isFloat ? 1e-6 : 3e-15;
+        Expect.Rows(grad, expected.Grad, (r, _, _) => gradRelative * Math.Abs(expected.Scale) * expected.TargetAbsMass[r], context + " grad");
     }
 
     private static void WithinUlps<T>(double exact, T got, string context)
@@ -360,20 +382,24 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
     {
         if (dtype == "float32")
         {
-            SameLossBits<float>(width);
+            SameLossBits<float>(width, soft: false);
         }
         else
         {
-            SameLossBits<double>(width);
+            SameLossBits<double>(width, soft: false);
         }
     }
 
-    private static void SameLossBits<T>(Width width)
+    /// <summary>Hard labels with ignored rows (or, <paramref name="soft"/>, soft targets with all-zero
+    /// rows), mean, weights, smoothing 0.1, over 20003 short rows: the same loss and gradient bits at
+    /// 1, 2 and 7 threads.</summary>
+    private static void SameLossBits<T>(Width width, bool soft)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         int w = Lanes<T>(width);
         int before = SoftmaxPrimitives.ThreadCount;
         var options = new CrossEntropyOptions { Reduction = Reduction.Mean, LabelSmoothing = 0.1 };
+        string op = soft ? "cross_entropy_soft" : "cross_entropy";
         try
         {
             foreach (int cols in new[] { w, 2 * w - 1, 10, 3 * w + 1, 4 * w })
@@ -381,6 +407,7 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
                 const int rows = 20_003;
                 Matrix<T> logits = TestData.Uniform<T>(cols, rows, cols, cols, -30, 30);
                 long[] labels = TestData.Labels(cols, rows, cols, ignoreIndex: -100);
+                var target = new Matrix<T>(rows, cols, cols).Fill((r, c) => SoftTarget(cols, r, c, mixedSigns: false, zeroRows: true));
                 T[] weight = TestData.Vector<T>(cols, cols, 0.5, 2);
                 T[]? firstLoss = null, firstGrad = null;
                 foreach (int threads in new[] { 1, 2, 7 })
@@ -388,10 +415,17 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
                     SoftmaxPrimitives.ThreadCount = threads;
                     var loss = new T[1];
                     var grad = new Matrix<T>(rows, cols, cols);
-                    Ops.CrossEntropy(width, logits, labels, weight, options, loss, grad);
+                    if (soft)
+                    {
+                        Ops.SoftCrossEntropy(width, logits, target, weight, options, loss, grad);
+                    }
+                    else
+                    {
+                        Ops.CrossEntropy(width, logits, labels, weight, options, loss, grad);
+                    }
                     firstLoss ??= loss;
                     firstGrad ??= grad.Data;
-                    string context = $"cross_entropy width={width} dtype={TestData.Name<T>()} {rows} x {cols} at {threads} threads";
+                    string context = $"{op} width={width} dtype={TestData.Name<T>()} {rows} x {cols} at {threads} threads";
                     Assert.True(firstLoss.AsSpan().SequenceEqual(loss), context + ": the loss differs from 1 thread");
                     Assert.True(firstGrad.AsSpan().SequenceEqual(grad.Data), context + ": the gradient differs from 1 thread");
                 }
@@ -445,7 +479,6 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
     {
         int w = Lanes<T>(width), count = 0;
         double dominant = Expect.IsFloat<T>() ? 20 : 40;
-        bool isFloat = Expect.IsFloat<T>();
         for (int cols = 1; cols <= 4 * w + 1; cols++)
         {
             foreach (int rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 })
@@ -478,23 +511,7 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
                     };
                     Ops.SoftCrossEntropy(width, logits, target, weight, options, loss, grad);
                     string context = $"cross_entropy_soft width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {c.Name}";
-                    double relative = isFloat ? 2e-6 : 3e-15;
-                    if (c.Reduction == Reduction.None)
-                    {
-                        for (int r = 0; r < rows; r++)
-                        {
-                            Expect.Close(expected.RowLosses[r], double.CreateTruncating(loss[r]),
-                                relative * (expected.TargetAbsMass[r] + expected.RowLossScale[r]), context + " loss", r);
-                        }
-                    }
-                    else
-                    {
-                        double divisor = c.Reduction == Reduction.Mean ? Math.Abs(expected.Divisor) : 1;
-                        Expect.Close(expected.Reduced, double.CreateTruncating(loss[0]),
-                            relative * (expected.TargetAbsMass.Sum() + expected.RowLossScale.Sum()) / divisor, context + " loss");
-                    }
-                    double gradRelative = isFloat ? 1e-6 : 3e-15;
-                    Expect.Rows(grad, expected.Grad, (r, _, _) => gradRelative * Math.Abs(expected.Scale) * expected.TargetAbsMass[r], context + " grad");
+                    CheckLoss(expected, loss, grad, c.Reduction, context);
                     count++;
                 }
             }
@@ -508,36 +525,8 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
     [Theory, MemberData(nameof(VectorWidthsAndTypes))]
     public void SoftCrossEntropyOfADominantClassKeepsItsTinyValueInEveryLane(Width width, string dtype)
     {
-        int done = dtype == "float32" ? DominantSoftLoss<float>(width) : DominantSoftLoss<double>(width);
+        int done = dtype == "float32" ? DominantLoss<float>(width, soft: true) : DominantLoss<double>(width, soft: true);
         Assert.True(done > 0);
-    }
-
-    private static int DominantSoftLoss<T>(Width width)
-        where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        int w = Lanes<T>(width), count = 0;
-        double dominant = Expect.IsFloat<T>() ? 20 : 40;
-        var options = new CrossEntropyOptions { Reduction = Reduction.None };
-        for (int cols = Math.Max(2, w); cols <= 4 * w; cols++)
-        {
-            int rows = 2 * w;
-            var logits = new Matrix<T>(rows, cols, cols).Fill((r, c) => c == r % cols ? dominant : -0.5 * ((r + c) % 4));
-            var target = new Matrix<T>(rows, cols, cols).Fill((r, c) => c == r % cols ? 1.0 : 0.0);
-            foreach (T[]? weight in new[] { null, TestData.Vector<T>(cols, cols, 0.5, 2) })
-            {
-                Reference.LossResult expected = Reference.SoftCrossEntropy(logits.RowsAsDouble(), target.RowsAsDouble(), weight?.AsDouble(), options);
-                var loss = new T[rows];
-                var grad = new Matrix<T>(rows, cols, cols);
-                Ops.SoftCrossEntropy(width, logits, target, weight, options, loss, grad);
-                for (int r = 0; r < rows; r++, count++)
-                {
-                    string context = $"cross_entropy_soft width={width} dtype={TestData.Name<T>()} {rows} x {cols} weights={weight is not null} row {r}";
-                    WithinUlps<T>(expected.RowLosses[r], loss[r], context + ": loss");
-                    WithinUlps<T>(expected.Grad[r][r % cols], grad[r, r % cols], context + ": gradient at the target");
-                }
-            }
-        }
-        return count;
     }
 
     /// <summary>Soft-target cross-entropy over many blocks of short rows (mean, weights, smoothing, some
@@ -547,46 +536,11 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
     {
         if (dtype == "float32")
         {
-            SameSoftLossBits<float>(width);
+            SameLossBits<float>(width, soft: true);
         }
         else
         {
-            SameSoftLossBits<double>(width);
-        }
-    }
-
-    private static void SameSoftLossBits<T>(Width width)
-        where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        int w = Lanes<T>(width);
-        int before = SoftmaxPrimitives.ThreadCount;
-        var options = new CrossEntropyOptions { Reduction = Reduction.Mean, LabelSmoothing = 0.1 };
-        try
-        {
-            foreach (int cols in new[] { w, 2 * w - 1, 10, 3 * w + 1, 4 * w })
-            {
-                const int rows = 20_003;
-                Matrix<T> logits = TestData.Uniform<T>(cols, rows, cols, cols, -30, 30);
-                var target = new Matrix<T>(rows, cols, cols).Fill((r, c) => SoftTarget(cols, r, c, mixedSigns: false, zeroRows: true));
-                T[] weight = TestData.Vector<T>(cols, cols, 0.5, 2);
-                T[]? firstLoss = null, firstGrad = null;
-                foreach (int threads in new[] { 1, 2, 7 })
-                {
-                    SoftmaxPrimitives.ThreadCount = threads;
-                    var loss = new T[1];
-                    var grad = new Matrix<T>(rows, cols, cols);
-                    Ops.SoftCrossEntropy(width, logits, target, weight, options, loss, grad);
-                    firstLoss ??= loss;
-                    firstGrad ??= grad.Data;
-                    string context = $"cross_entropy_soft width={width} dtype={TestData.Name<T>()} {rows} x {cols} at {threads} threads";
-                    Assert.True(firstLoss.AsSpan().SequenceEqual(loss), context + ": the loss differs from 1 thread");
-                    Assert.True(firstGrad.AsSpan().SequenceEqual(grad.Data), context + ": the gradient differs from 1 thread");
-                }
-            }
-        }
-        finally
-        {
-            SoftmaxPrimitives.ThreadCount = before;
+            SameLossBits<double>(width, soft: true);
         }
     }
 
