@@ -15,7 +15,9 @@ namespace NativeSoftmax.Kernels;
 /// mirror <see cref="IRowLoop{TVec, T}"/>'s with a per-lane result where those give a per-row scalar.
 /// </summary>
 /// <remarks>
-/// The tile lives on the caller's stack (<see cref="MaxElements"/> elements). Every store of
+/// The tile is the caller's per-thread scratch (<see cref="MaxElements"/> elements,
+/// <see cref="Operations.ThreadScratch.Tiles"/>), not the stack: at 512 bits a float32 tile is
+/// 4 KiB, and a thread of 16 KiB, which the header allows, had too little left. Every store of
 /// <see cref="Store"/> goes through the flush rule as in the row loops. A lane's sums take the
 /// even and the odd columns apart, each a sum in the working precision of at most 2·W values
 /// (16 at 8 lanes; a block of <see cref="RowLoop{TVec, T}"/> adds 8 per partial sum), then the
