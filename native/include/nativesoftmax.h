@@ -70,10 +70,9 @@
  *    the NativeAOT runtime inside the library starts threads of its own (a finalizer thread) on
  *    the first call.
  *  - Memory: a thread that computes short rows across vector lanes (W to 4W columns at W lanes:
- *    softmax, log_softmax, log_softmax_backward, cross-entropy) keeps a scratch for them, at most
- *    about 13 KiB (float32 at 512 bits, grown once), allocated on the heap on its first such call
- *    and reused by its later calls; it is freed some time after the thread ends (by the runtime's
- *    finalizer).
+ *    softmax, log_softmax, log_softmax_backward, cross-entropy) keeps a scratch of a few KiB for
+ *    their tiles, allocated on the heap on its first such call (not on the stack) and reused by
+ *    its later calls; it is freed some time after the thread ends (by the runtime's finalizer).
  *  - The CPU path (AVX-512, AVX2, SSE4.2, NEON) is chosen once, on the first call, by CPUID;
  *    the environment variable NATIVESOFTMAX_MAX_ISA caps it: "avx512", "avx2" or "sse4.2" on
  *    x86-64, "neon" on AArch64 (case is ignored, empty means unset; any other value, or another
