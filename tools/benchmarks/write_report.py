@@ -33,7 +33,8 @@ def generated(meta):
 OURS = {"cpp": "NativeSoftmax", "python": "NativeSoftmax (Python)", "dotnet": "NativeSoftmax (.NET)"}
 OPS = ("softmax", "log_softmax", "cross_entropy")
 OP_TITLES = {"softmax": "softmax", "log_softmax": "log_softmax", "cross_entropy": "cross-entropy forward+backward",
-             "copy": "memcpy", "softmax_bf16": "softmax bfloat16", "softmax_f16": "softmax float16"}
+             "copy": "memcpy", "softmax_bf16": "softmax bfloat16", "softmax_f16": "softmax float16",
+             "cross_entropy_soft": "cross-entropy soft targets forward+backward"}
 # The 16-bit softmax series (Python producer), set beside float32 softmax in half_precision_table.
 HALF_OPS = ("softmax_bf16", "softmax_f16")
 # Measured beside NativeSoftmax in the thread-scaling process, for reference (italic rows).
@@ -300,6 +301,18 @@ def acceptance(res):
                 rows.append([OP_TITLES[op], threads_label(t, all_t), fmt_time(p[1].median), fmt_time(p[2].median),
                              "**%.2f**" % p[0]])
     out.append(table(["operation", "threads", "NativeSoftmax", "PyTorch", "ours / PyTorch"], rows) if rows else "—")
+
+    out.append("\n### Soft targets from Python: cross-entropy with class probabilities against PyTorch\n")
+    out.append("`nsm.cross_entropy(z, probabilities, return_grad=True)` against "
+               "`F.cross_entropy(x, probabilities).backward()`: loss (mean) and gradient of the logits, "
+               "the targets uniform draws normalised per row. Not an acceptance point of the issues; "
+               "here because soft targets (distillation, label-smoothed teachers) take their own kernels.\n")
+    rows = []
+    for shape in c["acceptance_shapes"]:
+        rows.append([fmt_shape(shape)] + [fmt_ratio(res.paired("python", "PyTorch", "cross_entropy_soft", shape, t))
+                                          for t in sorted({1, all_t})])
+    out.append(table(["shape"] + ["%s thread%s: ours / PyTorch" % (threads_label(t, all_t), "" if t == 1 else "s")
+                                  for t in sorted({1, all_t})], rows))
     return "\n".join(out)
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """NativeSoftmax from Python beside the alternatives a Python user would pick, side by side in one
 process on the same inputs: PyTorch (torch.softmax, torch.log_softmax, F.cross_entropy with its
-backward through autograd) and scipy.special (softmax, log_softmax).
+backward through autograd, with class labels and with class probabilities) and scipy.special
+(softmax, log_softmax).
 
     /usr/bin/python3 bindings/python/benchmarks/compare.py --threads N [--shapes 1x10,4096x1000]
         [--rounds 5] [--min-time 0.03] [--tolerance 1e-3] [--libraries nativesoftmax,torch,scipy]
@@ -79,6 +80,23 @@ class Reference:
         loss_error = abs(float(loss) - self.loss) / (1 + abs(self.loss))
         return max(grad_error, loss_error if np.isfinite(loss_error) else np.inf)
 
+    def soft_cross_entropy_error(self, probabilities, loss, grad):
+        """As cross_entropy_error, for soft targets (class probabilities y, float32): the mean loss
+        Σ_j y_j·(−log p_j) and the gradient p·Σy − y, in units of 1/rows."""
+        y = probabilities.astype(np.float64)
+        expected_loss = -(y * self.log_probabilities).sum(axis=1).mean()
+        g = self.probabilities * y.sum(axis=1, keepdims=True) - y
+        grad_error = _worst(np.abs(np.asarray(grad, np.float64) * self.rows - g))
+        loss_error = abs(float(loss) - expected_loss) / (1 + abs(expected_loss))
+        return max(grad_error, loss_error if np.isfinite(loss_error) else np.inf)
+
+
+def soft_targets(rows, cols):
+    """Class probabilities for soft-target cross-entropy: uniform draws normalised per row, from a
+    generator of their own (so the logits and labels of every shape stay those of earlier runs)."""
+    y = np.random.default_rng(rows * 1_000_003 + cols).random((rows, cols))
+    return (y / y.sum(axis=1, keepdims=True)).astype(np.float32)
+
 
 def _worst(errors):
     return np.inf if np.isnan(errors).any() else float(errors.max())
@@ -124,12 +142,15 @@ def half_contenders(z, libraries):
 def contenders(z, target, reference, libraries, threads):
     """(library, op, call, error) tuples; error(result) is the result's max error."""
     out = []
+    probabilities = soft_targets(*z.shape)
     if "nativesoftmax" in libraries:
         out += [
             (OURS, "softmax", lambda: nsm.softmax(z), reference.softmax_error),
             (OURS, "log_softmax", lambda: nsm.log_softmax(z), reference.log_softmax_error),
             (OURS, "cross_entropy", lambda: nsm.cross_entropy(z, target, return_grad=True),
              lambda r: reference.cross_entropy_error(*r)),
+            (OURS, "cross_entropy_soft", lambda: nsm.cross_entropy(z, probabilities, return_grad=True),
+             lambda r: reference.soft_cross_entropy_error(probabilities, *r)),
         ]
     if "torch" in libraries:
         import torch
@@ -138,11 +159,13 @@ def contenders(z, target, reference, libraries, threads):
         zt, tt = torch.from_numpy(z), torch.from_numpy(target)
         leaf = zt.clone().requires_grad_(True)
 
-        def torch_cross_entropy():
+        def torch_cross_entropy(targets=tt):
             leaf.grad = None
-            loss = torch.nn.functional.cross_entropy(leaf, tt)
+            loss = torch.nn.functional.cross_entropy(leaf, targets)
             loss.backward()
             return loss, leaf.grad
+
+        pt = torch.from_numpy(probabilities)
 
         out += [
             ("PyTorch", "softmax", lambda: torch.softmax(zt, -1), lambda r: reference.softmax_error(r.numpy())),
@@ -150,6 +173,8 @@ def contenders(z, target, reference, libraries, threads):
              lambda r: reference.log_softmax_error(r.numpy())),
             ("PyTorch", "cross_entropy", torch_cross_entropy,
              lambda r: reference.cross_entropy_error(r[0].item(), r[1].numpy())),
+            ("PyTorch", "cross_entropy_soft", lambda: torch_cross_entropy(pt),
+             lambda r: reference.soft_cross_entropy_error(probabilities, r[0].item(), r[1].numpy())),
         ]
     if "scipy" in libraries:
         import scipy.special
@@ -251,7 +276,7 @@ def main(argv=None):
             if not e["correct"] and e["library"] == OURS:
                 wrong_ours += 1
             ratio = "%.2fx" % (t / ours[e["op"]]) if e["op"] in ours else ""
-            print("%7dx%-7d %-13s %-23s %11.1f us %8.3f ns/elem %7s   error %.1e%s"
+            print("%7dx%-7d %-18s %-23s %11.1f us %8.3f ns/elem %7s   error %.1e%s"
                   % (rows, cols, e["op"], e["library"], t * 1e6, t * 1e9 / (rows * cols), ratio,
                      e["max_error"], "" if e["correct"] else "  WRONG"))
             if out:
