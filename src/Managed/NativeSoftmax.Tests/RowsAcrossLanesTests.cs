@@ -66,6 +66,29 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
             (true, false) => 1e-15 * (1 + Math.Abs(expected)),
         };
 
+    /// <summary>Every short row length 1 … 4W + 1 (the per-row short path below 2W, across lanes up to
+    /// 4W, the general loop above) with row counts around multiples of W, so that blocks of W rows
+    /// and the rows left over both run.</summary>
+    private static IEnumerable<(int Cols, int Rows)> ShortShapes(int w) =>
+        from cols in Enumerable.Range(1, 4 * w + 1)
+        from rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 }
+        select (cols, rows);
+
+    /// <summary>A cross-entropy test's logits (<see cref="Element"/>): the NaN, +∞ and −∞ rows kept only
+    /// where <paramref name="special"/> (where the loss is per row), finite values instead elsewhere;
+    /// dominant rows everywhere; the rows <paramref name="allNegativeInfinity"/> picks all −∞.</summary>
+    private static Matrix<T> LossLogits<T>(int seed, int rows, int cols, bool special, Func<int, bool>? allNegativeInfinity = null)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        double dominant = Expect.IsFloat<T>() ? 20 : 40;
+        return new Matrix<T>(rows, cols, cols + 2).Fill((r, col) =>
+        {
+            double x = Element(seed, r, col, cols, dominant);
+            return allNegativeInfinity?.Invoke(r) == true ? double.NegativeInfinity
+                : special || r % 11 == 9 || double.IsFinite(x) ? x : -0.5 * col;
+        });
+    }
+
     /// <summary>A value in [0, 1) from its coordinates, the same in every process (HashCode.Combine
     /// is seeded per process, so a failing input could not be run again): SplitMix64's finaliser of
     /// the four numbers packed into one.</summary>
@@ -101,32 +124,29 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
         int w = Lanes<T>(width), count = 0;
         double worst = 0, dominant = Expect.IsFloat<T>() ? 20 : 40;
         string op = isLog ? "log_softmax" : "softmax";
-        for (int cols = 1; cols <= 4 * w + 1; cols++)
+        foreach ((int cols, int rows) in ShortShapes(w))
         {
-            foreach (int rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 })
+            foreach (Layout layout in Enum.GetValues<Layout>())
             {
-                foreach (Layout layout in Enum.GetValues<Layout>())
+                int seed = cols * 1000 + rows;
+                int ldIn = layout == Layout.Contiguous ? cols : cols + 3;
+                int ldOut = layout switch { Layout.Contiguous => cols, Layout.Strided => cols + 1, _ => ldIn };
+                var logits = new Matrix<T>(rows, cols, ldIn).Fill((r, c) => Element(seed, r, c, cols, dominant));
+                double[][] input = logits.RowsAsDouble();
+                Matrix<T> result = layout == Layout.InPlace ? logits : new Matrix<T>(rows, cols, ldOut);
+                if (isLog)
                 {
-                    int seed = cols * 1000 + rows;
-                    int ldIn = layout == Layout.Contiguous ? cols : cols + 3;
-                    int ldOut = layout switch { Layout.Contiguous => cols, Layout.Strided => cols + 1, _ => ldIn };
-                    var logits = new Matrix<T>(rows, cols, ldIn).Fill((r, c) => Element(seed, r, c, cols, dominant));
-                    double[][] input = logits.RowsAsDouble();
-                    Matrix<T> result = layout == Layout.InPlace ? logits : new Matrix<T>(rows, cols, ldOut);
-                    if (isLog)
-                    {
-                        Ops.LogSoftmax(width, logits, result);
-                    }
-                    else
-                    {
-                        Ops.Softmax(width, logits, result);
-                    }
-                    Func<double[], double[]> reference = isLog ? Reference.LogSoftmax : Reference.Softmax;
-                    double[][] expected = input.Select(reference).ToArray();
-                    string context = $"{op} width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {layout}";
-                    worst = Math.Max(worst, Expect.Rows(result, expected, (_, _, e) => Tolerance<T>(isLog, e), context));
-                    count++;
+                    Ops.LogSoftmax(width, logits, result);
                 }
+                else
+                {
+                    Ops.Softmax(width, logits, result);
+                }
+                Func<double[], double[]> reference = isLog ? Reference.LogSoftmax : Reference.Softmax;
+                double[][] expected = input.Select(reference).ToArray();
+                string context = $"{op} width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {layout}";
+                worst = Math.Max(worst, Expect.Rows(result, expected, (_, _, e) => Tolerance<T>(isLog, e), context));
+                count++;
             }
         }
         return (count, worst);
@@ -261,31 +281,22 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         int w = Lanes<T>(width), count = 0;
-        double dominant = Expect.IsFloat<T>() ? 20 : 40;
-        for (int cols = 1; cols <= 4 * w + 1; cols++)
+        foreach ((int cols, int rows) in ShortShapes(w))
         {
-            foreach (int rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 })
+            foreach (LossCase c in LossCases)
             {
-                foreach (LossCase c in LossCases)
-                {
-                    int seed = cols * 1000 + rows;
-                    var options = new CrossEntropyOptions { Reduction = c.Reduction, LabelSmoothing = c.Smoothing };
-                    // Special rows (NaN, +inf, all -inf, partly -inf) only where the loss is per row; dominant rows everywhere.
-                    var logits = new Matrix<T>(rows, cols, cols + 2).Fill((r, col) =>
-                    {
-                        double x = Element(seed, r, col, cols, dominant);
-                        return c.Special || r % 11 == 9 || double.IsFinite(x) ? x : -0.5 * col;
-                    });
-                    long[] labels = Enumerable.Range(0, rows).Select(r => c.Ignored && r % 13 == 5 ? -100L : (r * 7 + 3) % cols).ToArray();
-                    T[]? weight = c.Weighted ? TestData.Vector<T>(seed, cols, 0.5, 2) : null;
-                    Reference.LossResult expected = Reference.HardCrossEntropy(logits.RowsAsDouble(), labels, weight?.AsDouble(), options);
-                    var loss = Enumerable.Repeat(Matrix<T>.Sentinel, c.Reduction == Reduction.None ? rows : 1).ToArray();
-                    Matrix<T> grad = c.GradIntoLogits ? logits : new Matrix<T>(rows, cols, cols + 1);
-                    Ops.CrossEntropy(width, logits, labels, weight, options, loss, grad);
-                    string context = $"cross_entropy width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {c.Name}";
-                    CheckLoss(expected, loss, grad, c.Reduction, context);
-                    count++;
-                }
+                int seed = cols * 1000 + rows;
+                var options = new CrossEntropyOptions { Reduction = c.Reduction, LabelSmoothing = c.Smoothing };
+                Matrix<T> logits = LossLogits<T>(seed, rows, cols, c.Special);
+                long[] labels = Enumerable.Range(0, rows).Select(r => c.Ignored && r % 13 == 5 ? -100L : (r * 7 + 3) % cols).ToArray();
+                T[]? weight = c.Weighted ? TestData.Vector<T>(seed, cols, 0.5, 2) : null;
+                Reference.LossResult expected = Reference.HardCrossEntropy(logits.RowsAsDouble(), labels, weight?.AsDouble(), options);
+                var loss = Enumerable.Repeat(Matrix<T>.Sentinel, c.Reduction == Reduction.None ? rows : 1).ToArray();
+                Matrix<T> grad = c.GradIntoLogits ? logits : new Matrix<T>(rows, cols, cols + 1);
+                Ops.CrossEntropy(width, logits, labels, weight, options, loss, grad);
+                string context = $"cross_entropy width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {c.Name}";
+                CheckLoss(expected, loss, grad, c.Reduction, context);
+                count++;
             }
         }
         return count;
@@ -478,42 +489,34 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         int w = Lanes<T>(width), count = 0;
-        double dominant = Expect.IsFloat<T>() ? 20 : 40;
-        for (int cols = 1; cols <= 4 * w + 1; cols++)
+        foreach ((int cols, int rows) in ShortShapes(w))
         {
-            foreach (int rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 })
+            foreach (SoftLossCase c in SoftLossCases)
             {
-                foreach (SoftLossCase c in SoftLossCases)
+                int seed = cols * 1000 + rows;
+                var options = new CrossEntropyOptions { Reduction = c.Reduction, LabelSmoothing = c.Smoothing };
+                // Rows whose targets are all 0 ask for nothing: all −∞ logits must not matter.
+                Matrix<T> logits = LossLogits<T>(seed, rows, cols, c.Special, r => c.ZeroRows && r % 7 == 2);
+                double[][] p = Enumerable.Range(0, rows).Select(r => Enumerable.Range(0, cols)
+                    .Select(col => SoftTarget(seed, r, col, c.MixedSigns, c.ZeroRows)).ToArray()).ToArray();
+                if (!c.MixedSigns)
                 {
-                    int seed = cols * 1000 + rows;
-                    var options = new CrossEntropyOptions { Reduction = c.Reduction, LabelSmoothing = c.Smoothing };
-                    var logits = new Matrix<T>(rows, cols, cols + 2).Fill((r, col) =>
-                    {
-                        double x = Element(seed, r, col, cols, dominant);
-                        return c.ZeroRows && r % 7 == 2 ? double.NegativeInfinity // a row that asks for nothing
-                            : c.Special || r % 11 == 9 || double.IsFinite(x) ? x : -0.5 * col;
-                    });
-                    double[][] p = Enumerable.Range(0, rows).Select(r => Enumerable.Range(0, cols)
-                        .Select(col => SoftTarget(seed, r, col, c.MixedSigns, c.ZeroRows)).ToArray()).ToArray();
-                    if (!c.MixedSigns)
-                    {
-                        p = p.Select(row => row.Sum() == 0 ? row : row.Select(x => x / row.Sum()).ToArray()).ToArray();
-                    }
-                    var target = new Matrix<T>(rows, cols, cols + 1).Fill((r, col) => p[r][col]);
-                    T[]? weight = c.Weighted ? TestData.Vector<T>(seed, cols, 0.5, 2) : null;
-                    Reference.LossResult expected = Reference.SoftCrossEntropy(logits.RowsAsDouble(), target.RowsAsDouble(), weight?.AsDouble(), options);
-                    var loss = Enumerable.Repeat(Matrix<T>.Sentinel, c.Reduction == Reduction.None ? rows : 1).ToArray();
-                    Matrix<T> grad = c.Grad switch
-                    {
-                        GradInto.Logits => logits,
-                        GradInto.Target => target,
-                        _ => new Matrix<T>(rows, cols, cols + 3),
-                    };
-                    Ops.SoftCrossEntropy(width, logits, target, weight, options, loss, grad);
-                    string context = $"cross_entropy_soft width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {c.Name}";
-                    CheckLoss(expected, loss, grad, c.Reduction, context);
-                    count++;
+                    p = p.Select(row => row.Sum() == 0 ? row : row.Select(x => x / row.Sum()).ToArray()).ToArray();
                 }
+                var target = new Matrix<T>(rows, cols, cols + 1).Fill((r, col) => p[r][col]);
+                T[]? weight = c.Weighted ? TestData.Vector<T>(seed, cols, 0.5, 2) : null;
+                Reference.LossResult expected = Reference.SoftCrossEntropy(logits.RowsAsDouble(), target.RowsAsDouble(), weight?.AsDouble(), options);
+                var loss = Enumerable.Repeat(Matrix<T>.Sentinel, c.Reduction == Reduction.None ? rows : 1).ToArray();
+                Matrix<T> grad = c.Grad switch
+                {
+                    GradInto.Logits => logits,
+                    GradInto.Target => target,
+                    _ => new Matrix<T>(rows, cols, cols + 3),
+                };
+                Ops.SoftCrossEntropy(width, logits, target, weight, options, loss, grad);
+                string context = $"cross_entropy_soft width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {c.Name}";
+                CheckLoss(expected, loss, grad, c.Reduction, context);
+                count++;
             }
         }
         return count;
@@ -560,44 +563,41 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
     {
         int w = Lanes<T>(width), count = 0;
         double relative = Expect.IsFloat<T>() ? 1e-6 : 2e-15;
-        for (int cols = 1; cols <= 4 * w + 1; cols++)
+        foreach ((int cols, int rows) in ShortShapes(w))
         {
-            foreach (int rows in new[] { w - 1, w, w + 1, 3 * w + 2, 64 + 2 * w + 1 })
+            foreach (bool isLog in new[] { false, true })
             {
-                foreach (bool isLog in new[] { false, true })
+                foreach (BackwardLayout layout in Enum.GetValues<BackwardLayout>())
                 {
-                    foreach (BackwardLayout layout in Enum.GetValues<BackwardLayout>())
+                    int seed = cols * 1000 + rows + (isLog ? 500 : 0);
+                    int ld = layout == BackwardLayout.Contiguous ? cols : cols + 2;
+                    Matrix<T> gradOutput = TestData.Uniform<T>(seed, rows, cols, ld, -1, 1);
+                    Matrix<T> forward = isLog
+                        ? TestData.LogProbabilities<T>(seed + 1, rows, cols, ld)
+                        : TestData.Probabilities<T>(seed + 1, rows, cols, ld);
+                    double[][] g = gradOutput.RowsAsDouble(), o = forward.RowsAsDouble();
+                    Func<double[], double[], double[]> reference = isLog ? Reference.LogSoftmaxBackward : Reference.SoftmaxBackward;
+                    double[][] expected = g.Zip(o, reference).ToArray();
+                    double[][] scale = g.Zip(o, (gr, or) => isLog
+                        ? gr.Select((gi, i) => Math.Abs(gi) + Math.Exp(or[i]) * gr.Sum(Math.Abs)).ToArray()
+                        : gr.Select((gi, i) => or[i] * (Math.Abs(gi) + gr.Zip(or, (a, b) => Math.Abs(a * b)).Sum())).ToArray()).ToArray();
+                    Matrix<T> result = layout switch
                     {
-                        int seed = cols * 1000 + rows + (isLog ? 500 : 0);
-                        int ld = layout == BackwardLayout.Contiguous ? cols : cols + 2;
-                        Matrix<T> gradOutput = TestData.Uniform<T>(seed, rows, cols, ld, -1, 1);
-                        Matrix<T> forward = isLog
-                            ? TestData.LogProbabilities<T>(seed + 1, rows, cols, ld)
-                            : TestData.Probabilities<T>(seed + 1, rows, cols, ld);
-                        double[][] g = gradOutput.RowsAsDouble(), o = forward.RowsAsDouble();
-                        Func<double[], double[], double[]> reference = isLog ? Reference.LogSoftmaxBackward : Reference.SoftmaxBackward;
-                        double[][] expected = g.Zip(o, reference).ToArray();
-                        double[][] scale = g.Zip(o, (gr, or) => isLog
-                            ? gr.Select((gi, i) => Math.Abs(gi) + Math.Exp(or[i]) * gr.Sum(Math.Abs)).ToArray()
-                            : gr.Select((gi, i) => or[i] * (Math.Abs(gi) + gr.Zip(or, (a, b) => Math.Abs(a * b)).Sum())).ToArray()).ToArray();
-                        Matrix<T> result = layout switch
-                        {
-                            BackwardLayout.IntoGradOutput => gradOutput,
-                            BackwardLayout.IntoOutput => forward,
-                            _ => new Matrix<T>(rows, cols, ld + 1),
-                        };
-                        if (isLog)
-                        {
-                            Ops.LogSoftmaxBackward(width, gradOutput, forward, result);
-                        }
-                        else
-                        {
-                            Ops.SoftmaxBackward(width, gradOutput, forward, result);
-                        }
-                        string context = $"{(isLog ? "log_softmax_backward" : "softmax_backward")} width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {layout}";
-                        Expect.Rows(result, expected, (r, c, _) => relative * scale[r][c] + 1e-300, context);
-                        count++;
+                        BackwardLayout.IntoGradOutput => gradOutput,
+                        BackwardLayout.IntoOutput => forward,
+                        _ => new Matrix<T>(rows, cols, ld + 1),
+                    };
+                    if (isLog)
+                    {
+                        Ops.LogSoftmaxBackward(width, gradOutput, forward, result);
                     }
+                    else
+                    {
+                        Ops.SoftmaxBackward(width, gradOutput, forward, result);
+                    }
+                    string context = $"{(isLog ? "log_softmax_backward" : "softmax_backward")} width={width} (W={w}) dtype={TestData.Name<T>()} {rows} x {cols} {layout}";
+                    Expect.Rows(result, expected, (r, c, _) => relative * scale[r][c] + 1e-300, context);
+                    count++;
                 }
             }
         }
