@@ -16,7 +16,7 @@ namespace NativeSoftmax.Kernels;
 /// </summary>
 /// <remarks>
 /// The tile is the caller's per-thread scratch (<see cref="MaxElements"/> elements,
-/// <see cref="Operations.ThreadScratch.Tiles"/>), not the stack: at 512 bits a float32 tile is
+/// <see cref="Operations.ThreadScratch.Tiles{T}"/>), not the stack: at 512 bits a float32 tile is
 /// 4 KiB, and a thread of 16 KiB, which the header allows, had too little left. Every store of
 /// <see cref="Store"/> goes through the flush rule as in the row loops. A lane's sums take the
 /// even and the odd columns apart, each a sum in the working precision of at most 2·W values

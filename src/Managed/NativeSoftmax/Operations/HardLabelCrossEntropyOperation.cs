@@ -182,7 +182,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             return RunRows<TVec, TRestLoop>(first, end); // no group: no tile
         }
         // This thread's scratch, not the stack (ThreadScratch).
-        T* tile = (T*)ThreadScratch.Tiles((2 * size + LaneValues * width) * sizeof(T) / sizeof(float));
+        T* tile = ThreadScratch.Tiles<T>(2 * size + LaneValues * width);
         double* logSums = stackalloc double[width];
         T* weightTile = weight == null ? null : tile + size;
         T* lanes = tile + 2 * size;

@@ -80,8 +80,7 @@ internal readonly unsafe struct RowToRowOperation<TKernel, T>(long rows, long co
             nuint n = (nuint)cols;
             int width = TVec.Count;
             int size = LaneTile<TVec, T>.MaxElements;
-            long tileElements = TKernel.SecondInput is null ? size : 2 * size;
-            T* tile = (T*)ThreadScratch.Tiles(tileElements * sizeof(T) / sizeof(float)); // not the stack (ThreadScratch)
+            T* tile = ThreadScratch.Tiles<T>(TKernel.SecondInput is null ? size : 2 * size); // not the stack (ThreadScratch)
             T* secondTile = TKernel.SecondInput is null ? null : tile + size;
             bool prefetch = rows * ldInput * sizeof(T) >= LaneTile<TVec, T>.PrefetchFromBytes;
             for (; end - r >= width; r += width)

@@ -114,7 +114,7 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
             return RunRows<TVec, RowLoop<TVec, T>>(first, end); // no group: no tile
         }
         // This thread's scratch, not the stack (ThreadScratch).
-        T* tiles = (T*)ThreadScratch.Tiles((2 * size + LaneValues * width) * sizeof(T) / sizeof(float));
+        T* tiles = ThreadScratch.Tiles<T>(2 * size + LaneValues * width);
         double* logSums = stackalloc double[width];
         T* targetTile = tiles + size;
         T* lanes = tiles + 2 * size;

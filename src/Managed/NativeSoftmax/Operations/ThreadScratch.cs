@@ -35,8 +35,10 @@ internal static unsafe class ThreadScratch
     /// <summary>At least <paramref name="count"/> floats of this thread's call scratch.</summary>
     public static float* Call(long count) => (t_call ??= new()).Reserve(count);
 
-    /// <summary>At least <paramref name="count"/> floats of this thread's tile scratch.</summary>
-    public static float* Tiles(long count) => (t_tiles ??= new()).Reserve(count);
+    /// <summary>At least <paramref name="count"/> elements of <typeparamref name="T"/> of this thread's tile scratch.</summary>
+    public static T* Tiles<T>(long count)
+        where T : unmanaged =>
+        (T*)(t_tiles ??= new()).Reserve((count * sizeof(T) + sizeof(float) - 1) / sizeof(float));
 
     /// <summary>Gives back this thread's scratch when it is above <see cref="KeptBytes"/>.</summary>
     public static void TrimBlock() => t_block?.Trim();
