@@ -194,14 +194,8 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
     /// <summary>How many exponentials are exactly 1, per lane.</summary>
     public TVec AtMax => atMax;
 
-    // The per-lane float64 steps below work on whole vectors of lanes, widened to float64 by
-    // vector conversions (Vector256.Widen where the CPU has 256-bit vectors, else Vector128.Widen)
-    // rather than lane by lane: a scalar float-to-double conversion merges into its register's
-    // previous value, which chained every lane's conversion to the previous lane's division or log
-    // (measured: the scalar forms took a third of a 10-class softmax and half of a log_softmax).
-    // Four float64 lanes per operation rather than two: 65536 × 10 log_softmax 16–24 % less time,
-    // softmax 6–19 %, cross-entropy 4–26 % (A/B in one process, avx2, medians of 11); sharing one
-    // evaluator among the three methods then gave back 0–7 % of softmax and log_softmax.
+    // The per-lane float64 steps below widen whole vectors of lanes (LaneWidening says why).
+    // Sharing one evaluator among the three methods gave back 0–7 % of softmax and log_softmax.
 
     /// <summary>1/S per lane, rounded to T: the softmax scale, as the row path's <c>1.0 / sum.Total</c>.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // once per W rows; compiled apart, it leaves the kernel its inlining budget
@@ -209,7 +203,7 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
     {
         double* wide = stackalloc double[TVec.Count];
         Evaluate<Reciprocal>(wide);
-        return Narrowed(wide);
+        return LaneWidening<TVec, T>.Narrowed(wide);
     }
 
     /// <summary>log S per lane (<see cref="ExpSum.Log"/>, by <see cref="VecLog"/> on several lanes at
@@ -223,7 +217,7 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
     {
         double* wide = stackalloc double[TVec.Count];
         Evaluate<LogOfSum>(wide);
-        return Narrowed(wide);
+        return LaneWidening<TVec, T>.Narrowed(wide);
     }
 
     /// <summary>A per-lane float64 function of a row's <see cref="ExpSum"/>: on one lane, and on
@@ -256,10 +250,6 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
             where TD : struct, IVec<TD, double> => VecLog.LogOnePlus(others + (atMax - TD.Create(1.0)));
     }
 
-    /// <summary>Whether the float64 steps take four lanes at a time (256-bit vectors) rather than two.</summary>
-    private static bool FourLanes =>
-        Vector256.IsHardwareAccelerated && TVec.Count % (typeof(T) == typeof(float) ? 8 : 4) == 0;
-
     /// <summary><typeparamref name="TFormula"/> of every lane's sum, in float64, into
     /// <paramref name="destination"/> (Count values).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -273,7 +263,7 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
         {
             *destination = TFormula.Of(Lane(ref oLanes, ref aLanes, 0));
         }
-        else if (FourLanes)
+        else if (LaneWidening<TVec, T>.FourLanes)
         {
             EvaluateAt<TFormula, Vec256<double>>(ref oLanes, ref aLanes, destination);
         }
@@ -293,80 +283,17 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
         {
             for (int i = 0; i < TVec.Count; i += TD.Count)
             {
-                TD.Store(TFormula.Of(Wide<TD>(ref others, i), Wide<TD>(ref atMax, i)), destination + i);
+                TD.Store(TFormula.Of(LaneWidening<TVec, T>.Wide<TD>(ref others, i), LaneWidening<TVec, T>.Wide<TD>(ref atMax, i)), destination + i);
             }
             return;
         }
         for (int i = 0; i < TVec.Count; i += 2 * TD.Count)
         {
-            (TD oLow, TD oHigh) = Widened<TD>(ref Unsafe.As<T, float>(ref others), i);
-            (TD aLow, TD aHigh) = Widened<TD>(ref Unsafe.As<T, float>(ref atMax), i);
+            (TD oLow, TD oHigh) = LaneWidening<TVec, T>.Widened<TD>(ref Unsafe.As<T, float>(ref others), i);
+            (TD aLow, TD aHigh) = LaneWidening<TVec, T>.Widened<TD>(ref Unsafe.As<T, float>(ref atMax), i);
             TD.Store(TFormula.Of(oLow, aLow), destination + i);
             TD.Store(TFormula.Of(oHigh, aHigh), destination + i + TD.Count);
         }
-    }
-
-    /// <summary>float64 lanes i … i + TD.Count − 1 as a vector.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TD Wide<TD>(ref T lanes, int i)
-        where TD : struct, IVec<TD, double>
-    {
-        ref double d = ref Unsafe.As<T, double>(ref lanes);
-        return typeof(TD) == typeof(Vec256<double>)
-            ? As<Vector256<double>, TD>(Vector256.LoadUnsafe(ref d, (nuint)i))
-            : As<Vector128<double>, TD>(Vector128.LoadUnsafe(ref d, (nuint)i));
-    }
-
-    /// <summary>float32 lanes i … i + 2·TD.Count − 1 widened to float64 by a vector conversion, in two vectors.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (TD Low, TD High) Widened<TD>(ref float lanes, int i)
-        where TD : struct, IVec<TD, double>
-    {
-        if (typeof(TD) == typeof(Vec256<double>))
-        {
-            (Vector256<double> low, Vector256<double> high) = Vector256.Widen(Vector256.LoadUnsafe(ref lanes, (nuint)i));
-            return (As<Vector256<double>, TD>(low), As<Vector256<double>, TD>(high));
-        }
-        (Vector128<double> low128, Vector128<double> high128) = Vector128.Widen(Vector128.LoadUnsafe(ref lanes, (nuint)i));
-        return (As<Vector128<double>, TD>(low128), As<Vector128<double>, TD>(high128));
-    }
-
-    /// <summary>A Vector128 or Vector256 of float64 as the width that wraps it (Vec128 and Vec256 are
-    /// their vector and nothing else); called only with the matching <typeparamref name="TD"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TD As<TVector, TD>(TVector vector)
-        where TVector : struct
-        where TD : struct => Unsafe.As<TVector, TD>(ref vector);
-
-    /// <summary>The Count float64 values at <paramref name="wide"/> rounded to T, as a vector.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe TVec Narrowed(double* wide)
-    {
-        if (typeof(T) == typeof(double))
-        {
-            return TVec.Load((T*)wide);
-        }
-        TVec result = default;
-        ref float f = ref Unsafe.As<TVec, float>(ref result);
-        if (TVec.Count == 1)
-        {
-            f = (float)*wide;
-        }
-        else if (FourLanes)
-        {
-            for (int i = 0; i < TVec.Count; i += 8)
-            {
-                Vector256.Narrow(Vector256.Load(wide + i), Vector256.Load(wide + i + 4)).StoreUnsafe(ref f, (nuint)i);
-            }
-        }
-        else
-        {
-            for (int i = 0; i < TVec.Count; i += 4)
-            {
-                Vector128.Narrow(Vector128.Load(wide + i), Vector128.Load(wide + i + 2)).StoreUnsafe(ref f, (nuint)i);
-            }
-        }
-        return result;
     }
 
     /// <summary>Lane i's row as an <see cref="ExpSum"/>, widened to float64 (a TVec is its lanes in order).</summary>

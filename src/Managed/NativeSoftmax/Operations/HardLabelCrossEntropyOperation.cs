@@ -181,16 +181,18 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         {
             return RunRows<TVec, TRestLoop>(first, end); // no group: no tile
         }
-        // This thread's scratch, not the stack (ThreadScratch).
-        T* tile = ThreadScratch.Tiles<T>(2 * size + LaneValues * width);
-        double* logSums = stackalloc double[width];
+        // This thread's scratch, not the stack (ThreadScratch): two tiles, the per-lane values of T,
+        // then the float64 ones, 8-byte aligned (size is even, and so is the count of T values before them).
+        int laneValues = (Slot.Count * width + 1) & ~1;
+        T* tile = ThreadScratch.Tiles<T>(2 * size + laneValues + Slot.Count * width * sizeof(double) / sizeof(T));
         T* weightTile = weight == null ? null : tile + size;
         T* lanes = tile + 2 * size;
+        double* wide = (double*)(lanes + laneValues);
         if (weightTile != null)
         {
             LaneTile<TVec, T>.Broadcast(weight, (nuint)cols, weightTile);
         }
-        double total = 0;
+        double total = 0, scale = CrossEntropyValidation.GradientScale(_options, _divisor);
         long r = first;
         bool prefetch = rows * ldLogits * sizeof(T) >= LaneTile<TVec, T>.PrefetchFromBytes;
         for (; end - r >= width; r += width)
@@ -205,7 +207,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             }
             else
             {
-                total += Lanes<TVec>(r, tile, weightTile, lanes, logSums);
+                total += Lanes<TVec>(r, tile, weightTile, lanes, wide, scale);
             }
         }
         return total + RunRows<TVec, TRestLoop>(r, end);
@@ -222,70 +224,42 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         return any;
     }
 
-    /// <summary>Per-lane values <see cref="Lanes"/> keeps in memory, Count each: the per-row scalars read them
-    /// lane by lane (one store of each vector, not one per lane read).</summary>
-    private const int LaneValues = 7;
+    /// <summary>
+    /// The per-lane values of <see cref="Lanes"/> and <see cref="LaneRows"/>, Count each, by slot:
+    /// the first <see cref="Inputs"/> are gathered in T, then widened to float64 all together; the
+    /// float64 ones also hold log S and <see cref="LaneTerms"/>' results, whose last
+    /// <see cref="Results"/> are narrowed back to T into the same slots of T.
+    /// </summary>
+    private static class Slot
+    {
+        public const int Max = 0, Others = 1, AtMax = 2, Gaps = 3, LabelLogit = 4, LabelExp = 5, LabelWeight = 6,
+            Upstream = 7, Inputs = 8, Log = 8, Loss = 9, ExpScale = 10, Offset = 11, LabelGrad = 12, Results = 3, Count = 13;
+    }
 
     /// <summary>
     /// Rows r … r + Count − 1 (none ignored) across lanes: <see cref="RunRows"/>'s steps and formulas, with
     /// each row's max, Σ exp, gradient scale and offset in its lane and the per-row scalars (loss,
-    /// the label's own gradient) computed lane by lane. Returns the rows' loss total.
+    /// the gradient's terms) computed on float64 vectors of the lanes (<see cref="LaneTerms"/>).
+    /// Returns the rows' loss total, added in row order.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private readonly double Lanes<TVec>(long r, T* tile, T* weightTile, T* lanes, double* logSums)
+    private readonly double Lanes<TVec>(long r, T* tile, T* weightTile, T* lanes, double* wide, double scale)
         where TVec : struct, IVec<TVec, T>
     {
         nuint n = (nuint)cols;
         int width = TVec.Count;
         double epsilon = _options.LabelSmoothing;
-        double scale = CrossEntropyValidation.GradientScale(_options, _divisor);
-        bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
 
         // Everything that reads the logits comes before the gradient is stored (it may be exactly
-        // the logits): the tile, z_t and the smoothing term; the tile then holds exp(z − max).
+        // the logits): the tile, the smoothing term and z_t (LaneRows); the tile then holds exp(z − max).
         LaneTile<TVec, T>.FromRows(logits + r * ldLogits, ldLogits, n, tile);
         TVec max = LaneTile<TVec, T>.Max(tile, n);
         TVec gaps = epsilon > 0 ? LaneTile<TVec, T>.Sum(new WeightedGaps<TVec, T>(tile, max, weightTile), n) : TVec.Create(T.Zero);
         LaneExpSums<TVec, T> sums = LaneTile<TVec, T>.SumExps(new ExpShifted<TVec, T>(tile, max), grad == null ? null : tile, n);
-        T* maxes = lanes, others = lanes + width, atMax = lanes + 2 * width, gapSums = lanes + 3 * width;
-        T* gradScales = lanes + 4 * width, negativeOffsets = lanes + 5 * width, labelGrads = lanes + 6 * width;
-        TVec.Store(max, maxes);
-        TVec.Store(sums.Others, others);
-        TVec.Store(sums.AtMax, atMax);
-        sums.Logs(logSums);
-        TVec.Store(gaps, gapSums);
-        double total = 0;
-        for (int i = 0; i < width; i++)
-        {
-            long row = r + i;
-            T* z = logits + row * ldLogits;
-            long t = long.CreateTruncating(target[row]);
-            T rowMax = maxes[i];
-            double gapSum = 0;
-            if (epsilon > 0)
-            {
-                gapSum = double.CreateTruncating(gapSums[i]);
-                gapSum = typeof(T) == typeof(float) && !double.IsFinite(gapSum) ? WideGaps.Weighted(z, rowMax, weight, n) : gapSum;
-            }
-            var sum = new ExpSum(double.CreateTruncating(others[i]), double.CreateTruncating(atMax[i]));
-            double wt = weight == null ? 1.0 : double.CreateTruncating(weight[t]);
-            double rowLoss = RowLoss(rowMax, z[t], gapSum, logSums[i], wt);
-            total += rowLoss;
-            if (storeRowLosses)
-            {
-                loss[row] = VecMath.FlushSubnormal(T.CreateTruncating(rowLoss));
-            }
-            if (grad != null)
-            {
-                double et = double.CreateTruncating(tile[(nuint)t * (nuint)width + (nuint)i]);
-                GradientTerms terms = Gradient(sum, et, wt, CrossEntropyValidation.RowScale<T>(_options, scale, row));
-                gradScales[i] = T.CreateTruncating(terms.ExpScale);
-                negativeOffsets[i] = -T.CreateTruncating(terms.Offset);
-                labelGrads[i] = VecMath.FlushSubnormal(T.CreateTruncating(terms.Label));
-            }
-        }
+        double total = LaneRows(r, max, sums, gaps, tile, lanes, wide, scale);
         if (grad != null)
         {
+            T* gradScales = lanes + Slot.ExpScale * width, negativeOffsets = lanes + Slot.Offset * width, labelGrads = lanes + Slot.LabelGrad * width;
             LaneTile<TVec, T>.Store(new ScaledMinusWeights<TVec, T>(tile, TVec.Load(gradScales), TVec.Load(negativeOffsets), weightTile), tile, n);
             for (int i = 0; i < width; i++)
             {
@@ -295,6 +269,130 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             LaneTile<TVec, T>.ToRows(tile, n, grad + r * ldGrad, ldGrad);
         }
         return total;
+    }
+
+    /// <summary>
+    /// The per-row scalars of <see cref="Lanes"/>'s rows from their lanes' statistics: each row's
+    /// loss, stored for the reduction "none", and their total in row order; with a gradient, the
+    /// lanes' gradient scales, negated offsets and label gradients (for the gradient factor
+    /// <paramref name="scale"/>, <see cref="CrossEntropyValidation.GradientScale"/>), rounded to T,
+    /// into their slots of <paramref name="lanes"/> (<see cref="Slot"/>). Computed on float64
+    /// vectors of lanes (<see cref="LaneTerms"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // once per W rows; compiled apart, it leaves the kernel its inlining budget
+    private readonly double LaneRows<TVec>(long r, TVec max, LaneExpSums<TVec, T> sums, TVec gaps, T* tile, T* lanes, double* wide, double scale)
+        where TVec : struct, IVec<TVec, T>
+    {
+        nuint n = (nuint)cols;
+        int width = TVec.Count;
+        TVec.Store(max, lanes + Slot.Max * width);
+        TVec.Store(sums.Others, lanes + Slot.Others * width);
+        TVec.Store(sums.AtMax, lanes + Slot.AtMax * width);
+        TVec.Store(gaps, lanes + Slot.Gaps * width);
+        T* upstreamSource = (T*)_options.GradOutput;
+        for (int i = 0; i < width; i++)
+        {
+            long row = r + i;
+            long t = long.CreateTruncating(target[row]);
+            lanes[Slot.LabelLogit * width + i] = logits[row * ldLogits + t];
+            lanes[Slot.LabelExp * width + i] = grad == null ? T.Zero : tile[(nuint)t * (nuint)width + (nuint)i];
+            lanes[Slot.LabelWeight * width + i] = weight == null ? T.One : weight[t];
+            lanes[Slot.Upstream * width + i] = upstreamSource == null ? T.One : upstreamSource[row];
+        }
+        LaneWidening<TVec, T>.Widen(lanes, wide, Slot.Inputs * width);
+        sums.Logs(wide + Slot.Log * width);
+        if (typeof(T) == typeof(float) && _options.LabelSmoothing > 0)
+        {
+            for (int i = 0; i < width; i++)
+            {
+                double* gapSum = wide + Slot.Gaps * width + i;
+                if (!double.IsFinite(*gapSum))
+                {
+                    *gapSum = WideGaps.Weighted(logits + (r + i) * ldLogits, lanes[Slot.Max * width + i], weight, n);
+                }
+            }
+        }
+
+        if (width == 1)
+        {
+            LaneTerms<VecScalar<double>>(wide, width, scale);
+        }
+        else if (LaneWidening<TVec, T>.FourLanes)
+        {
+            LaneTerms<Vec256<double>>(wide, width, scale);
+        }
+        else
+        {
+            LaneTerms<Vec128<double>>(wide, width, scale);
+        }
+
+        if (grad != null)
+        {
+            int first = (Slot.Count - Slot.Results) * width;
+            LaneWidening<TVec, T>.Narrow(wide + first, lanes + first, Slot.Results * width);
+            for (int i = 0; i < width; i++)
+            {
+                lanes[Slot.Offset * width + i] = -lanes[Slot.Offset * width + i];
+                lanes[Slot.LabelGrad * width + i] = VecMath.FlushSubnormal(lanes[Slot.LabelGrad * width + i]);
+            }
+        }
+        // Last: a value live across a call lives on the stack, and the chained additions would each
+        // wait for a store and a load.
+        bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
+        double total = 0;
+        for (int i = 0; i < width; i++)
+        {
+            double rowLoss = wide[Slot.Loss * width + i];
+            total += rowLoss;
+            if (storeRowLosses)
+            {
+                loss[r + i] = VecMath.FlushSubnormal(T.CreateTruncating(rowLoss));
+            }
+        }
+        return total;
+    }
+
+    /// <summary>
+    /// <see cref="RowLoss"/> and <see cref="Gradient"/> of every lane, <typeparamref name="TD"/>.Count
+    /// lanes at a time, from the float64 inputs at <paramref name="wide"/> (laid out as
+    /// <see cref="Slot"/> says) into its results: the same float64 operations in the same order as
+    /// the scalar forms, so the same bits lane by lane (no fused multiply-adds).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly void LaneTerms<TD>(double* wide, int width, double gradientScale)
+        where TD : struct, IVec<TD, double>
+    {
+        double epsilon = _options.LabelSmoothing;
+        TD zero = TD.Create(0.0), one = TD.Create(1.0);
+        TD keep = TD.Create(1.0 - epsilon), spread = TD.Create(epsilon / cols), keepAndSpread = TD.Create((1.0 - epsilon) + epsilon / cols);
+        TD weightSum = TD.Create(_weightSum);
+        TD scale = TD.Create(gradientScale);
+        for (int i = 0; i < width; i += TD.Count)
+        {
+            double* at = wide + i;
+            TD wt = TD.Load(at + Slot.LabelWeight * width), logSum = TD.Load(at + Slot.Log * width);
+            TD rowLoss = keep * wt * ((TD.Load(at + Slot.Max * width) - TD.Load(at + Slot.LabelLogit * width)) + logSum);
+            if (epsilon > 0)
+            {
+                rowLoss += spread * (TD.Load(at + Slot.Gaps * width) + weightSum * logSum);
+            }
+            TD.Store(rowLoss, at + Slot.Loss * width);
+            if (grad == null)
+            {
+                continue;
+            }
+            TD others = TD.Load(at + Slot.Others * width), atMax = TD.Load(at + Slot.AtMax * width);
+            TD et = TD.Load(at + Slot.LabelExp * width);
+            TD rowScale = _options.GradOutput == null ? scale : scale * TD.Load(at + Slot.Upstream * width);
+            TD targetSum = epsilon > 0 ? keep * wt + spread * weightSum : wt;
+            TD yt = keepAndSpread * wt;
+            TD inverseTotal = one / (others + atMax);
+            TD othersTargetSum = epsilon > 0 ? spread * (weightSum - wt) : zero;
+            TD excluding = TD.Select(TD.EqualTo(et, one), others + (atMax - one), (others - et) + atMax);
+            TD.Store(rowScale * targetSum * inverseTotal, at + Slot.ExpScale * width);
+            TD.Store(rowScale * spread, at + Slot.Offset * width);
+            TD.Store(rowScale * (et * othersTargetSum - yt * excluding) * inverseTotal, at + Slot.LabelGrad * width);
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // one compilation unit per width and loop type
