@@ -29,6 +29,33 @@ internal static unsafe class LaneWidening<TVec, T>
         get => Vector256.IsHardwareAccelerated && TVec.Count % (typeof(T) == typeof(float) ? 8 : 4) == 0;
     }
 
+    /// <summary>Evaluates <paramref name="formulas"/> on every lane, on the float64 width that
+    /// <see cref="FourLanes"/> picks, from the slots at <paramref name="wide"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Apply<TFormulas>(in TFormulas formulas, double* wide)
+        where TFormulas : struct, ILaneFormulas
+    {
+        int width = TVec.Count;
+        if (width == 1)
+        {
+            formulas.Apply<VecScalar<double>>(wide, 0, width);
+        }
+        else if (FourLanes)
+        {
+            for (int i = 0; i < width; i += 4)
+            {
+                formulas.Apply<Vec256<double>>(wide, i, width);
+            }
+        }
+        else
+        {
+            for (int i = 0; i < width; i += 2)
+            {
+                formulas.Apply<Vec128<double>>(wide, i, width);
+            }
+        }
+    }
+
     /// <summary><paramref name="count"/> values of T (a multiple of Count) in float64, from
     /// <paramref name="source"/> into <paramref name="destination"/>: several vectors of lanes in one
     /// loop, which inlines as one call where eight would exhaust a caller's inlining budget.</summary>

@@ -264,7 +264,8 @@ internal readonly unsafe struct SoftTargetGaps<TVec, T>(T* z, TVec max, Smoothed
 /// (the other form would be s·(1/S − 1)·ŷ_i, rounded to 0 for a dominant class). The e_i come from
 /// <typeparamref name="TExps"/>: computed from the logits (<see cref="ExpShifted{TVec, T}"/>), or
 /// read back where the sum's pass stored them (<see cref="Elements{TVec, T}"/>), the same values.
-/// The per-row factors are <see cref="SoftTargetGradientTerms{T}"/>, one per lane for rows across lanes.
+/// The per-row factors are <see cref="SoftTargetGradientTerms{T}"/>; rows across lanes compute the same on float64
+/// vectors of lanes (SoftTargetCrossEntropyOperation.LaneTerms).
 /// </summary>
 internal readonly unsafe struct SoftTargetGradient<TVec, T, TExps>(TExps exps, SmoothedTargets<TVec, T> targets,
     TVec negativeGradScale, TVec targetSum, TVec scale, TVec atMaxScale, TVec negativeAtMaxRestScale)

@@ -313,18 +313,8 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
             }
         }
 
-        if (width == 1)
-        {
-            LaneTerms<VecScalar<double>>(wide, width, scale);
-        }
-        else if (LaneWidening<TVec, T>.FourLanes)
-        {
-            LaneTerms<Vec256<double>>(wide, width, scale);
-        }
-        else
-        {
-            LaneTerms<Vec128<double>>(wide, width, scale);
-        }
+        LaneWidening<TVec, T>.Apply(new LaneTerms(_options.LabelSmoothing, cols, _weightSum, scale, grad != null,
+            _options.GradOutput != null), wide);
 
         if (grad != null)
         {
@@ -336,58 +326,44 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
                 lanes[Slot.LabelGrad * width + i] = VecMath.FlushSubnormal(lanes[Slot.LabelGrad * width + i]);
             }
         }
-        // Last: a value live across a call lives on the stack, and the chained additions would each
-        // wait for a store and a load.
-        bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
-        double total = 0;
-        for (int i = 0; i < width; i++)
-        {
-            double rowLoss = wide[Slot.Loss * width + i];
-            total += rowLoss;
-            if (storeRowLosses)
-            {
-                loss[r + i] = VecMath.FlushSubnormal(T.CreateTruncating(rowLoss));
-            }
-        }
-        return total;
+        return CrossEntropyValidation.SumRowLosses(wide + Slot.Loss * width, width,
+            _options.Reduction == Reduction.None ? loss : null, r);
     }
 
     /// <summary>
-    /// <see cref="RowLoss"/> and <see cref="Gradient"/> of every lane, <typeparamref name="TD"/>.Count
-    /// lanes at a time, from the float64 inputs at <paramref name="wide"/> (laid out as
-    /// <see cref="Slot"/> says) into its results: the same float64 operations in the same order as
-    /// the scalar forms, so the same bits lane by lane (no fused multiply-adds).
+    /// <see cref="RowLoss"/> and <see cref="Gradient"/> on float64 vectors of lanes, from the slots
+    /// <see cref="Slot"/> lays out (the gradient's terms only <paramref name="withGradient"/>, the
+    /// upstream gradient read only <paramref name="withUpstream"/>): the same float64 operations in
+    /// the same order as the scalar forms, so the same bits lane by lane (no fused multiply-adds).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private readonly void LaneTerms<TD>(double* wide, int width, double gradientScale)
-        where TD : struct, IVec<TD, double>
+    private readonly struct LaneTerms(double epsilon, long cols, double weightSum, double scale, bool withGradient, bool withUpstream)
+        : ILaneFormulas
     {
-        double epsilon = _options.LabelSmoothing;
-        TD zero = TD.Create(0.0), one = TD.Create(1.0);
-        TD keep = TD.Create(1.0 - epsilon), spread = TD.Create(epsilon / cols), keepAndSpread = TD.Create((1.0 - epsilon) + epsilon / cols);
-        TD weightSum = TD.Create(_weightSum);
-        TD scale = TD.Create(gradientScale);
-        for (int i = 0; i < width; i += TD.Count)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply<TD>(double* wide, int i, int width)
+            where TD : struct, IVec<TD, double>
         {
+            TD keep = TD.Create(1.0 - epsilon), spread = TD.Create(epsilon / cols), sums = TD.Create(weightSum);
             double* at = wide + i;
             TD wt = TD.Load(at + Slot.LabelWeight * width), logSum = TD.Load(at + Slot.Log * width);
             TD rowLoss = keep * wt * ((TD.Load(at + Slot.Max * width) - TD.Load(at + Slot.LabelLogit * width)) + logSum);
             if (epsilon > 0)
             {
-                rowLoss += spread * (TD.Load(at + Slot.Gaps * width) + weightSum * logSum);
+                rowLoss += spread * (TD.Load(at + Slot.Gaps * width) + sums * logSum);
             }
             TD.Store(rowLoss, at + Slot.Loss * width);
-            if (grad == null)
+            if (!withGradient)
             {
-                continue;
+                return;
             }
+            TD one = TD.Create(1.0);
             TD others = TD.Load(at + Slot.Others * width), atMax = TD.Load(at + Slot.AtMax * width);
             TD et = TD.Load(at + Slot.LabelExp * width);
-            TD rowScale = _options.GradOutput == null ? scale : scale * TD.Load(at + Slot.Upstream * width);
-            TD targetSum = epsilon > 0 ? keep * wt + spread * weightSum : wt;
-            TD yt = keepAndSpread * wt;
+            TD rowScale = withUpstream ? TD.Create(scale) * TD.Load(at + Slot.Upstream * width) : TD.Create(scale);
+            TD targetSum = epsilon > 0 ? keep * wt + spread * sums : wt;
+            TD yt = TD.Create((1.0 - epsilon) + epsilon / cols) * wt;
             TD inverseTotal = one / (others + atMax);
-            TD othersTargetSum = epsilon > 0 ? spread * (weightSum - wt) : zero;
+            TD othersTargetSum = epsilon > 0 ? spread * (sums - wt) : TD.Create(0.0);
             TD excluding = TD.Select(TD.EqualTo(et, one), others + (atMax - one), (others - et) + atMax);
             TD.Store(rowScale * targetSum * inverseTotal, at + Slot.ExpScale * width);
             TD.Store(rowScale * spread, at + Slot.Offset * width);

@@ -113,11 +113,14 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
         {
             return RunRows<TVec, RowLoop<TVec, T>>(first, end); // no group: no tile
         }
-        // This thread's scratch, not the stack (ThreadScratch).
-        T* tiles = ThreadScratch.Tiles<T>(2 * size + LaneValues * width);
-        double* logSums = stackalloc double[width];
+        // This thread's scratch, not the stack (ThreadScratch): two tiles, the per-lane values of T,
+        // then the float64 ones, 8-byte aligned (size is even, and so is the count of T values before them).
+        int laneValues = (Slot.Count * width + 1) & ~1;
+        T* tiles = ThreadScratch.Tiles<T>(2 * size + laneValues + Slot.Count * width * sizeof(double) / sizeof(T));
         T* targetTile = tiles + size;
         T* lanes = tiles + 2 * size;
+        double* wide = (double*)(lanes + laneValues);
+        double scale = CrossEntropyValidation.GradientScale(_options, rows);
         double total = 0;
         long r = first;
         bool prefetch = !_logitsInScratch && rows * ldLogits * sizeof(T) >= LaneTile<TVec, T>.PrefetchFromBytes;
@@ -128,7 +131,7 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
                 LaneTile<TVec, T>.Prefetch(logits + (r + 2 * width) * ldLogits, ldLogits, (nuint)cols);
                 LaneTile<TVec, T>.Prefetch(target + (r + 2 * width) * ldTarget, ldTarget, (nuint)cols);
             }
-            if (!Lanes<TVec>(r, tiles, targetTile, lanes, logSums, ref total))
+            if (!Lanes<TVec>(r, tiles, targetTile, lanes, wide, scale, ref total))
             {
                 total += RunRows<TVec, RowLoop<TVec, T>>(r, r + width);
             }
@@ -136,19 +139,29 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
         return total + RunRows<TVec, RowLoop<TVec, T>>(r, end);
     }
 
-    /// <summary>Per-lane values <see cref="Lanes"/> keeps in memory, Count each: the per-row scalars
-    /// read them lane by lane, and the gradient's five factors are written lane by lane.</summary>
-    private const int LaneValues = 10;
+    /// <summary>
+    /// The per-lane values of <see cref="Lanes"/> and <see cref="LaneRows"/>, Count each, by slot:
+    /// the first <see cref="Inputs"/> are stored or gathered in T, then widened to float64 all
+    /// together; the float64 ones also hold log S and <see cref="LaneTerms"/>' results, whose last
+    /// <see cref="Results"/> are narrowed back to T into the same slots of T. The slot of T at
+    /// <see cref="Max"/> holds the rows' maxima (float64 slot <see cref="Log"/>).
+    /// </summary>
+    private static class Slot
+    {
+        public const int Others = 0, AtMax = 1, Gaps = 2, TargetSum = 3, Upstream = 4, Inputs = 5, Max = 5, Log = 5,
+            Loss = 6, GradScale = 7, Scale = 8, AtMaxScale = 9, AtMaxRestScale = 10, Results = 4, Count = 11;
+    }
 
     /// <summary>
     /// Rows r … r + Count − 1 across lanes: <see cref="RunRows"/>'s steps and formulas, with each
     /// row's target sum, maximum, smoothing gaps, Σ exp and gradient factors in its lane, and its loss
-    /// computed lane by lane; the loss total is added to <paramref name="total"/>. Returns false,
-    /// having written nothing, when a row's targets sum to 0 (rare: such a row may ask for nothing,
-    /// which <see cref="RunRows"/> tells apart), so that the group runs row by row instead.
+    /// and factors computed on float64 vectors of the lanes (<see cref="LaneRows"/>); the loss total
+    /// is added to <paramref name="total"/>. Returns false, having written nothing, when a row's
+    /// targets sum to 0 (rare: such a row may ask for nothing, which <see cref="RunRows"/> tells
+    /// apart), so that the group runs row by row instead.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private readonly bool Lanes<TVec>(long r, T* tile, T* targetTile, T* lanes, double* logSums, ref double total)
+    private readonly bool Lanes<TVec>(long r, T* tile, T* targetTile, T* lanes, double* wide, double scale, ref double total)
         where TVec : struct, IVec<TVec, T>
     {
         nuint n = (nuint)cols;
@@ -170,53 +183,103 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
         TVec max = LaneTile<TVec, T>.Max(tile, n);
         TVec gaps = LaneTile<TVec, T>.Sum(new SoftTargetGaps<TVec, T>(tile, max, targets), n);
         LaneExpSums<TVec, T> sums = LaneTile<TVec, T>.SumExps(new ExpShifted<TVec, T>(tile, max), grad == null ? null : tile, n);
-        T* maxes = lanes, others = lanes + width, atMax = lanes + 2 * width, gapSums = lanes + 3 * width, sumsOfTargets = lanes + 4 * width;
-        T* negativeGradScales = lanes + 5 * width, targetSumsInT = lanes + 6 * width, scales = lanes + 7 * width;
-        T* atMaxScales = lanes + 8 * width, negativeAtMaxRestScales = lanes + 9 * width;
-        TVec.Store(max, maxes);
-        TVec.Store(sums.Others, others);
-        TVec.Store(sums.AtMax, atMax);
-        TVec.Store(gaps, gapSums);
-        TVec.Store(targetSums, sumsOfTargets);
-        sums.Logs(logSums);
-        double scale = CrossEntropyValidation.GradientScale(_options, rows);
-        bool storeRowLosses = loss != null && _options.Reduction == Reduction.None;
-        for (int i = 0; i < width; i++)
-        {
-            long row = r + i;
-            double gapSum = double.CreateTruncating(gapSums[i]);
-            if (typeof(T) == typeof(float) && !double.IsFinite(gapSum))
-            {
-                // max − z_j overflowed float32 (logits near ±FLT_MAX): form the gaps in float64.
-                gapSum = WideGaps.SoftTargets(logits + row * ldLogits, maxes[i], target + row * ldTarget, 1.0 - epsilon, epsilon / cols, weight, n);
-            }
-            double targetSum = double.CreateTruncating(sumsOfTargets[i]);
-            double rowLoss = gapSum + targetSum * logSums[i];
-            total += rowLoss;
-            if (storeRowLosses)
-            {
-                loss[row] = VecMath.FlushSubnormal(T.CreateTruncating(rowLoss));
-            }
-            if (grad != null)
-            {
-                var sum = new ExpSum(double.CreateTruncating(others[i]), double.CreateTruncating(atMax[i]));
-                var terms = new SoftTargetGradientTerms<T>(CrossEntropyValidation.RowScale<T>(_options, scale, row), targetSum, sum);
-                negativeGradScales[i] = terms.NegativeGradScale;
-                targetSumsInT[i] = terms.TargetSum;
-                scales[i] = terms.Scale;
-                atMaxScales[i] = terms.AtMaxScale;
-                negativeAtMaxRestScales[i] = terms.NegativeAtMaxRestScale;
-            }
-        }
+        TVec.Store(targetSums, lanes + Slot.TargetSum * width);
+        total += LaneRows(r, max, sums, gaps, lanes, wide, scale);
         if (grad != null)
         {
             var gradient = new SoftTargetGradient<TVec, T, Elements<TVec, T>>(new Elements<TVec, T>(tile), targets,
-                TVec.Load(negativeGradScales), TVec.Load(targetSumsInT), TVec.Load(scales), TVec.Load(atMaxScales),
-                TVec.Load(negativeAtMaxRestScales));
+                TVec.Load(lanes + Slot.GradScale * width), targetSums, TVec.Load(lanes + Slot.Scale * width),
+                TVec.Load(lanes + Slot.AtMaxScale * width), TVec.Load(lanes + Slot.AtMaxRestScale * width));
             LaneTile<TVec, T>.Store(gradient, tile, n);
             LaneTile<TVec, T>.ToRows(tile, n, grad + r * ldGrad, ldGrad);
         }
         return true;
+    }
+
+    /// <summary>
+    /// The per-row scalars of <see cref="Lanes"/>'s rows from their lanes' statistics (the target
+    /// sums already in their slot): each row's loss, stored for the reduction "none", and their
+    /// total in row order; with a gradient, the factors of <see cref="SoftTargetGradientTerms{T}"/>
+    /// (for the gradient factor <paramref name="scale"/>, <see cref="CrossEntropyValidation.GradientScale"/>),
+    /// rounded to T, into their slots of <paramref name="lanes"/> (<see cref="Slot"/>). Computed on
+    /// float64 vectors of lanes (<see cref="LaneTerms"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // once per W rows; compiled apart, it leaves the kernel its inlining budget
+    private readonly double LaneRows<TVec>(long r, TVec max, LaneExpSums<TVec, T> sums, TVec gaps, T* lanes, double* wide, double scale)
+        where TVec : struct, IVec<TVec, T>
+    {
+        nuint n = (nuint)cols;
+        int width = TVec.Count;
+        double epsilon = _options.LabelSmoothing;
+        TVec.Store(max, lanes + Slot.Max * width);
+        TVec.Store(sums.Others, lanes + Slot.Others * width);
+        TVec.Store(sums.AtMax, lanes + Slot.AtMax * width);
+        TVec.Store(gaps, lanes + Slot.Gaps * width);
+        T* upstreamSource = (T*)_options.GradOutput;
+        for (int i = 0; i < width; i++)
+        {
+            lanes[Slot.Upstream * width + i] = upstreamSource == null ? T.One : upstreamSource[r + i];
+        }
+        LaneWidening<TVec, T>.Widen(lanes, wide, Slot.Inputs * width);
+        sums.Logs(wide + Slot.Log * width);
+        if (typeof(T) == typeof(float))
+        {
+            for (int i = 0; i < width; i++)
+            {
+                double* gapSum = wide + Slot.Gaps * width + i;
+                if (!double.IsFinite(*gapSum))
+                {
+                    // max − z_j overflowed float32 (logits near ±FLT_MAX): form the gaps in float64.
+                    long row = r + i;
+                    *gapSum = WideGaps.SoftTargets(logits + row * ldLogits, lanes[Slot.Max * width + i], target + row * ldTarget,
+                        1.0 - epsilon, epsilon / cols, weight, n);
+                }
+            }
+        }
+
+        LaneWidening<TVec, T>.Apply(new LaneTerms(scale, grad != null, upstreamSource != null), wide);
+
+        if (grad != null)
+        {
+            int first = (Slot.Count - Slot.Results) * width;
+            LaneWidening<TVec, T>.Narrow(wide + first, lanes + first, Slot.Results * width);
+            for (int i = 0; i < width; i++)
+            {
+                lanes[Slot.GradScale * width + i] = -lanes[Slot.GradScale * width + i];
+                lanes[Slot.AtMaxRestScale * width + i] = -lanes[Slot.AtMaxRestScale * width + i];
+            }
+        }
+        return CrossEntropyValidation.SumRowLosses(wide + Slot.Loss * width, width,
+            _options.Reduction == Reduction.None ? loss : null, r);
+    }
+
+    /// <summary>
+    /// The row loss Σ_j ŷ_j·(max − z_j) + Σŷ·log S, and <see cref="SoftTargetGradientTerms{T}"/>'s
+    /// factors before rounding (the two negated ones positive: they are negated in T, which gives
+    /// the same bits), on float64 vectors of lanes from the slots <see cref="Slot"/> lays out: the
+    /// same float64 operations in the same order as the scalar forms, so the same bits lane by lane.
+    /// </summary>
+    private readonly struct LaneTerms(double scale, bool withGradient, bool withUpstream) : ILaneFormulas
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply<TD>(double* wide, int i, int width)
+            where TD : struct, IVec<TD, double>
+        {
+            double* at = wide + i;
+            TD targetSum = TD.Load(at + Slot.TargetSum * width);
+            TD.Store(TD.Load(at + Slot.Gaps * width) + targetSum * TD.Load(at + Slot.Log * width), at + Slot.Loss * width);
+            if (!withGradient)
+            {
+                return;
+            }
+            TD others = TD.Load(at + Slot.Others * width), atMax = TD.Load(at + Slot.AtMax * width);
+            TD gradScale = withUpstream ? TD.Create(scale) * TD.Load(at + Slot.Upstream * width) : TD.Create(scale);
+            TD total = others + atMax;
+            TD.Store(gradScale, at + Slot.GradScale * width);
+            TD.Store(gradScale * targetSum / total, at + Slot.Scale * width);
+            TD.Store(gradScale / total, at + Slot.AtMaxScale * width);
+            TD.Store(gradScale * (others + (atMax - TD.Create(1.0))) / total, at + Slot.AtMaxRestScale * width);
+        }
     }
 
     /// <summary>ŷ = (keep·p + spread)·w_j over a targets' tile, in place, column by column: the
