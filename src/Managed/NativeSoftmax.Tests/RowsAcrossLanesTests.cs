@@ -547,6 +547,41 @@ public class RowsAcrossLanesTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>The widths, for tests of float64 only.</summary>
+    public static TheoryData<Width> AllWidths() => new(Widths);
+
+    /// <summary>Soft-target cross-entropy's reduced loss over whole groups of W rows in one block
+    /// (float64, where every row's loss is stored exactly by the reduction "none"): across lanes each
+    /// row's loss joins the total one by one in row order, so the sum is exactly the in-order sum of
+    /// the losses "none" gives (lanes summing their group apart first differ in the last bits).</summary>
+    [Theory, MemberData(nameof(AllWidths))]
+    public void SoftCrossEntropySumAddsTheRowLossesInRowOrder(Width width)
+    {
+        int w = Lanes<double>(width);
+        foreach (int cols in new[] { w, 2 * w + 1, 4 * w })
+        {
+            foreach (int seed in Enumerable.Range(1, 8))
+            {
+                int rows = 4 * w; // groups of W rows across lanes and no rows left over
+                Matrix<double> logits = TestData.Uniform<double>(seed * 100 + cols, rows, cols, cols, -30, 30);
+                double[][] p = Enumerable.Range(0, rows).Select(r => Enumerable.Range(0, cols)
+                    .Select(c => SoftTarget(seed, r, c, mixedSigns: false, zeroRows: false) + 0.01).ToArray()).ToArray();
+                var target = new Matrix<double>(rows, cols, cols).Fill((r, c) => p[r][c] / p[r].Sum());
+                var rowLosses = new double[rows];
+                var sum = new double[1];
+                Ops.SoftCrossEntropy(width, logits, target, null, new CrossEntropyOptions { Reduction = Reduction.None }, rowLosses, null);
+                Ops.SoftCrossEntropy(width, logits, target, null, new CrossEntropyOptions { Reduction = Reduction.Sum }, sum, null);
+                double inOrder = 0;
+                foreach (double loss in rowLosses)
+                {
+                    inOrder += loss;
+                }
+                Assert.True(BitConverter.DoubleToInt64Bits(inOrder) == BitConverter.DoubleToInt64Bits(sum[0]),
+                    $"cross_entropy_soft width={width} (W={w}) {rows} x {cols} seed {seed}: sum {sum[0]:R}, in-order sum of the row losses {inOrder:R}");
+            }
+        }
+    }
+
     /// <summary>softmax_backward and log_softmax_backward on every short row length, contiguous, strided and
     /// in place into either input, against the float64 reference with RowOperationTests' bounds.</summary>
     [Theory, MemberData(nameof(WidthsAndTypes))]

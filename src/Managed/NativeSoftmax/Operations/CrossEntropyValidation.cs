@@ -187,16 +187,15 @@ internal static unsafe class CrossEntropyValidation
 
     private static readonly double PositiveNaN = BitConverter.Int64BitsToDouble(0x7FF8_0000_0000_0000);
 
-    /// <summary>The total of <paramref name="count"/> row losses computed across lanes, added in row
-    /// order (as the rows one by one add theirs), each stored to <c>loss[first + i]</c> (flushed)
-    /// when <paramref name="loss"/> is not null (the reduction "none").</summary>
+    /// <summary><paramref name="total"/> plus <paramref name="count"/> row losses computed across
+    /// lanes, added one by one in row order, each stored to <c>loss[first + i]</c> (flushed) when
+    /// <paramref name="loss"/> is not null (the reduction "none").</summary>
     /// <remarks>Call it last in a method: a value live across a call lives on the stack, and the
     /// chained additions would each wait for a store and a load.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double SumRowLosses<T>(double* rowLosses, int count, T* loss, long first)
+    public static double SumRowLosses<T>(double total, double* rowLosses, int count, T* loss, long first)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        double total = 0;
         for (int i = 0; i < count; i++)
         {
             total += rowLosses[i];

@@ -326,7 +326,8 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
                 lanes[Slot.LabelGrad * width + i] = VecMath.FlushSubnormal(lanes[Slot.LabelGrad * width + i]);
             }
         }
-        return CrossEntropyValidation.SumRowLosses(wide + Slot.Loss * width, width,
+        // The group's own total, from 0: the caller adds it to the block's (as before lanes were vectors).
+        return CrossEntropyValidation.SumRowLosses(0.0, wide + Slot.Loss * width, width,
             _options.Reduction == Reduction.None ? loss : null, r);
     }
 
@@ -334,7 +335,8 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
     /// <see cref="RowLoss"/> and <see cref="Gradient"/> on float64 vectors of lanes, from the slots
     /// <see cref="Slot"/> lays out (the gradient's terms only <paramref name="withGradient"/>, the
     /// upstream gradient read only <paramref name="withUpstream"/>): the same float64 operations in
-    /// the same order as the scalar forms, so the same bits lane by lane (no fused multiply-adds).
+    /// the same order as the scalar forms, so the same finite results bit for bit lane by lane (no
+    /// fused multiply-adds; where two NaNs meet, the sign of the NaN may differ).
     /// </summary>
     private readonly struct LaneTerms(double epsilon, long cols, double weightSum, double scale, bool withGradient, bool withUpstream)
         : ILaneFormulas

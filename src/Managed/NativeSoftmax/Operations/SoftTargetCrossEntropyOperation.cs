@@ -184,7 +184,7 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
         TVec gaps = LaneTile<TVec, T>.Sum(new SoftTargetGaps<TVec, T>(tile, max, targets), n);
         LaneExpSums<TVec, T> sums = LaneTile<TVec, T>.SumExps(new ExpShifted<TVec, T>(tile, max), grad == null ? null : tile, n);
         TVec.Store(targetSums, lanes + Slot.TargetSum * width);
-        total += LaneRows(r, max, sums, gaps, lanes, wide, scale);
+        total = LaneRows(r, max, sums, gaps, lanes, wide, scale, total);
         if (grad != null)
         {
             var gradient = new SoftTargetGradient<TVec, T, Elements<TVec, T>>(new Elements<TVec, T>(tile), targets,
@@ -198,14 +198,15 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
 
     /// <summary>
     /// The per-row scalars of <see cref="Lanes"/>'s rows from their lanes' statistics (the target
-    /// sums already in their slot): each row's loss, stored for the reduction "none", and their
-    /// total in row order; with a gradient, the factors of <see cref="SoftTargetGradientTerms{T}"/>
+    /// sums already in their slot): each row's loss, stored for the reduction "none" and added in
+    /// row order to <paramref name="total"/>, which it returns; with a gradient, the factors of <see cref="SoftTargetGradientTerms{T}"/>
     /// (for the gradient factor <paramref name="scale"/>, <see cref="CrossEntropyValidation.GradientScale"/>),
     /// rounded to T, into their slots of <paramref name="lanes"/> (<see cref="Slot"/>). Computed on
     /// float64 vectors of lanes (<see cref="LaneTerms"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // once per W rows; compiled apart, it leaves the kernel its inlining budget
-    private readonly double LaneRows<TVec>(long r, TVec max, LaneExpSums<TVec, T> sums, TVec gaps, T* lanes, double* wide, double scale)
+    private readonly double LaneRows<TVec>(long r, TVec max, LaneExpSums<TVec, T> sums, TVec gaps, T* lanes, double* wide, double scale,
+        double total)
         where TVec : struct, IVec<TVec, T>
     {
         nuint n = (nuint)cols;
@@ -249,7 +250,8 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
                 lanes[Slot.AtMaxRestScale * width + i] = -lanes[Slot.AtMaxRestScale * width + i];
             }
         }
-        return CrossEntropyValidation.SumRowLosses(wide + Slot.Loss * width, width,
+        // Each row's loss joins the block's running total, one by one (as before lanes were vectors).
+        return CrossEntropyValidation.SumRowLosses(total, wide + Slot.Loss * width, width,
             _options.Reduction == Reduction.None ? loss : null, r);
     }
 
@@ -257,7 +259,8 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
     /// The row loss Σ_j ŷ_j·(max − z_j) + Σŷ·log S, and <see cref="SoftTargetGradientTerms{T}"/>'s
     /// factors before rounding (the two negated ones positive: they are negated in T, which gives
     /// the same bits), on float64 vectors of lanes from the slots <see cref="Slot"/> lays out: the
-    /// same float64 operations in the same order as the scalar forms, so the same bits lane by lane.
+    /// same float64 operations in the same order as the scalar forms, so the same finite results bit
+    /// for bit lane by lane (where two NaNs meet, the sign of the NaN may differ).
     /// </summary>
     private readonly struct LaneTerms(double scale, bool withGradient, bool withUpstream) : ILaneFormulas
     {
