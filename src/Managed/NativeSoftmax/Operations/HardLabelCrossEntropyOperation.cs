@@ -332,15 +332,32 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
     }
 
     /// <summary>
-    /// <see cref="RowLoss"/> and <see cref="Gradient"/> on float64 vectors of lanes, from the slots
-    /// <see cref="Slot"/> lays out (the gradient's terms only <paramref name="withGradient"/>, the
-    /// upstream gradient read only <paramref name="withUpstream"/>): the same float64 operations in
-    /// the same order as the scalar forms, so the same finite results bit for bit lane by lane (no
-    /// fused multiply-adds; where two NaNs meet, the sign of the NaN may differ).
+    /// A row's loss and gradient terms from its statistics, in float64, from the slots
+    /// <see cref="Slot"/> lays out: on vectors of lanes for rows across lanes, on one lane
+    /// (<see cref="VecScalar{T}"/>) for the rows one by one (<see cref="RunRows"/>), one formula for
+    /// both (no fused multiply-adds, so each lane gives the finite results of the one-lane form bit
+    /// for bit; where two NaNs meet, the sign of the NaN may differ).
     /// </summary>
+    /// <remarks>
+    /// <para>Loss: (1 − ε)·w_t·(lse − z_t) + (ε/C)·Σ_j w_j·(lse − z_j), with lse − z_t =
+    /// (max − z_t) + log S, the gap in float64 (float32 max − z_t can overflow), and
+    /// Σ_j w_j·(lse − z_j) = gaps + Σw·log S (<see cref="WeightedGaps{TVec, T}"/>).</para>
+    /// <para>Gradient (only <paramref name="withGradient"/>): s·(o_j·Σy − y_j), Σy = (1 − ε)·w_t +
+    /// (ε/C)·Σw (Σw only with smoothing, <see cref="TargetSum"/>) and y_j = (ε/C)·w_j (+ (1 − ε)·w_t at
+    /// t), s the row's scale (times its upstream gradient, read only <paramref name="withUpstream"/>),
+    /// from the stored e_j = exp(z_j − max) and o_j = e_j / S: every j but t is e_j·ExpScale −
+    /// Offset·w_j (<see cref="ScaledMinusWeights{TVec, T}"/>), and t is LabelGrad =
+    /// s·(e_t·(Σy − y_t) − y_t·(S − e_t))/S: at the maximum (e_t = 1) that is the −y_t·(S − 1)/S of a
+    /// dominant class, which 1/S − 1 would round to 0. One division per row, 1/S (S is in [1, C], so
+    /// 1/S is never subnormal; s/S could be, and lose bits before its product).</para>
+    /// </remarks>
     private readonly struct LaneTerms(double epsilon, long cols, double weightSum, double scale, bool withGradient, bool withUpstream)
         : ILaneFormulas
     {
+        /// <summary>One row's terms, from slots of one value each.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)] // compiled apart: inside RunRows' large body, the inliner's budget ran out and left calls
+        public void OneLane(double* slots) => Apply<VecScalar<double>>(slots, 0, 1);
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply<TD>(double* wide, int i, int width)
             where TD : struct, IVec<TD, double>
@@ -387,6 +404,8 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         // the smoothing term; the gradient is then the stored exponentials scaled chunk by chunk.
         bool byChunks = typeof(TLoop) == typeof(ChunkedRowLoop<TVec, T>) && LongRow<TVec, T>.KeepsExps(n);
         double* chunkMaxima = stackalloc double[byChunks ? (int)LongRow<TVec, T>.MaxChunksKeepingExps : 0];
+        double* slots = stackalloc double[Slot.Count]; // one lane of LaneTerms
+        var terms = new LaneTerms(epsilon, cols, _weightSum, scale, grad != null, _options.GradOutput != null);
         double total = 0;
         for (long r = first; r < end; r++)
         {
@@ -434,7 +453,18 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
                 gaps = epsilon > 0 ? SmoothingGaps<TVec, TLoop>(z, max, n) : 0.0;
                 sum = ExpShiftedAhead<TVec, T>.SumExps<TLoop>(z, max, g, n, r + 1 < end ? ahead : 0);
             }
-            double rowLoss = RowLoss(max, zt, gaps, sum.Log, wt);
+            slots[Slot.Max] = double.CreateTruncating(max);
+            slots[Slot.Others] = sum.Others;
+            slots[Slot.AtMax] = sum.AtMax;
+            slots[Slot.Gaps] = gaps;
+            slots[Slot.LabelLogit] = double.CreateTruncating(zt);
+            slots[Slot.LabelExp] = g == null ? 0.0
+                : rowByChunks ? LongRow<TVec, T>.ExpAt(g, n, chunkMaxima, max, (nuint)t) : double.CreateTruncating(g[t]);
+            slots[Slot.LabelWeight] = wt;
+            slots[Slot.Upstream] = _options.GradOutput == null ? 1.0 : double.CreateTruncating(((T*)_options.GradOutput)[r]);
+            slots[Slot.Log] = sum.Log;
+            terms.OneLane(slots);
+            double rowLoss = slots[Slot.Loss];
             total += rowLoss;
             if (storeRowLosses)
             {
@@ -443,74 +473,26 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
 
             if (g != null)
             {
-                // Every j but t in one pass; then t (Gradient).
-                double et = rowByChunks ? LongRow<TVec, T>.ExpAt(g, n, chunkMaxima, max, (nuint)t) : double.CreateTruncating(g[t]);
-                GradientTerms terms = Gradient(sum, et, wt, rowScale);
+                // Every j but t in one pass; then t.
+                double expScale = slots[Slot.ExpScale], offset = slots[Slot.Offset];
                 if (rowByChunks)
                 {
-                    LongRow<TVec, T>.ScaleChunks(g, n, chunkMaxima, max, terms.ExpScale, terms.Offset, weight);
+                    LongRow<TVec, T>.ScaleChunks(g, n, chunkMaxima, max, expScale, offset, weight);
                 }
-                else if (weight == null && terms.Offset == 0 && terms.ExpScale >= 0)
+                else if (weight == null && offset == 0 && expScale >= 0)
                 {
                     // The same values as ScaledMinusWeights (e·scale − 0·1 = e·scale, +0 included) by
                     // softmax's cheaper store: no weights to load, e·scale ≥ 0 to flush.
-                    TLoop.Store(new ScaledExps<TVec, T>(g, T.CreateTruncating(terms.ExpScale)), g, n);
+                    TLoop.Store(new ScaledExps<TVec, T>(g, T.CreateTruncating(expScale)), g, n);
                 }
                 else
                 {
-                    TLoop.Store(new ScaledMinusWeights<TVec, T>(g, T.CreateTruncating(terms.ExpScale),
-                        T.CreateTruncating(terms.Offset), weight), g, n);
+                    TLoop.Store(new ScaledMinusWeights<TVec, T>(g, T.CreateTruncating(expScale), T.CreateTruncating(offset), weight), g, n);
                 }
-                g[t] = VecMath.FlushSubnormal(T.CreateTruncating(terms.Label));
+                g[t] = VecMath.FlushSubnormal(T.CreateTruncating(slots[Slot.LabelGrad]));
             }
         }
         return total;
-    }
-
-    /// <summary>
-    /// One row's loss from its statistics, the same formula per row and across lanes:
-    /// (1 − ε)·w_t·(lse − z_t) + (ε/C)·Σ_j w_j·(lse − z_j), with lse − z_t = (max − z_t) + log S,
-    /// the gap in float64 (float32 max − z_t can overflow), and Σ_j w_j·(lse − z_j) =
-    /// <paramref name="gaps"/> + Σw·log S (<see cref="WeightedGaps{TVec, T}"/>).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private readonly double RowLoss(T max, T zt, double gaps, double logSum, double wt)
-    {
-        double epsilon = _options.LabelSmoothing;
-        double rowLoss = (1.0 - epsilon) * wt * ((double.CreateTruncating(max) - double.CreateTruncating(zt)) + logSum);
-        if (epsilon > 0)
-        {
-            rowLoss += epsilon / cols * (gaps + _weightSum * logSum);
-        }
-        return rowLoss;
-    }
-
-    /// <summary>A row's gradient s·(o_j·Σy − y_j), Σy = (1 − ε)·w_t + (ε/C)·Σw and y_j = (ε/C)·w_j
-    /// (+ (1 − ε)·w_t at t), from the stored e_j = exp(z_j − max) and o_j = e_j / S: every j but t is
-    /// e_j·ExpScale − Offset·w_j (<see cref="ScaledMinusWeights{TVec, T}"/>), and t is
-    /// <see cref="Label"/>.</summary>
-    private readonly record struct GradientTerms(double ExpScale, double Offset, double Label);
-
-    /// <summary>
-    /// The gradient's terms (<see cref="GradientTerms"/>) of a row with statistics
-    /// <paramref name="sum"/>, label exponential <paramref name="et"/> and label weight
-    /// <paramref name="wt"/>, scaled by <paramref name="rowScale"/>. The label's own gradient is
-    /// (e_t·(Σy − y_t) − y_t·(S − e_t))/S: at the maximum (e_t = 1) that is the −y_t·(S − 1)/S of
-    /// a dominant class, which 1/S − 1 would round to 0.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private readonly GradientTerms Gradient(ExpSum sum, double et, double wt, double rowScale)
-    {
-        double epsilon = _options.LabelSmoothing;
-        double keep = 1.0 - epsilon, spread = epsilon / cols;
-        double targetSum = TargetSum(wt);
-        double yt = (keep + spread) * wt;
-        // One division per row, 1/S (S is in [1, C], so 1/S is never subnormal; rowScale/S could
-        // be, and lose bits before its product).
-        double inverseTotal = 1.0 / sum.Total;
-        double othersTargetSum = epsilon > 0 ? spread * (_weightSum - wt) : 0.0; // Σy − y_t
-        return new GradientTerms(rowScale * targetSum * inverseTotal, rowScale * spread,
-            rowScale * (et * othersTargetSum - yt * sum.Excluding(et)) * inverseTotal);
     }
 
     /// <summary>Σy = (1 − ε)·w_t + (ε/C)·Σw of a row whose label weighs <paramref name="wt"/>. Σw
