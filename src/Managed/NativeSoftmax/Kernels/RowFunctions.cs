@@ -293,15 +293,40 @@ internal readonly unsafe struct SoftTargetGradient<TVec, T, TExps>(TExps exps, S
 }
 
 /// <summary>The factors of <see cref="SoftTargetGradient{TVec, T, TExps}"/> for a row whose gradient
-/// scale is s (<paramref name="gradScale"/>), whose targets sum to Σŷ (<paramref name="targetSum"/>)
-/// and whose exponentials to S (<paramref name="sum"/>): −s, Σŷ, s·Σŷ/S, s/S and −s·(S − 1)/S, each
-/// formed in float64 and rounded once to T.</summary>
-internal readonly struct SoftTargetGradientTerms<T>(double gradScale, double targetSum, ExpSum sum)
+/// scale is s, whose targets sum to Σŷ and whose exponentials to S (<see cref="ExpSum"/>): −s, Σŷ,
+/// s·Σŷ/S, s/S and −s·(S − 1)/S, each formed in float64 and rounded once to T. The formulas are
+/// <see cref="Factors"/>, on float64 lanes of any width: one row here, rows across lanes in
+/// SoftTargetCrossEntropyOperation.LaneTerms.</summary>
+internal readonly struct SoftTargetGradientTerms<T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    public T NegativeGradScale { get; } = T.CreateTruncating(-gradScale);
-    public T TargetSum { get; } = T.CreateTruncating(targetSum);
-    public T Scale { get; } = T.CreateTruncating(gradScale * targetSum / sum.Total);
-    public T AtMaxScale { get; } = T.CreateTruncating(gradScale / sum.Total);
-    public T NegativeAtMaxRestScale { get; } = T.CreateTruncating(-(gradScale * sum.Excluding(1) / sum.Total));
+    [MethodImpl(MethodImplOptions.NoInlining)] // once per row; compiled apart, it leaves the row loops their inlining budget
+    public SoftTargetGradientTerms(double gradScale, double targetSum, ExpSum sum)
+    {
+        Factors(VecScalar<double>.Create(gradScale), VecScalar<double>.Create(targetSum), VecScalar<double>.Create(sum.Others),
+            VecScalar<double>.Create(sum.AtMax), out VecScalar<double> scale, out VecScalar<double> atMaxScale, out VecScalar<double> atMaxRestScale);
+        NegativeGradScale = T.CreateTruncating(-gradScale);
+        TargetSum = T.CreateTruncating(targetSum);
+        Scale = T.CreateTruncating(VecScalar<double>.SumLanes(scale));
+        AtMaxScale = T.CreateTruncating(VecScalar<double>.SumLanes(atMaxScale));
+        NegativeAtMaxRestScale = T.CreateTruncating(-VecScalar<double>.SumLanes(atMaxRestScale));
+    }
+
+    public T NegativeGradScale { get; }
+    public T TargetSum { get; }
+    public T Scale { get; }
+    public T AtMaxScale { get; }
+    public T NegativeAtMaxRestScale { get; }
+
+    /// <summary>s·Σŷ/S, s/S and s·(S − 1)/S (the last without its sign) from s, Σŷ and S's two parts
+    /// (S − 1 = others + (atMax − 1), <see cref="ExpSum.Excluding"/>), lane by lane in float64.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Factors<TD>(TD gradScale, TD targetSum, TD others, TD atMax, out TD scale, out TD atMaxScale, out TD atMaxRestScale)
+        where TD : struct, IVec<TD, double>
+    {
+        TD total = others + atMax;
+        scale = gradScale * targetSum / total;
+        atMaxScale = gradScale / total;
+        atMaxRestScale = gradScale * (others + (atMax - TD.Create(1.0))) / total;
+    }
 }

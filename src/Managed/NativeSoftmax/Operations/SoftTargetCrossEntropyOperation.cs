@@ -257,10 +257,11 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
 
     /// <summary>
     /// The row loss Σ_j ŷ_j·(max − z_j) + Σŷ·log S, and <see cref="SoftTargetGradientTerms{T}"/>'s
-    /// factors before rounding (the two negated ones positive: they are negated in T, which gives
-    /// the same bits), on float64 vectors of lanes from the slots <see cref="Slot"/> lays out: the
-    /// same float64 operations in the same order as the scalar forms, so the same finite results bit
-    /// for bit lane by lane (where two NaNs meet, the sign of the NaN may differ).
+    /// factors before rounding (<see cref="SoftTargetGradientTerms{T}.Factors"/>; the two negated
+    /// ones positive: they are negated in T, which gives the same bits), on float64 vectors of lanes
+    /// from the slots <see cref="Slot"/> lays out: the same float64 operations in the same order as
+    /// one row's, so the same finite results bit for bit lane by lane (where two NaNs meet, the
+    /// sign of the NaN may differ).
     /// </summary>
     private readonly struct LaneTerms(double scale, bool withGradient, bool withUpstream) : ILaneFormulas
     {
@@ -275,13 +276,13 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
             {
                 return;
             }
-            TD others = TD.Load(at + Slot.Others * width), atMax = TD.Load(at + Slot.AtMax * width);
             TD gradScale = withUpstream ? TD.Create(scale) * TD.Load(at + Slot.Upstream * width) : TD.Create(scale);
-            TD total = others + atMax;
+            SoftTargetGradientTerms<T>.Factors(gradScale, targetSum, TD.Load(at + Slot.Others * width), TD.Load(at + Slot.AtMax * width),
+                out TD factor, out TD atMaxFactor, out TD atMaxRestFactor);
             TD.Store(gradScale, at + Slot.GradScale * width);
-            TD.Store(gradScale * targetSum / total, at + Slot.Scale * width);
-            TD.Store(gradScale / total, at + Slot.AtMaxScale * width);
-            TD.Store(gradScale * (others + (atMax - TD.Create(1.0))) / total, at + Slot.AtMaxRestScale * width);
+            TD.Store(factor, at + Slot.Scale * width);
+            TD.Store(atMaxFactor, at + Slot.AtMaxScale * width);
+            TD.Store(atMaxRestFactor, at + Slot.AtMaxRestScale * width);
         }
     }
 
