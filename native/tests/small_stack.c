@@ -39,6 +39,25 @@ typedef struct job {
     nsm_status status;
 } job;
 
+/* The six operations' cases of precision D (0 float32, 1 float64), on its arrays P##in, P##out,
+ * P##other, P##weight and P##loss and the functions nsm_<operation>_S. */
+#define EVERY_OPERATION(D, P, S)                                                                                  \
+    case D * OPERATIONS + SOFTMAX: j->status = nsm_softmax_##S(ROWS, c, P##in, c, P##out, c); break;             \
+    case D * OPERATIONS + LOG_SOFTMAX: j->status = nsm_log_softmax_##S(ROWS, c, P##in, c, P##out, c); break;     \
+    case D * OPERATIONS + SOFTMAX_BACKWARD:                                                                       \
+        j->status = nsm_softmax_backward_##S(ROWS, c, P##other, c, P##in, c, P##out, c);                         \
+        break;                                                                                                    \
+    case D * OPERATIONS + LOG_SOFTMAX_BACKWARD:                                                                   \
+        j->status = nsm_log_softmax_backward_##S(ROWS, c, P##other, c, P##in, c, P##out, c);                     \
+        break;                                                                                                    \
+    case D * OPERATIONS + HARD:                                                                                   \
+        j->status = nsm_cross_entropy_##S(ROWS, c, P##in, c, labels, P##weight, &options, P##loss, P##out, c);   \
+        break;                                                                                                    \
+    case D * OPERATIONS + SOFT:                                                                                   \
+        j->status = nsm_cross_entropy_soft_##S(ROWS, c, P##in, c, P##other, c, P##weight, &options, P##loss,     \
+                                               P##out, c);                                                        \
+        break;
+
 static void* first_call(void* argument)
 {
     job* j = argument;
@@ -47,18 +66,8 @@ static void* first_call(void* argument)
     options.reduction = NSM_REDUCTION_NONE;
     options.label_smoothing = 0.1;
     switch (j->dtype * OPERATIONS + j->operation) {
-    case 0 * OPERATIONS + SOFTMAX: j->status = nsm_softmax_f32(ROWS, c, f32_in, c, f32_out, c); break;
-    case 0 * OPERATIONS + LOG_SOFTMAX: j->status = nsm_log_softmax_f32(ROWS, c, f32_in, c, f32_out, c); break;
-    case 0 * OPERATIONS + SOFTMAX_BACKWARD: j->status = nsm_softmax_backward_f32(ROWS, c, f32_other, c, f32_in, c, f32_out, c); break;
-    case 0 * OPERATIONS + LOG_SOFTMAX_BACKWARD: j->status = nsm_log_softmax_backward_f32(ROWS, c, f32_other, c, f32_in, c, f32_out, c); break;
-    case 0 * OPERATIONS + HARD: j->status = nsm_cross_entropy_f32(ROWS, c, f32_in, c, labels, f32_weight, &options, f32_loss, f32_out, c); break;
-    case 0 * OPERATIONS + SOFT: j->status = nsm_cross_entropy_soft_f32(ROWS, c, f32_in, c, f32_other, c, f32_weight, &options, f32_loss, f32_out, c); break;
-    case 1 * OPERATIONS + SOFTMAX: j->status = nsm_softmax_f64(ROWS, c, f64_in, c, f64_out, c); break;
-    case 1 * OPERATIONS + LOG_SOFTMAX: j->status = nsm_log_softmax_f64(ROWS, c, f64_in, c, f64_out, c); break;
-    case 1 * OPERATIONS + SOFTMAX_BACKWARD: j->status = nsm_softmax_backward_f64(ROWS, c, f64_other, c, f64_in, c, f64_out, c); break;
-    case 1 * OPERATIONS + LOG_SOFTMAX_BACKWARD: j->status = nsm_log_softmax_backward_f64(ROWS, c, f64_other, c, f64_in, c, f64_out, c); break;
-    case 1 * OPERATIONS + HARD: j->status = nsm_cross_entropy_f64(ROWS, c, f64_in, c, labels, f64_weight, &options, f64_loss, f64_out, c); break;
-    case 1 * OPERATIONS + SOFT: j->status = nsm_cross_entropy_soft_f64(ROWS, c, f64_in, c, f64_other, c, f64_weight, &options, f64_loss, f64_out, c); break;
+    EVERY_OPERATION(0, f32_, f32)
+    EVERY_OPERATION(1, f64_, f64)
     case 2 * OPERATIONS + HARD: j->status = nsm_cross_entropy_bf16(ROWS, c, bf16_in, c, labels, f32_weight, &options, f32_loss, bf16_out, c); break;
     case 2 * OPERATIONS + SOFT: j->status = nsm_cross_entropy_soft_bf16(ROWS, c, bf16_in, c, bf16_other, c, f32_weight, &options, f32_loss, bf16_out, c); break;
     default: j->status = NSM_OK; break; /* not a combination this test makes */

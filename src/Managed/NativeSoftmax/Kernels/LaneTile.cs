@@ -194,6 +194,22 @@ internal readonly struct LaneExpSums<TVec, T>(TVec others, TVec atMax)
     /// <summary>How many exponentials are exactly 1, per lane.</summary>
     public TVec AtMax => atMax;
 
+    /// <summary>Slots (of Count values each) <see cref="StoreStatistics"/> fills: the rows' maxima,
+    /// <see cref="Others"/>, <see cref="AtMax"/> and the smoothing gaps, in this order.</summary>
+    public const int MaxSlot = 0, OthersSlot = 1, AtMaxSlot = 2, GapsSlot = 3;
+
+    /// <summary>The per-row statistics a cross-entropy's per-lane scalars start from, into the first
+    /// four slots at <paramref name="lanes"/> (<see cref="MaxSlot"/> … <see cref="GapsSlot"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void StoreStatistics(TVec max, TVec gaps, T* lanes)
+    {
+        int width = TVec.Count;
+        TVec.Store(max, lanes + MaxSlot * width);
+        TVec.Store(others, lanes + OthersSlot * width);
+        TVec.Store(atMax, lanes + AtMaxSlot * width);
+        TVec.Store(gaps, lanes + GapsSlot * width);
+    }
+
     // The per-lane float64 steps below widen whole vectors of lanes (LaneWidening says why).
     // Sharing one evaluator among the three methods gave back 0–7 % of softmax and log_softmax.
 

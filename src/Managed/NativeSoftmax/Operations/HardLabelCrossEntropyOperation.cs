@@ -232,6 +232,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
     /// </summary>
     private static class Slot
     {
+        // The first four as LaneExpSums.StoreStatistics writes them.
         public const int Max = 0, Others = 1, AtMax = 2, Gaps = 3, LabelLogit = 4, LabelExp = 5, LabelWeight = 6,
             Upstream = 7, Inputs = 8, Log = 8, Loss = 9, ExpScale = 10, Offset = 11, LabelGrad = 12, Results = 3, Count = 13;
     }
@@ -285,10 +286,7 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
     {
         nuint n = (nuint)cols;
         int width = TVec.Count;
-        TVec.Store(max, lanes + Slot.Max * width);
-        TVec.Store(sums.Others, lanes + Slot.Others * width);
-        TVec.Store(sums.AtMax, lanes + Slot.AtMax * width);
-        TVec.Store(gaps, lanes + Slot.Gaps * width);
+        sums.StoreStatistics(max, gaps, lanes);
         T* upstreamSource = (T*)_options.GradOutput;
         for (int i = 0; i < width; i++)
         {

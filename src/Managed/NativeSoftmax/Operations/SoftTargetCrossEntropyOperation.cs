@@ -143,13 +143,13 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
     /// The per-lane values of <see cref="Lanes"/> and <see cref="LaneRows"/>, Count each, by slot:
     /// the first <see cref="Inputs"/> are stored or gathered in T, then widened to float64 all
     /// together; the float64 ones also hold log S and <see cref="LaneTerms"/>' results, whose last
-    /// <see cref="Results"/> are narrowed back to T into the same slots of T. The slot of T at
-    /// <see cref="Max"/> holds the rows' maxima (float64 slot <see cref="Log"/>).
+    /// <see cref="Results"/> are narrowed back to T into the same slots of T.
     /// </summary>
     private static class Slot
     {
-        public const int Others = 0, AtMax = 1, Gaps = 2, TargetSum = 3, Upstream = 4, Inputs = 5, Max = 5, Log = 5,
-            Loss = 6, GradScale = 7, Scale = 8, AtMaxScale = 9, AtMaxRestScale = 10, Results = 4, Count = 11;
+        // The first four as LaneExpSums.StoreStatistics writes them.
+        public const int Max = 0, Others = 1, AtMax = 2, Gaps = 3, TargetSum = 4, Upstream = 5, Inputs = 6, Log = 6,
+            Loss = 7, GradScale = 8, Scale = 9, AtMaxScale = 10, AtMaxRestScale = 11, Results = 4, Count = 12;
     }
 
     /// <summary>
@@ -212,10 +212,7 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
         nuint n = (nuint)cols;
         int width = TVec.Count;
         double epsilon = _options.LabelSmoothing;
-        TVec.Store(max, lanes + Slot.Max * width);
-        TVec.Store(sums.Others, lanes + Slot.Others * width);
-        TVec.Store(sums.AtMax, lanes + Slot.AtMax * width);
-        TVec.Store(gaps, lanes + Slot.Gaps * width);
+        sums.StoreStatistics(max, gaps, lanes);
         T* upstreamSource = (T*)_options.GradOutput;
         for (int i = 0; i < width; i++)
         {
