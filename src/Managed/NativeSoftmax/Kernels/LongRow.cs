@@ -51,12 +51,22 @@ internal static unsafe class LongRow<TVec, T>
     /// chunks to and from T (float32): <see cref="HalfRowToRowOperation{TKernel, TFormat}"/>'s rows.
     /// The default is a row stored in T itself, which needs no conversion.</summary>
     public readonly struct HalfStorage(ushort* input, ushort* output,
-        delegate*<ushort*, T*, nuint, void> widen, delegate*<T*, ushort*, nuint, void> narrow)
+        delegate*<ushort*, T*, nuint, void> widen, delegate*<T*, ushort*, nuint, void> narrow,
+        delegate*<in ScaledExps<TVec, T>, ushort*, nuint, void> storeScaledExps,
+        delegate*<in LogSoftmaxOf<TVec, T>, ushort*, nuint, void> storeLogSoftmax)
     {
         public ushort* Input { get; } = input;
         public ushort* Output { get; } = output;
         public delegate*<ushort*, T*, nuint, void> Widen { get; } = widen;
         public delegate*<T*, ushort*, nuint, void> Narrow { get; } = narrow;
+
+        /// <summary>Softmax's output pass of a chunk that kept its exponentials, narrowed as it is
+        /// computed (<see cref="HalfConversion{TFormat}.StoreNarrowed"/>): the float32 outputs are
+        /// never stored.</summary>
+        public delegate*<in ScaledExps<TVec, T>, ushort*, nuint, void> StoreScaledExps { get; } = storeScaledExps;
+
+        /// <summary>log_softmax's output pass of a chunk, narrowed as it is computed.</summary>
+        public delegate*<in LogSoftmaxOf<TVec, T>, ushort*, nuint, void> StoreLogSoftmax { get; } = storeLogSoftmax;
     }
 
     /// <summary>
@@ -200,12 +210,11 @@ internal static unsafe class LongRow<TVec, T>
     /// </summary>
     private static void ScaleExpsOfChunk(T* exps, nuint length, double chunkMax, double max, double factor, double divisor)
     {
-        if (chunkMax == double.NegativeInfinity && max > double.NegativeInfinity && double.IsFinite(factor))
+        if (!ChunkScale(chunkMax, max, factor, divisor, out T scale))
         {
             NativeMemory.Clear(exps, length * (nuint)sizeof(T));
             return;
         }
-        T scale = T.CreateTruncating(Math.Exp(chunkMax - max) * factor / divisor);
         if (scale < T.Zero)
         {
             RowLoop<TVec, T>.Store(new Scaled<TVec, T>(exps, scale), exps, length);
@@ -214,6 +223,20 @@ internal static unsafe class LongRow<TVec, T>
         {
             RowLoop<TVec, T>.Store(new ScaledExps<TVec, T>(exps, scale), exps, length); // ≥ 0 or NaN
         }
+    }
+
+    /// <summary>The factor of a chunk's stored exponentials (<see cref="ScaleExpsOfChunk"/>), or
+    /// false when the chunk's outputs are all 0 instead: a chunk of −∞ only, whose stored values are
+    /// NaN, while the row's maximum and the factor are finite.</summary>
+    private static bool ChunkScale(double chunkMax, double max, double factor, double divisor, out T scale)
+    {
+        if (chunkMax == double.NegativeInfinity && max > double.NegativeInfinity && double.IsFinite(factor))
+        {
+            scale = T.Zero;
+            return false;
+        }
+        scale = T.CreateTruncating(Math.Exp(chunkMax - max) * factor / divisor);
+        return true;
     }
 
     /// <summary>The chunk pass: every chunk's statistics (on the pool's threads when it is free and
@@ -315,6 +338,28 @@ internal static unsafe class LongRow<TVec, T>
     {
         var job = (Job*)state;
         (nuint start, nuint length) = Bounds(job->Length, chunk);
+        if (job->Half.Output != null && job->ChunkMaxima != null)
+        {
+            // Softmax keeping its exponentials: ScaleExpsOfChunk's values, narrowed as they are
+            // computed. The factor is 1/S ≥ 0 or NaN, never the negative one of ScaleExpsOfChunk.
+            ushort* output = job->Half.Output + start;
+            if (ChunkScale(job->ChunkMaxima[chunk], double.CreateTruncating(job->Max), 1.0, job->Sum.Total, out T scale))
+            {
+                Debug.Assert(!(scale < T.Zero), "softmax's scale is never negative");
+                job->Half.StoreScaledExps(new ScaledExps<TVec, T>(job->Output + start, scale), output, length);
+            }
+            else
+            {
+                NativeMemory.Clear(output, length * sizeof(ushort)); // +0 in both 16-bit formats
+            }
+            return;
+        }
+        if (job->Half.Output != null && !TOutput.ScalesExps)
+        {
+            // log_softmax: LogSoftmaxOutput's values, narrowed as they are computed.
+            job->Half.StoreLogSoftmax(LogSoftmaxOutput.Of(job->Input + start, job->Max, job->Sum), job->Half.Output + start, length);
+            return;
+        }
         OutputOfChunk<TOutput>(job, chunk, start, length);
         if (job->Half.Output != null)
         {
@@ -394,7 +439,10 @@ internal static unsafe class LongRow<TVec, T>
         public static bool ScalesExps => false;
 
         public static void Store(T* z, T* output, nuint n, T max, ExpSum sum) =>
-            RowLoop<TVec, T>.Store(new LogSoftmaxOf<TVec, T>(z, max, T.CreateTruncating(sum.Log)), output, n);
+            RowLoop<TVec, T>.Store(Of(z, max, sum), output, n);
+
+        /// <summary>The output's row function: z − max − log S.</summary>
+        public static LogSoftmaxOf<TVec, T> Of(T* z, T max, ExpSum sum) => new(z, max, T.CreateTruncating(sum.Log));
     }
 }
 

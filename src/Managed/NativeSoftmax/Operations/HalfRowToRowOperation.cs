@@ -55,7 +55,9 @@ internal readonly unsafe struct HalfRowToRowOperation<TKernel, TFormat>(long row
             for (long r = first; r < end; r++)
             {
                 var half = new LongRow<TVec, float>.HalfStorage(input + r * ldInput, output + r * ldOutput,
-                    &HalfConversion<TFormat>.WidenAt<TVec>, &HalfConversion<TFormat>.NarrowFlushedAt<TVec>);
+                    &HalfConversion<TFormat>.WidenAt<TVec>, &HalfConversion<TFormat>.NarrowFlushedAt<TVec>,
+                    &HalfConversion<TFormat>.StoreNarrowedAt<TVec, ScaledExps<TVec, float>>,
+                    &HalfConversion<TFormat>.StoreNarrowedAt<TVec, LogSoftmaxOf<TVec, float>>);
                 TKernel.HalfLongRow<TVec>(half, scratch, length);
             }
             return 0.0;

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using NativeSoftmax.Kernels;
 
 namespace NativeSoftmax.Simd;
 
@@ -117,6 +119,34 @@ internal static unsafe class HalfConversion<TFormat>
         public static bool Flushes => true;
     }
 
+    /// <summary>
+    /// Stores <paramref name="function"/>(i) for i in [0, n), each flushed as a float32 store of
+    /// the row function is (<see cref="VecMath.Flush{TVec, T, TFunction}"/>), then narrowed as
+    /// <see cref="NarrowFlushed{TWords}"/>: the float32 output pass and its narrowing in one loop,
+    /// the float32 values never stored, the same bits. <typeparamref name="TWords"/> is the
+    /// conversion width of <typeparamref name="TVec"/>: a step is two of its vectors (one element
+    /// for <see cref="VecScalar{T}"/>), and n is at least a step (the chunks of a long row). The
+    /// last step overlaps the one before, so the function must read memory that
+    /// <paramref name="destination"/> does not overlap.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void StoreNarrowed<TVec, TWords, TFunction>(in TFunction function, ushort* destination, nuint n)
+        where TVec : struct, IVec<TVec, float>
+        where TWords : struct, IWordVec<TWords>
+        where TFunction : struct, IRowFunction<TVec, float>
+    {
+        nuint step = (nuint)TWords.Step, width = (nuint)TVec.Count;
+        Debug.Assert((step == 2 * width || step == width) && n >= step, "a step of two vectors (one scalar) of the kernels' width, and at least one step");
+        TFunction f = function; // a copy in registers: through the reference, every store could alias it
+        for (nuint i = 0; i < n; i += step)
+        {
+            nuint at = Math.Min(i, n - step);
+            TWords lower = Unsafe.BitCast<TVec, TWords>(VecMath.Flush<TVec, float, TFunction>(f.Apply(at)));
+            TWords upper = step == width ? lower : Unsafe.BitCast<TVec, TWords>(VecMath.Flush<TVec, float, TFunction>(f.Apply(at + width)));
+            TWords.StoreNarrowing(TFormat.NarrowFlushed(lower), TFormat.NarrowFlushed(upper), destination + at);
+        }
+    }
+
     /// <summary><see cref="Widen{TWords}"/> at the conversion width that matches the kernels' width
     /// <typeparamref name="TVec"/> (one element at a time for <see cref="VecScalar{T}"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -138,6 +168,30 @@ internal static unsafe class HalfConversion<TFormat>
         else
         {
             Widen<WordScalar>(source, destination, n);
+        }
+    }
+
+    /// <summary><see cref="StoreNarrowed{TVec, TWords, TFunction}"/> at the conversion width that matches <typeparamref name="TVec"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreNarrowedAt<TVec, TFunction>(in TFunction f, ushort* destination, nuint n)
+        where TVec : struct, IVec<TVec, float>
+        where TFunction : struct, IRowFunction<TVec, float>
+    {
+        if (typeof(TVec) == typeof(Vec512<float>))
+        {
+            StoreNarrowed<TVec, Words512, TFunction>(f, destination, n);
+        }
+        else if (typeof(TVec) == typeof(Vec256<float>))
+        {
+            StoreNarrowed<TVec, Words256, TFunction>(f, destination, n);
+        }
+        else if (typeof(TVec) == typeof(Vec128<float>))
+        {
+            StoreNarrowed<TVec, Words128, TFunction>(f, destination, n);
+        }
+        else
+        {
+            StoreNarrowed<TVec, WordScalar, TFunction>(f, destination, n);
         }
     }
 
