@@ -39,9 +39,11 @@ internal static unsafe class LongRow<TVec, T>
 
     /// <summary>softmax of one long row of 16-bit storage (<paramref name="half"/>), computed in
     /// <paramref name="scratch"/> (n elements): each chunk is widened into the scratch by the pass that
-    /// computes its statistics, and narrowed from it by the pass that writes its output, so the 16-bit
-    /// row is read once and written once, with no pass over the whole row just to convert it. The
-    /// output may be exactly the input (every chunk is read before any output is written).</summary>
+    /// computes its statistics, and the pass that writes its output narrows each output as it
+    /// computes it (<see cref="HalfStorage.StoreScaledExps"/>; a row too long to keep its
+    /// exponentials writes the chunk's float32 outputs into the scratch and narrows them), so the
+    /// 16-bit row is read once and written once, with no pass over the whole row just to convert
+    /// it. The output may be exactly the input (every chunk is read before any output is written).</summary>
     public static void Softmax(HalfStorage half, T* scratch, nuint n) => Row<SoftmaxOutput>(scratch, scratch, n, half);
 
     /// <summary>log_softmax of one long row of 16-bit storage, as <see cref="Softmax(HalfStorage, T*, nuint)"/>.</summary>
