@@ -963,8 +963,8 @@ def cross_entropy(logits, target, weight=None, ignore_index=_IGNORE_INDEX, reduc
     Args:
         logits: [N, C], [C] (one row), or [N, C, d1, …] with the classes on axis 1, as PyTorch
             (every (n, d1, …) position is a row). float32 and float64 are computed in their own
-            precision; float16 in float32, with the loss and gradient returned as float16;
-            integers in float64. Passed without a copy when rows are evenly strided with unit
+            precision; float16 (and bfloat16 tensors) in float32, with the gradient returned in
+            the logits' dtype and the loss as float32; integers in float64. Passed without a copy when rows are evenly strided with unit
             column stride ([N, C] and [C] logits).
         target: either
             * integer class indices (any integer dtype, converted to int64): [N] for [N, C]
@@ -1015,8 +1015,9 @@ def cross_entropy(logits, target, weight=None, ignore_index=_IGNORE_INDEX, reduc
         for "sum" and "mean" (and for [C] logits), otherwise an array of the target's shape
         ([N], or [N, d1, …]). ``grad`` has the logits' shape: ``grad[r, i] = s·(o_i·Σ_j y_j − y_i)``
         with y the weighted, smoothed target of row r and ``s = grad_scale`` ("none", "sum") or
-        ``grad_scale / divisor`` ("mean"), times ``grad_output[r]`` when given. Both have the
-        dtype rule of ``softmax``. Torch tensor
+        ``grad_scale / divisor`` ("mean"), times ``grad_output[r]`` when given. ``grad`` has the
+        dtype rule of ``softmax``, and so has ``loss``, except that it is float32 for float16 and
+        bfloat16 logits. Torch tensor
         logits give torch tensors (a 0-d tensor for a scalar loss); target and weight may be
         tensors too.
 

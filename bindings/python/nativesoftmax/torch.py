@@ -3,7 +3,8 @@
 in ``torch.nn.functional`` and ``torch.nn``. Importing this module imports torch.
 
 Tensors must be on the CPU. Forward and backward passes run in the library (float32 and float64
-in their own precision, float16 and bfloat16 in float32 and returned in their own dtype). They
+in their own precision, float16 and bfloat16 in float32 and returned in their own dtype, except
+``cross_entropy``'s loss, which is float32 for them). They
 are differentiable once (``torch.autograd.gradcheck`` passes in float64); a second derivative
 raises RuntimeError.
 """
