@@ -9,6 +9,7 @@
 #include "harness_support.h"
 #include "test_groups.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -152,8 +153,21 @@ static void thread_count_setting(void)
               nsm_get_num_threads(), expected_default);
 }
 
-/* A child forked after the workers ran: its calls must complete (an alarm fails a hang) and give
- * the parent's bits. */
+/* The threads of this process (entries of /proc/self/task), or -1 where that cannot be read. */
+static int thread_total(void)
+{
+    DIR* tasks = opendir("/proc/self/task");
+    if (tasks == NULL) return -1;
+    int total = 0;
+    for (struct dirent* entry; (entry = readdir(tasks)) != NULL;)
+        total += entry->d_name[0] != '.';
+    closedir(tasks);
+    return total;
+}
+
+/* A child forked after the workers ran: its calls must complete (an alarm fails a hang), give
+ * the parent's bits, and run on the calling thread (the child has as many threads after them as
+ * before: none started). */
 static void fork_after_threaded_call(void)
 {
     set_context("fork after a threaded call");
@@ -169,18 +183,20 @@ static void fork_after_threaded_call(void)
     if (child == 0) {
         alarm(60);
         matrix mine = matrix_new(F32, rows, cols, cols);
+        int threads_before = thread_total();
         int ok = 1;
         for (int round = 0; round < 3 && ok; ++round) {
             ok = call_softmax(F32, 0, rows, cols, matrix_data(&z), cols, matrix_data(&mine), cols) == NSM_OK &&
                  same_bits(&mine, &parent);
         }
-        _exit(ok ? 0 : 1);
+        _exit(!ok ? 1 : thread_total() != threads_before ? 2 : 0);
     }
     int status = 0;
     check(child > 0 && waitpid(child, &status, 0) == child, "fork or waitpid failed");
     check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
           "the forked child %s", WIFSIGNALED(status) ? (WTERMSIG(status) == SIGALRM ? "hung (60 s alarm)" : "died of a signal")
-                                                     : "computed a different result");
+                                 : WEXITSTATUS(status) == 2 ? "started threads"
+                                                            : "computed a different result");
     matrix_free(&z);
     matrix_free(&parent);
     nsm_set_num_threads(0);

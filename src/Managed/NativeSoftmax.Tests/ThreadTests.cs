@@ -4,7 +4,8 @@ using NativeSoftmax.Threading;
 
 namespace NativeSoftmax.Tests;
 
-/// <summary>Tests that change <see cref="SoftmaxPrimitives.ThreadCount"/> (process-wide) run alone.</summary>
+/// <summary>Tests that change <see cref="SoftmaxPrimitives.ThreadCount"/> (process-wide), or count the
+/// memory of every thread's scratch, run alone.</summary>
 [CollectionDefinition(nameof(ThreadCountCollection), DisableParallelization = true)]
 public class ThreadCountCollection;
 

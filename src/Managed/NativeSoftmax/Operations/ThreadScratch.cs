@@ -43,8 +43,18 @@ internal static unsafe class ThreadScratch
     /// <summary>Gives back this thread's scratch when it is above <see cref="KeptBytes"/>.</summary>
     public static void TrimBlock() => t_block?.Trim();
 
+    /// <summary>The native memory every thread's scratch holds now, in bytes: for tests that a
+    /// thread's scratch is freed once the thread has ended.</summary>
+    internal static long HeldBytes => Interlocked.Read(ref Buffer.Held);
+
+    /// <summary>This thread's tile scratch, if it has one: for tests that a thread reuses it.</summary>
+    internal static object? TilesOfThisThread => t_tiles;
+
     private sealed class Buffer
     {
+        /// <summary>The bytes all buffers hold (<see cref="HeldBytes"/>).</summary>
+        public static long Held;
+
         private float* _start;
         private long _count;
 
@@ -54,11 +64,10 @@ internal static unsafe class ThreadScratch
             {
                 // Grow by half again, so a thread whose calls grow slowly reallocates rarely.
                 long grown = Math.Max(count, _count + _count / 2);
-                NativeMemory.Free(_start);
-                _start = null;
-                _count = 0;
+                Release();
                 _start = (float*)NativeMemory.Alloc((nuint)grown, sizeof(float));
                 _count = grown;
+                Interlocked.Add(ref Held, grown * sizeof(float));
             }
             return _start;
         }
@@ -67,12 +76,18 @@ internal static unsafe class ThreadScratch
         {
             if (_count * sizeof(float) > KeptBytes)
             {
-                NativeMemory.Free(_start);
-                _start = null;
-                _count = 0;
+                Release();
             }
         }
 
-        ~Buffer() => NativeMemory.Free(_start);
+        private void Release()
+        {
+            NativeMemory.Free(_start);
+            Interlocked.Add(ref Held, -_count * sizeof(float));
+            _start = null;
+            _count = 0;
+        }
+
+        ~Buffer() => Release();
     }
 }

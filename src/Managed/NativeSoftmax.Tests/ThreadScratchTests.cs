@@ -1,0 +1,45 @@
+using NativeSoftmax.Operations;
+
+namespace NativeSoftmax.Tests;
+
+/// <summary>
+/// The header's memory rule: a thread that computes short rows across lanes keeps a tile scratch,
+/// allocated on its first such call and reused by its later calls, and freed some time after the
+/// thread ends (by the runtime's finalizer). Runs alone: it counts the native memory that every
+/// thread's scratch holds.
+/// </summary>
+[Collection(nameof(ThreadCountCollection))]
+public class ThreadScratchTests
+{
+    [Fact]
+    public void TileScratchIsReusedThenFreedAfterItsThreadEnds()
+    {
+        long before = ThreadScratch.HeldBytes, during = 0;
+        bool reused = false;
+        var thread = new Thread(() =>
+        {
+            // 64 rows of 16 columns: rows across lanes at every vector width, which take tiles.
+            float[] logits = [.. Enumerable.Range(0, 64 * 16).Select(i => (i * 37 % 101) / 10f - 5f)];
+            var probabilities = new float[logits.Length];
+            SoftmaxPrimitives.Softmax<float>(64, 16, logits, 16, probabilities, 16);
+            object? first = ThreadScratch.TilesOfThisThread;
+            during = ThreadScratch.HeldBytes;
+            SoftmaxPrimitives.Softmax<float>(64, 16, logits, 16, probabilities, 16);
+            reused = first is not null && ReferenceEquals(first, ThreadScratch.TilesOfThisThread)
+                && ThreadScratch.HeldBytes == during;
+        });
+        thread.Start();
+        thread.Join();
+
+        Assert.True(during > before, $"the thread's first call held no new scratch ({before} → {during} bytes)");
+        Assert.True(reused, "the thread's second call took a new tile scratch");
+        long after = ThreadScratch.HeldBytes;
+        for (int attempt = 0; attempt < 50 && after > before; attempt++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            after = ThreadScratch.HeldBytes;
+        }
+        Assert.True(after <= before, $"scratch of an ended thread still held: {before} bytes before it, {after} after");
+    }
+}
