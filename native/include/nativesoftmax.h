@@ -62,7 +62,8 @@
  *    and partial sums are added in block order). How many threads a call may use, the caller's
  *    included, is nsm_get_num_threads(): by default NATIVESOFTMAX_NUM_THREADS if it is a whole
  *    number in [1, 1024] (read on the first call; any other value is ignored), else the number of
- *    CPUs this process may run on (its affinity mask); nsm_set_num_threads() changes it. Work too
+ *    CPUs this process may run on, as .NET's Environment.ProcessorCount counts them (its affinity
+ *    mask, and a cgroup CPU quota where one is set); nsm_set_num_threads() changes it. Work too
  *    small to gain from a thread stays on the calling thread. The workers serve one call at a
  *    time: a call made while another thread's call is using them runs on its own thread alone,
  *    so callers that already run many threads are not oversubscribed. In a child process forked

@@ -3,7 +3,7 @@
  * 16 KiB (or the system's PTHREAD_STACK_MIN where that is larger), as the header allows: softmax,
  * log_softmax, their backward passes, the Jacobian, hard-label and soft-target cross-entropy with
  * class weights and label smoothing, and the vocabulary split's partial, merge and finish, in
- * float32 and float64; the same but the split in bfloat16 and float16. Each on 64 rows of 16, 32
+ * float32 and float64; all but the split in bfloat16 and float16. Each on 64 rows of 16, 32
  * and 64 columns (rows across vector lanes at every width up to 512 bits, whose tiles are the
  * largest buffers a short row uses) and of 100 columns (the row-by-row loops), and on one row of
  * 2^20 columns (a long row by the most chunks that keep their statistics on the stack; the
@@ -13,6 +13,9 @@
  * suites' business).
  *
  *   small_stack            exits 0 when every call returned NSM_OK, 1 otherwise
+ *   small_stack ISA        the same, after checking that nsm_isa() is ISA (exits 77, skipped,
+ *                          when it is not: the CPU lacks that path); the runtime then starts on
+ *                          the main thread, which the form without ISA leaves to a 16 KiB one
  */
 #define _GNU_SOURCE /* PTHREAD_STACK_MIN: the running system's value */
 #include "nativesoftmax.h"
@@ -117,7 +120,7 @@ static void* first_call(void* argument)
 }
 
 /* Whether main() runs this combination: the split only in float32 and float64, the merge (which
- * has no element type) once, the Jacobian on short rows. */
+ * has no element type) once per shape, the Jacobian on short rows. */
 static int is_case(enum precision p, enum operation o, int64_t cols)
 {
     if (o == MERGE) return p == F32;
@@ -135,8 +138,12 @@ static uint16_t float16_bits(float value)
     return (uint16_t)(sign | (((magnitude >> 23) - 112u) << 10) | ((magnitude >> 13) & 0x3FFu));
 }
 
-int main(void)
+int main(int argc, char** argv)
 {
+    if (argc > 1 && strcmp(nsm_isa(), argv[1]) != 0) {
+        printf("SKIP: the %s path was asked for, nsm_isa() is %s\n", argv[1], nsm_isa());
+        return 77;
+    }
     for (int i = 0; i < ELEMENTS; i++) {
         f32_in[i] = (float)((i * 37) % 101) / 10.0f - 5.0f;
         f32_other[i] = (float)((i * 11) % 13) / 130.0f; /* soft targets and upstream gradients */

@@ -17,24 +17,23 @@ public class ThreadScratchTests
         // First the scratch of threads that ended before this test goes, so that no finalizer
         // frees any while it counts.
         Collect();
-        long before = ThreadScratch.HeldBytes, during = 0;
-        bool reused = false;
+        long before = ThreadScratch.HeldBytes, during = 0, allocationsByTheSecondCall = -1;
         var thread = new Thread(() =>
         {
             // 64 rows of 16 columns: rows across lanes at every vector width, which take tiles.
             float[] logits = [.. Enumerable.Range(0, 64 * 16).Select(i => (i * 37 % 101) / 10f - 5f)];
             var probabilities = new float[logits.Length];
             SoftmaxPrimitives.Softmax<float>(64, 16, logits, 16, probabilities, 16);
-            object? first = ThreadScratch.TilesOfThisThread;
             during = ThreadScratch.HeldBytes;
+            long allocations = ThreadScratch.Allocations;
             SoftmaxPrimitives.Softmax<float>(64, 16, logits, 16, probabilities, 16);
-            reused = first is not null && ReferenceEquals(first, ThreadScratch.TilesOfThisThread);
+            allocationsByTheSecondCall = ThreadScratch.Allocations - allocations;
         });
         thread.Start();
         thread.Join();
 
         Assert.True(during > before, $"the thread's first call held no new scratch ({before} → {during} bytes)");
-        Assert.True(reused, "the thread's second call took a new tile scratch");
+        Assert.Equal(0, allocationsByTheSecondCall); // the second call reused the first one's scratch
         Collect();
         long after = ThreadScratch.HeldBytes;
         Assert.True(after <= before, $"scratch of an ended thread still held: {before} bytes before it, {after} after");

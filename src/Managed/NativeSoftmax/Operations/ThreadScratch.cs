@@ -47,13 +47,17 @@ internal static unsafe class ThreadScratch
     /// thread's scratch is freed once the thread has ended.</summary>
     internal static long HeldBytes => Interlocked.Read(ref Buffer.Held);
 
-    /// <summary>This thread's tile scratch, if it has one: for tests that a thread reuses it.</summary>
-    internal static object? TilesOfThisThread => t_tiles;
+    /// <summary>How many times any thread's scratch has been allocated or grown: for tests that a
+    /// thread's later calls reuse its scratch.</summary>
+    internal static long Allocations => Interlocked.Read(ref Buffer.Grown);
 
     private sealed class Buffer
     {
         /// <summary>The bytes all buffers hold (<see cref="HeldBytes"/>).</summary>
         public static long Held;
+
+        /// <summary>Allocations of any buffer (<see cref="Allocations"/>).</summary>
+        public static long Grown;
 
         private float* _start;
         private long _count;
@@ -68,6 +72,7 @@ internal static unsafe class ThreadScratch
                 _start = (float*)NativeMemory.Alloc((nuint)grown, sizeof(float));
                 _count = grown;
                 Interlocked.Add(ref Held, grown * sizeof(float));
+                Interlocked.Increment(ref Grown);
             }
             return _start;
         }
