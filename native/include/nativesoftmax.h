@@ -74,6 +74,8 @@
  *    softmax, log_softmax, log_softmax_backward, cross-entropy) keeps a scratch of a few KiB for
  *    their tiles, allocated on the heap on its first such call (not on the stack) and reused by
  *    its later calls; it is freed some time after the thread ends (by the runtime's finalizer).
+ *    What ended threads leave stays bounded: a call whose scratch would take that of all threads
+ *    past 64 MiB (or past twice what was still in use the last time) first collects it.
  *  - The CPU path (AVX-512, AVX2, SSE4.2, NEON) is chosen once, on the first call, by CPUID;
  *    the environment variable NATIVESOFTMAX_MAX_ISA caps it: "avx512", "avx2" or "sse4.2" on
  *    x86-64, "neon" on AArch64 (case is ignored, empty means unset; any other value, or another
@@ -529,7 +531,7 @@ NSM_API nsm_status nsm_cross_entropy_finish_soft_f64(int64_t rows, int64_t cols,
  * Memory: each thread that runs a half-precision call keeps a float32 scratch for the block of
  * rows it converts (about 16384 elements, or one row when rows are longer; twice that for two
  * 16-bit inputs; cols·(cols + 1) for the Jacobian), allocated on the heap and reused by its later
- * calls.
+ * calls, and freed after the thread ends as the tiles' scratch above.
  * ------------------------------------------------------------------------------------------- */
 typedef struct nsm_bfloat16 {
     uint16_t bits;

@@ -12,13 +12,31 @@ namespace NativeSoftmax.Operations;
 /// <see cref="Tiles"/> for the lane tiles of short rows (<see cref="Kernels.LaneTile{TVec, T}"/>;
 /// they run inside a half-precision block over its <see cref="Block"/>: at 512 bits a float32 tile
 /// is 4 KiB, and two or three of them on the stack left a 16 KiB thread too little). A slot is
-/// freed when its thread ends.
+/// freed by its finalizer once its thread has ended and the runtime collects it. In the C library
+/// (<see cref="CollectsEndedThreads"/>), whose runtime allocates almost nothing, no collection
+/// might come for thousands of short-lived threads, each leaving its scratch behind (4 MiB after
+/// one bfloat16 row of 2^20 classes): there an allocation that would take the scratch of all
+/// threads past <see cref="CollectAboveBytes"/> (or, with more live scratch, past twice what was
+/// still held after the last collection) first collects, and waits for the finalizers.
 /// </summary>
 internal static unsafe class ThreadScratch
 {
     /// <summary>Scratch larger than this (64 MiB) is given back after its call, so that a huge
     /// one-off call (a large Jacobian) does not hold its memory for the thread's life.</summary>
     public const long KeptBytes = 64L << 20;
+
+    /// <summary>The least scratch of all threads (64 MiB) above which an allocation first
+    /// collects what threads that have ended left.</summary>
+    public const long CollectAboveBytes = 64L << 20;
+
+    private static long s_collectAbove = CollectAboveBytes;
+
+    /// <summary>Whether a growing allocation may collect what ended threads left (above). Set by
+    /// the C library at its start: its runtime runs this library's code alone, so nothing else
+    /// would collect, and no finalizer but this library's own can be waited for. Off in a .NET
+    /// program, whose own allocations collect as usual and whose finalizers might need a lock
+    /// that the calling thread holds.</summary>
+    internal static bool CollectsEndedThreads { get; set; }
 
     [ThreadStatic]
     private static Buffer? t_block;
@@ -68,6 +86,10 @@ internal static unsafe class ThreadScratch
             {
                 // Grow by half again, so a thread whose calls grow slowly reallocates rarely.
                 long grown = Math.Max(count, _count + _count / 2);
+                if (CollectsEndedThreads && Interlocked.Read(ref Held) + grown * sizeof(float) > Interlocked.Read(ref s_collectAbove))
+                {
+                    CollectEndedThreads();
+                }
                 Release();
                 _start = (float*)NativeMemory.Alloc((nuint)grown, sizeof(float));
                 _count = grown;
@@ -83,6 +105,16 @@ internal static unsafe class ThreadScratch
             {
                 Release();
             }
+        }
+
+        /// <summary>Frees the scratch of threads that have ended (their buffers' finalizers), then
+        /// sets the next threshold: twice what is still held, at least <see cref="CollectAboveBytes"/>,
+        /// so that live threads' own scratch does not make every allocation collect.</summary>
+        private static void CollectEndedThreads()
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            Interlocked.Exchange(ref s_collectAbove, Math.Max(CollectAboveBytes, 2 * Interlocked.Read(ref Held)));
         }
 
         private void Release()
