@@ -3,18 +3,26 @@
  * threads, one after another, each make one bfloat16 softmax of one row of 2^20 classes (a 4 MiB
  * float32 scratch kept by the thread) and end. The library frees what ended threads left once
  * the scratch of all threads would pass 64 MiB (the header's memory rule), so the process grows
- * by far less than the 400 MiB that 100 kept scratches would hold.
+ * by far less than the 400 MiB that 100 kept scratches would hold. Then a child forked from
+ * it does the same with 20 threads: it has no finalizer thread to collect with, and must not
+ * wait for one (an alarm fails a hang).
  *
- *   ended_threads_scratch    exits 0 when the resident memory grew by less than 160 MiB
+ *   ended_threads_scratch    exits 0 when the resident memory grew by less than 160 MiB and the
+ *                            forked child's calls all returned NSM_OK
  */
+#define _GNU_SOURCE /* fork, alarm */
 #include "nativesoftmax.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define COLS (1 << 20)
 #define THREADS 100
+#define CHILD_THREADS 20
 #define LIMIT_KIB (160L * 1024)
 
 static nsm_bfloat16 logits[COLS], probabilities[COLS];
@@ -81,6 +89,23 @@ int main(void)
     if (after - before >= LIMIT_KIB) {
         fprintf(stderr, "FAIL: the process grew by %ld KiB (limit %ld): ended threads' scratch is kept\n",
                 after - before, LIMIT_KIB);
+        ++failures;
+    }
+
+    fflush(NULL);
+    pid_t child = fork();
+    if (child == 0) {
+        alarm(120);
+        for (int k = 0; k < CHILD_THREADS; k++) {
+            if (!run_thread(k) || statuses[k] != NSM_OK) _exit(1);
+        }
+        _exit(0);
+    }
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "FAIL: the forked child %s\n",
+                WIFSIGNALED(status) ? (WTERMSIG(status) == SIGALRM ? "hung (120 s alarm)" : "died of a signal")
+                                    : "could not run or a call failed");
         ++failures;
     }
     return failures ? 1 : 0;

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using NativeSoftmax.Threading;
 
 namespace NativeSoftmax.Operations;
 
@@ -35,8 +36,16 @@ internal static unsafe class ThreadScratch
     /// the C library at its start: its runtime runs this library's code alone, so nothing else
     /// would collect, and no finalizer but this library's own can be waited for. Off in a .NET
     /// program, whose own allocations collect as usual and whose finalizers might need a lock
-    /// that the calling thread holds.</summary>
-    internal static bool CollectsEndedThreads { get; set; }
+    /// that the calling thread holds; and in effect off in a child forked from the process that
+    /// set it, which has no finalizer thread to wait for (nor the parent's other threads, which
+    /// a collection would try to stop).</summary>
+    internal static bool CollectsEndedThreads
+    {
+        get => s_collectingProcess != 0;
+        set => s_collectingProcess = value ? ProcessId.Current() : 0;
+    }
+
+    private static int s_collectingProcess; // the process that set CollectsEndedThreads; 0 when off
 
     [ThreadStatic]
     private static Buffer? t_block;
@@ -86,7 +95,8 @@ internal static unsafe class ThreadScratch
             {
                 // Grow by half again, so a thread whose calls grow slowly reallocates rarely.
                 long grown = Math.Max(count, _count + _count / 2);
-                if (CollectsEndedThreads && Interlocked.Read(ref Held) + grown * sizeof(float) > Interlocked.Read(ref s_collectAbove))
+                if (s_collectingProcess != 0 && Interlocked.Read(ref Held) + grown * sizeof(float) > Interlocked.Read(ref s_collectAbove)
+                    && ProcessId.Current() == s_collectingProcess)
                 {
                     CollectEndedThreads();
                 }

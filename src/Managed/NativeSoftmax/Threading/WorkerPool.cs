@@ -25,7 +25,7 @@ namespace NativeSoftmax.Threading;
 /// an item, never for one that has not woken yet. A worker that wakes late finds the job closed,
 /// or joins the next one.</para>
 /// </remarks>
-internal static unsafe partial class WorkerPool
+internal static unsafe class WorkerPool
 {
     /// <summary>The most threads one call may use (a sanity bound on settings).</summary>
     public const int MaxThreads = 1024;
@@ -229,7 +229,7 @@ internal static unsafe partial class WorkerPool
     /// <summary>At least <paramref name="helpers"/> workers running in this process.</summary>
     private static bool TryStartWorkers(int helpers)
     {
-        int process = GetProcessId();
+        int process = ProcessId.Current();
         if (s_ownerProcess != 0 && s_ownerProcess != process)
         {
             return false; // a forked child: the workers stayed in the parent
@@ -270,8 +270,4 @@ internal static unsafe partial class WorkerPool
         s_resultsLength = length;
         return true;
     }
-
-    // Environment.ProcessId is cached by the runtime, so it keeps the parent's id in a forked child.
-    [LibraryImport("libc", EntryPoint = "getpid")]
-    private static partial int GetProcessId();
 }
