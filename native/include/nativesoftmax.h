@@ -75,7 +75,9 @@
  *    their tiles, allocated on the heap on its first such call (not on the stack) and reused by
  *    its later calls; it is freed some time after the thread ends (by the runtime's finalizer).
  *    What ended threads leave stays bounded: a call whose scratch would take that of all threads
- *    past 64 MiB (or past twice what was still in use the last time) first collects it.
+ *    past 64 MiB (or past twice what was in use the last time) first collects it, on a helper
+ *    thread, pausing the library's threads meanwhile; not in a child forked from the process
+ *    that loaded the library (it has no thread to collect with), where it is kept.
  *  - The CPU path (AVX-512, AVX2, SSE4.2, NEON) is chosen once, on the first call, by CPUID;
  *    the environment variable NATIVESOFTMAX_MAX_ISA caps it: "avx512", "avx2" or "sse4.2" on
  *    x86-64, "neon" on AArch64 (case is ignored, empty means unset; any other value, or another

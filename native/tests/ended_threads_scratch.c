@@ -43,7 +43,8 @@ static long resident_kib(void)
         if (fscanf(statm, "%ld %ld", &pages, &resident) != 2) resident = -1;
         fclose(statm);
     }
-    return resident < 0 ? -1 : resident * 4;
+    long page = sysconf(_SC_PAGESIZE);
+    return resident < 0 || page <= 0 ? -1 : resident * (page / 1024);
 }
 
 static int run_thread(int k)

@@ -11,5 +11,13 @@ internal static class LibraryStart
     /// collected by the library itself (<see cref="ThreadScratch.CollectsEndedThreads"/>).</summary>
     [ModuleInitializer]
     [SuppressMessage("Usage", "CA2255", Justification = "This assembly is the C library's program: its runtime starts for it alone.")]
-    internal static void Start() => ThreadScratch.CollectsEndedThreads = true;
+    internal static void Start()
+    {
+        // Only compiled ahead of time, as the C library: the xunit suite also loads this assembly
+        // under the JIT, in a runtime that runs other code too.
+        if (!RuntimeFeature.IsDynamicCodeSupported)
+        {
+            ThreadScratch.CollectsEndedThreads = true;
+        }
+    }
 }

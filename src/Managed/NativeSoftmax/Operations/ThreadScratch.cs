@@ -16,9 +16,12 @@ namespace NativeSoftmax.Operations;
 /// freed by its finalizer once its thread has ended and the runtime collects it. In the C library
 /// (<see cref="CollectsEndedThreads"/>), whose runtime allocates almost nothing, no collection
 /// might come for thousands of short-lived threads, each leaving its scratch behind (4 MiB after
-/// one bfloat16 row of 2^20 classes): there an allocation that would take the scratch of all
-/// threads past <see cref="CollectAboveBytes"/> (or, with more live scratch, past twice what was
-/// still held after the last collection) first collects, and waits for the finalizers.
+/// one bfloat16 row of 2^20 classes): there an allocation that would take the scratch of the
+/// other threads and its own past <see cref="CollectAboveBytes"/> (or, with more live scratch,
+/// past twice what was held with it after the last collection) first collects, and waits for the
+/// finalizers, on a helper thread (the caller's stack may be 16 KiB; one collection at a time). An
+/// allocation that alone is that large does not collect: it is given back after its call
+/// (<see cref="KeptBytes"/>), and would otherwise collect on every call.
 /// </summary>
 internal static unsafe class ThreadScratch
 {
@@ -42,10 +45,11 @@ internal static unsafe class ThreadScratch
     internal static bool CollectsEndedThreads
     {
         get => s_collectingProcess != 0;
-        set => s_collectingProcess = value ? ProcessId.Current() : 0;
+        set => s_collectingProcess = value ? Environment.ProcessId : 0; // cached from here on, so read when set
     }
 
     private static int s_collectingProcess; // the process that set CollectsEndedThreads; 0 when off
+    private static int s_collecting; // 1 while a collection runs: the others do not start one
 
     [ThreadStatic]
     private static Buffer? t_block;
@@ -95,10 +99,9 @@ internal static unsafe class ThreadScratch
             {
                 // Grow by half again, so a thread whose calls grow slowly reallocates rarely.
                 long grown = Math.Max(count, _count + _count / 2);
-                if (s_collectingProcess != 0 && Interlocked.Read(ref Held) + grown * sizeof(float) > Interlocked.Read(ref s_collectAbove)
-                    && ProcessId.Current() == s_collectingProcess)
+                if (s_collectingProcess != 0)
                 {
-                    CollectEndedThreads();
+                    CollectIfOver(grown * sizeof(float) - _count * sizeof(float));
                 }
                 Release();
                 _start = (float*)NativeMemory.Alloc((nuint)grown, sizeof(float));
@@ -117,14 +120,50 @@ internal static unsafe class ThreadScratch
             }
         }
 
-        /// <summary>Frees the scratch of threads that have ended (their buffers' finalizers), then
-        /// sets the next threshold: twice what is still held, at least <see cref="CollectAboveBytes"/>,
-        /// so that live threads' own scratch does not make every allocation collect.</summary>
-        private static void CollectEndedThreads()
+        /// <summary>
+        /// Collects what ended threads left when an allocation adding <paramref name="added"/>
+        /// bytes (its size less what its buffer held) would take the scratch of all threads past
+        /// the threshold, then sets the next threshold: twice what is held with the allocation,
+        /// at least <see cref="CollectAboveBytes"/>, so that live threads' own scratch does not make
+        /// every allocation collect. Not for an allocation that alone reaches the threshold, not
+        /// while another thread collects, and not in a forked child (no finalizer thread there).
+        /// </summary>
+        private static void CollectIfOver(long added)
         {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            Interlocked.Exchange(ref s_collectAbove, Math.Max(CollectAboveBytes, 2 * Interlocked.Read(ref Held)));
+            long above = Interlocked.Read(ref s_collectAbove);
+            if (added >= above || Interlocked.Read(ref Held) + added <= above
+                || Interlocked.CompareExchange(ref s_collecting, 1, 0) != 0)
+            {
+                return;
+            }
+            try
+            {
+                if (ProcessId.Current() == s_collectingProcess && Interlocked.Read(ref Held) + added > Interlocked.Read(ref s_collectAbove))
+                {
+                    // On a thread of its own: a collection walks stacks, and the caller's may be
+                    // 16 KiB. The caller waits in a managed wait, where the collection can stop it.
+                    var collector = new Thread(static () =>
+                    {
+                        GC.Collect();
+                        GC.WaitForPendingFinalizers();
+                    }, maxStackSize: 1 << 20)
+                    {
+                        IsBackground = true,
+                        Name = "nativesoftmax-collect",
+                    };
+                    collector.Start();
+                    collector.Join();
+                    Interlocked.Exchange(ref s_collectAbove, Math.Max(CollectAboveBytes, 2 * (Interlocked.Read(ref Held) + added)));
+                }
+            }
+            catch (Exception e) when (e is OutOfMemoryException or ThreadStartException)
+            {
+                // No thread to collect with: the call goes on without collecting (a later one may).
+            }
+            finally
+            {
+                Volatile.Write(ref s_collecting, 0);
+            }
         }
 
         private void Release()
