@@ -20,8 +20,9 @@ namespace NativeSoftmax.Operations;
 /// other threads and its own past <see cref="CollectAboveBytes"/> (or, with more live scratch,
 /// past twice what was held with it after the last collection) first collects, and waits for the
 /// finalizers, on a helper thread (the caller's stack may be 16 KiB; one collection at a time). An
-/// allocation that alone is that large does not collect: it is given back after its call
-/// (<see cref="KeptBytes"/>), and would otherwise collect on every call.
+/// allocation that alone is that large does not collect: collecting could not bring the total
+/// under, and the largest (a 16-bit Jacobian's block, given back after each call by
+/// <see cref="TrimBlock"/>) would collect on every call.
 /// </summary>
 internal static unsafe class ThreadScratch
 {
