@@ -96,8 +96,8 @@ internal static unsafe class WorkerPool
     /// holding the pool, so that no other caller's job overwrites the results while they are read:
     /// the caller must call <see cref="Release"/> once it has read them (in a <c>finally</c>).
     /// Returns false, having run nothing and holding nothing, when the job should run inline
-    /// instead: one thread asked for, the pool busy with another caller's job, a forked child, or
-    /// no memory for the results.
+    /// instead: one thread asked for, the pool busy with another caller's job, a forked child, no
+    /// worker thread that the system would start, or no memory for the results.
     /// </summary>
     /// <exception cref="InvalidOperationException">An item threw, on any thread (a bug); the
     /// other threads stop taking items and are waited for first, and the pool is released.</exception>
@@ -112,8 +112,8 @@ internal static unsafe class WorkerPool
         bool held = false;
         try
         {
-            int helpers = (int)Math.Min(threads - 1, count - 1);
-            if (!TryStartWorkers(helpers) || !TryReserveResults(count * resultsPerItem))
+            int helpers = StartWorkers((int)Math.Min(threads - 1, count - 1));
+            if (helpers == 0 || !TryReserveResults(count * resultsPerItem))
             {
                 return false;
             }
@@ -226,16 +226,21 @@ internal static unsafe class WorkerPool
         }
     }
 
-    /// <summary>At least <paramref name="helpers"/> workers running in this process.</summary>
-    private static bool TryStartWorkers(int helpers)
+    /// <summary>
+    /// Starts workers until <paramref name="wanted"/> run in this process, and returns how many
+    /// the job may use: <paramref name="wanted"/>, fewer when the system refuses a thread (a
+    /// process or container thread limit: the job runs on the threads that exist, and a later
+    /// call tries again), 0 in a forked child (the workers stayed in the parent).
+    /// </summary>
+    private static int StartWorkers(int wanted)
     {
         int process = ProcessId.Current();
         if (s_ownerProcess != 0 && s_ownerProcess != process)
         {
-            return false; // a forked child: the workers stayed in the parent
+            return 0;
         }
         s_ownerProcess = process;
-        while (s_wakes.Count < helpers)
+        while (s_wakes.Count < wanted)
         {
             int index = s_wakes.Count;
             var wake = new ManualResetEventSlim(false);
@@ -244,10 +249,18 @@ internal static unsafe class WorkerPool
                 IsBackground = true,
                 Name = $"nativesoftmax-{index + 1}",
             };
+            try
+            {
+                worker.Start();
+            }
+            catch (Exception e) when (e is OutOfMemoryException or ThreadStartException)
+            {
+                wake.Dispose();
+                break;
+            }
             s_wakes.Add(wake);
-            worker.Start();
         }
-        return true;
+        return Math.Min(wanted, s_wakes.Count);
     }
 
     /// <summary>Room for <paramref name="length"/> results (grown, never shrunk: no allocation per call).</summary>
