@@ -12,6 +12,10 @@
  *
  *  - Every function returns an nsm_status; NSM_OK is 0. On any other status nothing has been
  *    written to any output, and nsm_last_error() gives a message saying which argument is wrong.
+ *    Beyond the errors each function lists, any function that computes may return
+ *    NSM_ERR_OUT_OF_MEMORY when the system refuses the scratch it needs ("Memory" below, and
+ *    the half-precision functions' float32 scratch: up to a whole row, cols·(cols + 1) floats
+ *    for the Jacobian), also having written nothing.
  *  - Argument order: shape, then inputs, then outputs. Sizes and leading dimensions count elements.
  *    `rows` may be 0 (nothing is computed; a "mean" loss is NaN, a "sum" loss is 0). `cols` (the
  *    number of classes) must be at least 1. A leading dimension `ld_*` is the distance in elements
@@ -79,7 +83,10 @@
  *    What ended threads leave stays bounded: a call whose scratch would take that of all threads
  *    past 64 MiB (or past twice what was in use the last time) first collects it, on a helper
  *    thread, pausing the library's threads meanwhile; not in a child forked from the process
- *    that loaded the library (it has no thread to collect with), where it is kept.
+ *    that loaded the library (it has no thread to collect with), where it is kept. Every thread
+ *    gets the scratch a call needs before it computes: when the system refuses the calling
+ *    thread's, the call returns NSM_ERR_OUT_OF_MEMORY; a worker that cannot get its own leaves
+ *    the call to the other threads.
  *  - The CPU path (AVX-512, AVX2, SSE4.2, NEON) is chosen once, on the first call, by CPUID;
  *    the environment variable NATIVESOFTMAX_MAX_ISA caps it: "avx512", "avx2" or "sse4.2" on
  *    x86-64, "neon" on AArch64 (case is ignored, empty means unset; any other value, or another
@@ -139,6 +146,7 @@ typedef int32_t nsm_status;
                                             missing or refused (see "The CPU path" above), or
                                             NATIVESOFTMAX_MAX_ISA is not understood. */
 #define NSM_ERR_INTERNAL            8  /**< An unexpected failure inside the library (a bug: please report). */
+#define NSM_ERR_OUT_OF_MEMORY       9  /**< The system refused the working memory a call needs (see the conventions). */
 
 /** Static, never-NULL English text for a status code ("unknown status" for unknown codes). */
 NSM_API const char* nsm_status_string(nsm_status status);

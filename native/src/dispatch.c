@@ -766,6 +766,7 @@ NSM_API const char* nsm_status_string(nsm_status status)
     case NSM_ERR_OVERLAP: return "an output partially overlaps an input or another output";
     case NSM_ERR_UNSUPPORTED_CPU: return "no build of the library can run on this CPU";
     case NSM_ERR_INTERNAL: return "internal error in the library (a bug: please report)";
+    case NSM_ERR_OUT_OF_MEMORY: return "out of memory: the system refused the working memory the call needs";
     default: return "unknown status";
     }
 }

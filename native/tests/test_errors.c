@@ -391,7 +391,7 @@ void group_errors(void)
 static void status_strings(void)
 {
     set_context("op=nsm_status_string");
-    for (int code = 0; code <= NSM_ERR_INTERNAL; ++code) {
+    for (int code = 0; code <= NSM_ERR_OUT_OF_MEMORY; ++code) {
         const char* text = nsm_status_string(code);
         check(text != NULL && text[0] != '\0' && strcmp(text, "unknown status") != 0,
               "code %d has no text of its own: \"%s\"", code, text ? text : "(null)");
@@ -399,7 +399,7 @@ static void status_strings(void)
             check(strcmp(text, nsm_status_string(other)) != 0, "codes %d and %d share the text \"%s\"",
                   other, code, text);
     }
-    const int unknown[] = {-1, 9, 100, 2147483647};
+    const int unknown[] = {-1, NSM_ERR_OUT_OF_MEMORY + 1, 100, 2147483647};
     for (int i = 0; i < 4; ++i) {
         const char* text = nsm_status_string(unknown[i]);
         check(text != NULL && strcmp(text, "unknown status") == 0,

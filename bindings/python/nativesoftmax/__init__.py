@@ -16,7 +16,8 @@ libnativesoftmax.so), the package's own folder (an installed wheel carries it th
 repository's build/lib (for the package in a checkout), the system loader path. It is loaded on
 first use, and a library whose NSM_VERSION_NUMBER differs from the header this binding was
 written for (HEADER_VERSION_NUMBER) is refused with LibraryLoadError. Failed calls raise
-NativeSoftmaxError (a ValueError) with the library's status and message.
+NativeSoftmaxError (a ValueError) with the library's status and message; when the system refuses
+the memory a call needs, NativeSoftmaxMemoryError (also a MemoryError).
 
 ``python -m nativesoftmax`` prints the version, the instruction-set path, the thread count and
 the library path, and checks the results against a float64 numpy reference.
@@ -27,6 +28,7 @@ from ._native import (
     HEADER_VERSION_STRING,
     LibraryLoadError,
     NativeSoftmaxError,
+    NativeSoftmaxMemoryError,
     NativeSoftmaxTypeError,
 )
 from ._ops import (
@@ -72,6 +74,7 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "NativeSoftmaxError",
+    "NativeSoftmaxMemoryError",
     "NativeSoftmaxTypeError",
     "LibraryLoadError",
     "HEADER_VERSION_NUMBER",

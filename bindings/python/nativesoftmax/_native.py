@@ -42,6 +42,7 @@ NSM_ERR_INVALID_ARGUMENT = 5
 NSM_ERR_OVERLAP = 6
 NSM_ERR_UNSUPPORTED_CPU = 7
 NSM_ERR_INTERNAL = 8
+NSM_ERR_OUT_OF_MEMORY = 9
 
 # Each status code's macro name, e.g. STATUS_NAMES[4] == "NSM_ERR_LABEL_OUT_OF_RANGE".
 STATUS_NAMES = {value: name for name, value in list(globals().items())
@@ -77,6 +78,14 @@ class NativeSoftmaxTypeError(NativeSoftmaxError, TypeError):
     """An array has a dtype the library cannot work in (complex, object, strings, ...).
 
     Both a NativeSoftmaxError (status NSM_ERR_INVALID_ARGUMENT) and a TypeError.
+    """
+
+
+class NativeSoftmaxMemoryError(NativeSoftmaxError, MemoryError):
+    """The system refused the working memory a call needs (status NSM_ERR_OUT_OF_MEMORY: a
+    bfloat16 or float16 row's float32 copy, a 16-bit Jacobian's scratch). Nothing was written.
+
+    Both a NativeSoftmaxError and a MemoryError.
     """
 
 
@@ -408,9 +417,11 @@ def _text(raw):
 
 
 def check(status):
-    """Raise NativeSoftmaxError for a non-OK status, with the thread's nsm_last_error()."""
+    """Raise NativeSoftmaxError for a non-OK status, with the thread's nsm_last_error():
+    NativeSoftmaxMemoryError for NSM_ERR_OUT_OF_MEMORY."""
     if status != NSM_OK:
-        raise NativeSoftmaxError(status, _text(lib().nsm_last_error()))
+        error = NativeSoftmaxMemoryError if status == NSM_ERR_OUT_OF_MEMORY else NativeSoftmaxError
+        raise error(status, _text(lib().nsm_last_error()))
 
 
 def status_string(status):

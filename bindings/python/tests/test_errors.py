@@ -247,8 +247,8 @@ def test_abi_status_codes():
 
 
 def test_status_strings():
-    for code in range(9):
-        assert _native.status_string(code), code
+    for code in range(_native.NSM_ERR_OUT_OF_MEMORY + 1):
+        assert _native.status_string(code) != "unknown status", code
     assert _native.status_string(9999) == "unknown status"
     exc = nsm.NativeSoftmaxError(4, "msg")
     assert (exc.status, exc.status_name, exc.message) == (4, "NSM_ERR_LABEL_OUT_OF_RANGE", "msg")
@@ -279,6 +279,29 @@ def _run(code, **env):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return subprocess.run([sys.executable, "-c", code], cwd=root, env=full,
                           capture_output=True, text=True, timeout=60)
+
+
+def test_refused_memory_raises_a_memory_error_and_writes_nothing():
+    # In a child process under an address-space limit: a float16 row of 2^24 classes needs a
+    # float32 copy of 64 MiB, with 32 MiB of room. NativeSoftmaxMemoryError, and out untouched.
+    r = _run("import resource, numpy as np, nativesoftmax as n\n"
+             "n.softmax(np.zeros((2, 8), np.float16))  # the library loaded, before the limit\n"
+             "z = np.zeros((1, 1 << 24), np.float16)\n"
+             "out = np.full_like(z, 7.0)\n"
+             "with open('/proc/self/status') as f:\n"
+             "    mapped = next(int(l.split()[1]) for l in f if l.startswith('VmSize:')) * 1024\n"
+             "resource.setrlimit(resource.RLIMIT_AS, (mapped + (32 << 20), resource.RLIM_INFINITY))\n"
+             "try:\n"
+             "    n.softmax(z, out=out)\n"
+             "except MemoryError as e:\n"
+             "    resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n"
+             "    assert isinstance(e, n.NativeSoftmaxError) and isinstance(e, n.NativeSoftmaxMemoryError)\n"
+             "    print(e.status_name, bool((out == 7.0).all()), e.message)\n",
+             MALLOC_MMAP_THRESHOLD_="1048576", MALLOC_ARENA_MAX="1")
+    assert r.returncode == 0, r.stderr
+    status_name, untouched, message = r.stdout.strip().split(" ", 2)
+    assert (status_name, untouched) == ("NSM_ERR_OUT_OF_MEMORY", "True"), r.stdout
+    assert "out of memory" in message
 
 
 def test_missing_library_is_reported_with_its_path(tmp_path):

@@ -28,9 +28,16 @@ internal static unsafe class Exports
         }
         catch (Exception exception)
         {
-            return LastError.Set(Status.Internal, $"internal error ({exception.GetType().Name}): {exception.Message}");
+            return Unexpected(exception);
         }
     }
+
+    /// <summary>The status and message of an exception that reached an export: out of memory, or
+    /// a bug.</summary>
+    private static int Unexpected(Exception exception) =>
+        exception is OutOfMemoryException
+            ? LastError.Set(Status.OutOfMemory, $"out of memory: {exception.Message}")
+            : LastError.Set(Status.Internal, $"internal error ({exception.GetType().Name}): {exception.Message}");
 
     // ---- library information -----------------------------------------------------------------
 
@@ -180,7 +187,7 @@ internal static unsafe class Exports
         }
         catch (Exception exception)
         {
-            return LastError.Set(Status.Internal, $"internal error ({exception.GetType().Name}): {exception.Message}");
+            return Unexpected(exception);
         }
     }
 

@@ -183,6 +183,52 @@ public class ThreadTests
         static void WriteIndex(void* state, long item, double* result) => *result = item;
     }
 
+    /// <summary>A worker whose join says no (it could not get its scratch) takes no item: the caller
+    /// runs them all. Each item spins about 20 µs, so a worker that joined would take some.</summary>
+    [Fact]
+    public unsafe void AWorkerThatCannotJoinLeavesEveryItemToTheCaller()
+    {
+        const int Items = 256;
+        int* ranOn = stackalloc int[Items];
+        Assert.True(WorkerPool.TryRun(&WriteThread, &Refuse, ranOn, Items, 2, 0, out _));
+        WorkerPool.Release();
+        for (int i = 0; i < Items; i++)
+        {
+            Assert.Equal(Environment.CurrentManagedThreadId, ranOn[i]);
+        }
+
+        static bool Refuse(void* state) => false;
+
+        static void WriteThread(void* state, long item, double* result)
+        {
+            Thread.SpinWait(2000);
+            ((int*)state)[item] = Environment.CurrentManagedThreadId;
+        }
+    }
+
+    /// <summary>An item that runs out of memory, on any thread, makes the job throw
+    /// <see cref="OutOfMemoryException"/> (the C ABI's NSM_ERR_OUT_OF_MEMORY, not an internal
+    /// error), and the pool is given back.</summary>
+    [Fact]
+    public unsafe void AnItemOutOfMemoryFailsTheJobWithOutOfMemory()
+    {
+        Assert.Throws<OutOfMemoryException>(() => WorkerPool.TryRun(&OutOfMemoryAtItem7, null, 64, 2, 0, out _));
+        Assert.True(WorkerPool.TryRun(&Nothing, null, 2, 2, 0, out _), "the pool is still held after the failed job");
+        WorkerPool.Release();
+
+        static void OutOfMemoryAtItem7(void* state, long item, double* result)
+        {
+            if (item == 7)
+            {
+                throw new OutOfMemoryException("item 7");
+            }
+        }
+
+        static void Nothing(void* state, long item, double* result)
+        {
+        }
+    }
+
     /// <summary>Every operation on a long row split over the pool's threads (each pass of its chunks a
     /// job) gives the pool back: a later job can take it. A job that kept it would leave every later
     /// call on one thread, with the same bits, which no comparison of results would notice.</summary>

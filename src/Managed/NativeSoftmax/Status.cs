@@ -15,4 +15,5 @@ internal enum Status
     Overlap = 6,
     UnsupportedCpu = 7,
     Internal = 8,
+    OutOfMemory = 9,
 }

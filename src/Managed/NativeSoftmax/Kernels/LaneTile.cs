@@ -33,6 +33,15 @@ internal static unsafe class LaneTile<TVec, T>
     /// <summary>Elements of the largest tile: <see cref="MaxColumns"/> vectors of W lanes.</summary>
     public static int MaxElements => 4 * TVec.Count * TVec.Count;
 
+    /// <summary>Elements of T in the per-lane values of <paramref name="slots"/> slots of W lanes,
+    /// rounded up to even, so that float64 values stored after them are 8-byte aligned.</summary>
+    public static int LaneValuesLength(int slots) => (slots * TVec.Count + 1) & ~1;
+
+    /// <summary>Elements of T in cross-entropy's group scratch: two tiles, then the per-lane values
+    /// of T (<see cref="LaneValuesLength"/>), then as many float64 ones.</summary>
+    public static int CrossEntropyScratchElements(int slots) =>
+        2 * MaxElements + LaneValuesLength(slots) + slots * TVec.Count * sizeof(double) / sizeof(T);
+
     /// <summary>Whether rows of n ≥ W elements (the dispatch gives shorter rows to a narrower width)
     /// go across lanes: n ≤ <see cref="MaxColumns"/>.</summary>
     public static bool Fits(nuint n) => n <= MaxColumns;

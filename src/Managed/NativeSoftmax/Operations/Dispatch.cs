@@ -92,7 +92,10 @@ internal static class Dispatch
     }
 
     /// <summary>Every block of <see cref="RowsPerBlock"/> rows, on as many threads as the work is
-    /// worth; their loss totals added in block order, then the operation's finish.</summary>
+    /// worth; their loss totals added in block order, then the operation's finish. Each thread
+    /// reserves its scratch before it runs a block (<see cref="IRowOperation{TSelf, T}.ReserveScratch"/>):
+    /// the caller first of all, so that memory the system refuses fails the call before anything
+    /// is written, and each worker as it joins, leaving the job to the others when it cannot.</summary>
     private static unsafe void RunBlocks<TOperation, T, TVec>(in Prepared<TOperation> prepared)
         where TOperation : struct, IRowOperation<TOperation, T>
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
@@ -107,7 +110,12 @@ internal static class Dispatch
         // have run), so the workers may hold its address.
         Prepared<TOperation> local = prepared;
         var job = new BlockJob(Unsafe.AsPointer(ref local), rows, rowsPerBlock);
-        if (threads > 1 && WorkerPool.TryRun(&RunBlock<TOperation, T, TVec>, &job, blocks, threads, 1, out double* totals))
+        if (blocks > 0)
+        {
+            TOperation.ReserveScratch<TVec>(in prepared, Math.Min(rows, rowsPerBlock));
+        }
+        if (threads > 1 && WorkerPool.TryRun(&RunBlock<TOperation, T, TVec>, &ReserveBlockScratch<TOperation, T, TVec>, &job, blocks,
+                threads, 1, out double* totals))
         {
             try
             {
@@ -142,6 +150,26 @@ internal static class Dispatch
         var job = (BlockJob*)state;
         long first = block * job->RowsPerBlock;
         *total = TOperation.Run<TVec>(in Unsafe.AsRef<Prepared<TOperation>>(job->Prepared), first, Math.Min(job->Rows, first + job->RowsPerBlock));
+    }
+
+    /// <summary>A worker's <see cref="IRowOperation{TSelf, T}.ReserveScratch"/> for the blocks of a
+    /// <see cref="BlockJob"/>: false, for the worker to stay out of the job, when the system refuses
+    /// the memory.</summary>
+    private static unsafe bool ReserveBlockScratch<TOperation, T, TVec>(void* state)
+        where TOperation : struct, IRowOperation<TOperation, T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where TVec : struct, IVec<TVec, T>
+    {
+        var job = (BlockJob*)state;
+        try
+        {
+            TOperation.ReserveScratch<TVec>(in Unsafe.AsRef<Prepared<TOperation>>(job->Prepared), Math.Min(job->Rows, job->RowsPerBlock));
+            return true;
+        }
+        catch (OutOfMemoryException)
+        {
+            return false;
+        }
     }
 
     /// <summary>What every block of one call shares: the prepared operation (by address), the row

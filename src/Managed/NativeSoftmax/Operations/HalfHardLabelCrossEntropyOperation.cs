@@ -48,6 +48,14 @@ internal unsafe struct HalfHardLabelCrossEntropyOperation<TFormat, TLabel, TOpti
     public static void Finish(in Prepared<HalfHardLabelCrossEntropyOperation<TFormat, TLabel, TOptions>> prepared, double total) =>
         HardLabelCrossEntropyOperation<float, TLabel, TOptions>.Finish(in prepared.Operation._float, total);
 
+    /// <summary>The block's widened logits, and the float32 operation's scratch.</summary>
+    public static void ReserveScratch<TVec>(in Prepared<HalfHardLabelCrossEntropyOperation<TFormat, TLabel, TOptions>> prepared, long blockRows)
+        where TVec : struct, IVec<TVec, float>
+    {
+        ThreadScratch.Block(blockRows * prepared.Operation.Cols);
+        HardLabelCrossEntropyOperation<float, TLabel, TOptions>.ReserveScratch<TVec>(in prepared.Operation._float, blockRows);
+    }
+
     private readonly double RunBlock<TVec>(long first, long end)
         where TVec : struct, IVec<TVec, float>
     {

@@ -39,11 +39,18 @@ internal readonly unsafe struct HalfJacobianOperation<TFormat>(long cols, ushort
     {
     }
 
+    public static void ReserveScratch<TVec>(in Prepared<HalfJacobianOperation<TFormat>> prepared, long blockRows)
+        where TVec : struct, IVec<TVec, float> =>
+        ThreadScratch.Block(prepared.Operation.ScratchFloats);
+
+    /// <summary>The widened logits, then the float32 Jacobian.</summary>
+    private long ScratchFloats => cols * (cols + 1);
+
     private void Compute<TVec>()
         where TVec : struct, IVec<TVec, float>
     {
         nuint n = (nuint)cols;
-        float* z = ThreadScratch.Block(cols * (cols + 1));
+        float* z = ThreadScratch.Block(ScratchFloats);
         float* j = z + cols;
         HalfConversion<TFormat>.WidenAt<TVec>(logits, z, n);
         var inner = new SoftmaxJacobianOperation<float>(cols, z, j, cols);

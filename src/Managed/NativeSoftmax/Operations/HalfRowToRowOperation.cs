@@ -45,11 +45,33 @@ internal readonly unsafe struct HalfRowToRowOperation<TKernel, TFormat>(long row
     {
     }
 
+    /// <summary>A long row's float32 copy, or a block's widened inputs and the float32 operation's tiles.</summary>
+    public static void ReserveScratch<TVec>(in Prepared<HalfRowToRowOperation<TKernel, TFormat>> prepared, long blockRows)
+        where TVec : struct, IVec<TVec, float>
+    {
+        long cols = prepared.Operation.Cols;
+        if (ByChunks<TVec>(cols))
+        {
+            ThreadScratch.Block(cols);
+            return;
+        }
+        ThreadScratch.Block(BlockFloats(blockRows * cols));
+        RowToRowOperation<TKernel, float>.ReserveTiles<TVec>(cols, blockRows);
+    }
+
+    /// <summary>Whether rows of <paramref name="cols"/> go by <see cref="IRowKernel.HalfLongRow"/>.</summary>
+    private static bool ByChunks<TVec>(long cols)
+        where TVec : struct, IVec<TVec, float> =>
+        TKernel.ConvertsLongRowsByChunks && LongRow<TVec, float>.Fits((nuint)cols);
+
+    /// <summary>The floats a block of <paramref name="elements"/> widens into: one copy per input.</summary>
+    private static long BlockFloats(long elements) => TKernel.SecondInput is not null ? 2 * elements : elements;
+
     private double RunBlock<TVec>(long first, long end)
         where TVec : struct, IVec<TVec, float>
     {
         nuint length = (nuint)cols;
-        if (TKernel.ConvertsLongRowsByChunks && LongRow<TVec, float>.Fits(length))
+        if (ByChunks<TVec>(cols))
         {
             float* scratch = ThreadScratch.Block(cols);
             for (long r = first; r < end; r++)
@@ -65,7 +87,7 @@ internal readonly unsafe struct HalfRowToRowOperation<TKernel, TFormat>(long row
         long count = end - first;
         long block = count * cols;
         bool twoInputs = TKernel.SecondInput is not null;
-        float* a = ThreadScratch.Block(twoInputs ? 2 * block : block);
+        float* a = ThreadScratch.Block(BlockFloats(block));
         float* b = twoInputs ? a + block : null;
         nuint n = (nuint)cols;
         for (long r = first; r < end; r++)

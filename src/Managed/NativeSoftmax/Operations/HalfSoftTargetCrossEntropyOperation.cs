@@ -45,6 +45,14 @@ internal unsafe struct HalfSoftTargetCrossEntropyOperation<TFormat, TOptions>(lo
     public static void Finish(in Prepared<HalfSoftTargetCrossEntropyOperation<TFormat, TOptions>> prepared, double total) =>
         SoftTargetCrossEntropyOperation<float, TOptions>.Finish(in prepared.Operation._float, total);
 
+    /// <summary>The block's widened logits and targets, and the float32 operation's scratch.</summary>
+    public static void ReserveScratch<TVec>(in Prepared<HalfSoftTargetCrossEntropyOperation<TFormat, TOptions>> prepared, long blockRows)
+        where TVec : struct, IVec<TVec, float>
+    {
+        ThreadScratch.Block(2 * blockRows * prepared.Operation.Cols);
+        SoftTargetCrossEntropyOperation<float, TOptions>.ReserveScratch<TVec>(in prepared.Operation._float, blockRows);
+    }
+
     private readonly double RunBlock<TVec>(long first, long end)
         where TVec : struct, IVec<TVec, float>
     {

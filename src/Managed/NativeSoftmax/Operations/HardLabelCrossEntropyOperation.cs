@@ -162,6 +162,16 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
     public static void Finish(in Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, double total) =>
         prepared.Operation.StoreReduced(total);
 
+    /// <summary>The group scratch of <see cref="RunShortRows"/>, for blocks of at least one group.</summary>
+    public static void ReserveScratch<TVec>(in Prepared<HardLabelCrossEntropyOperation<T, TLabel, TOptions>> prepared, long blockRows)
+        where TVec : struct, IVec<TVec, T>
+    {
+        if (blockRows >= TVec.Count && LaneTile<TVec, T>.Fits((nuint)prepared.Operation.Cols))
+        {
+            ThreadScratch.Tiles<T>(LaneTile<TVec, T>.CrossEntropyScratchElements(Slot.Count));
+        }
+    }
+
     private readonly void StoreReduced(double total) =>
         CrossEntropyValidation.StoreReduced(loss, _options.Reduction, total, _divisor);
 
@@ -183,8 +193,8 @@ internal unsafe struct HardLabelCrossEntropyOperation<T, TLabel, TOptions>(long 
         }
         // This thread's scratch, not the stack (ThreadScratch): two tiles, the per-lane values of T,
         // then the float64 ones, 8-byte aligned (size is even, and so is the count of T values before them).
-        int laneValues = (Slot.Count * width + 1) & ~1;
-        T* tile = ThreadScratch.Tiles<T>(2 * size + laneValues + Slot.Count * width * sizeof(double) / sizeof(T));
+        int laneValues = LaneTile<TVec, T>.LaneValuesLength(Slot.Count);
+        T* tile = ThreadScratch.Tiles<T>(LaneTile<TVec, T>.CrossEntropyScratchElements(Slot.Count));
         T* weightTile = weight == null ? null : tile + size;
         T* lanes = tile + 2 * size;
         double* wide = (double*)(lanes + laneValues);

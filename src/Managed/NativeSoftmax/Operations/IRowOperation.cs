@@ -39,6 +39,20 @@ internal interface IRowOperation<TSelf, T>
     static abstract double Run<TVec>(in Prepared<TSelf> prepared, long first, long end)
         where TVec : struct, IVec<TVec, T>;
 
+    /// <summary>
+    /// Allocates, on the calling thread, the <see cref="ThreadScratch"/> that <see cref="Run"/>
+    /// needs for any block of at most <paramref name="blockRows"/> rows at width
+    /// <typeparamref name="TVec"/> (none by default). <see cref="Dispatch"/> calls it on each
+    /// thread before that thread runs a block, so that memory the system refuses fails the call
+    /// before any output is written (<see cref="OutOfMemoryException"/>), or leaves a worker out of
+    /// the job. The scratch is kept for the thread's later calls, so this costs nothing after the
+    /// first.
+    /// </summary>
+    static virtual void ReserveScratch<TVec>(in Prepared<TSelf> prepared, long blockRows)
+        where TVec : struct, IVec<TVec, T>
+    {
+    }
+
     /// <summary>After every row: stores what needs the loss total of all rows (a reduced loss).</summary>
     static abstract void Finish(in Prepared<TSelf> prepared, double total);
 }

@@ -65,6 +65,27 @@ internal readonly unsafe struct RowToRowOperation<TKernel, T>(long rows, long co
     {
     }
 
+    public static void ReserveScratch<TVec>(in Prepared<RowToRowOperation<TKernel, T>> prepared, long blockRows)
+        where TVec : struct, IVec<TVec, T> =>
+        ReserveTiles<TVec>(prepared.Operation.Cols, blockRows);
+
+    /// <summary>The tiles <see cref="RunShortRows"/> takes for blocks of at most
+    /// <paramref name="blockRows"/> rows of <paramref name="cols"/> elements (for the float32
+    /// operation inside a 16-bit one too).</summary>
+    internal static void ReserveTiles<TVec>(long cols, long blockRows)
+        where TVec : struct, IVec<TVec, T>
+    {
+        if (TKernel.RunsAcrossLanes && blockRows >= TVec.Count && LaneTile<TVec, T>.Fits((nuint)cols))
+        {
+            ThreadScratch.Tiles<T>(TileElements<TVec>());
+        }
+    }
+
+    /// <summary>The elements of this thread's tile scratch that a group of rows uses: one tile per input.</summary>
+    private static int TileElements<TVec>()
+        where TVec : struct, IVec<TVec, T> =>
+        TKernel.SecondInput is null ? LaneTile<TVec, T>.MaxElements : 2 * LaneTile<TVec, T>.MaxElements;
+
     /// <summary>Rows of at most <see cref="LaneTile{TVec, T}.MaxColumns"/>: Count at a time across lanes
     /// (<see cref="LaneTile{TVec, T}"/>) where the kernel can, the rest of the block one at a time by
     /// <typeparamref name="TRestLoop"/>. Groups start at the block's first row, so they depend on the
@@ -80,7 +101,7 @@ internal readonly unsafe struct RowToRowOperation<TKernel, T>(long rows, long co
             nuint n = (nuint)cols;
             int width = TVec.Count;
             int size = LaneTile<TVec, T>.MaxElements;
-            T* tile = ThreadScratch.Tiles<T>(TKernel.SecondInput is null ? size : 2 * size); // not the stack (ThreadScratch)
+            T* tile = ThreadScratch.Tiles<T>(TileElements<TVec>()); // not the stack (ThreadScratch)
             T* secondTile = TKernel.SecondInput is null ? null : tile + size;
             bool prefetch = rows * ldInput * sizeof(T) >= LaneTile<TVec, T>.PrefetchFromBytes;
             for (; end - r >= width; r += width)

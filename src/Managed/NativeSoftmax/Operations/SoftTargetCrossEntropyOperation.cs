@@ -95,6 +95,16 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
     public static void Finish(in Prepared<SoftTargetCrossEntropyOperation<T, TOptions>> prepared, double total) =>
         prepared.Operation.StoreReduced(total);
 
+    /// <summary>The group scratch of <see cref="RunShortRows"/>, for blocks of at least one group.</summary>
+    public static void ReserveScratch<TVec>(in Prepared<SoftTargetCrossEntropyOperation<T, TOptions>> prepared, long blockRows)
+        where TVec : struct, IVec<TVec, T>
+    {
+        if (blockRows >= TVec.Count && LaneTile<TVec, T>.Fits((nuint)prepared.Operation.Cols))
+        {
+            ThreadScratch.Tiles<T>(LaneTile<TVec, T>.CrossEntropyScratchElements(Slot.Count));
+        }
+    }
+
     private readonly void StoreReduced(double total) =>
         CrossEntropyValidation.StoreReduced(loss, _options.Reduction, total, rows);
 
@@ -115,8 +125,8 @@ internal unsafe struct SoftTargetCrossEntropyOperation<T, TOptions>(long rows, l
         }
         // This thread's scratch, not the stack (ThreadScratch): two tiles, the per-lane values of T,
         // then the float64 ones, 8-byte aligned (size is even, and so is the count of T values before them).
-        int laneValues = (Slot.Count * width + 1) & ~1;
-        T* tiles = ThreadScratch.Tiles<T>(2 * size + laneValues + Slot.Count * width * sizeof(double) / sizeof(T));
+        int laneValues = LaneTile<TVec, T>.LaneValuesLength(Slot.Count);
+        T* tiles = ThreadScratch.Tiles<T>(LaneTile<TVec, T>.CrossEntropyScratchElements(Slot.Count));
         T* targetTile = tiles + size;
         T* lanes = tiles + 2 * size;
         double* wide = (double*)(lanes + laneValues);

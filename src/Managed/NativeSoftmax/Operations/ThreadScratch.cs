@@ -105,7 +105,16 @@ internal static unsafe class ThreadScratch
                     CollectIfOver(grown * sizeof(float) - _count * sizeof(float));
                 }
                 Release();
-                _start = (float*)NativeMemory.Alloc((nuint)grown, sizeof(float));
+                _start = Allocate(grown);
+                if (_start == null && grown > count)
+                {
+                    grown = count; // what the call needs, without the room to grow
+                    _start = Allocate(grown);
+                }
+                if (_start == null)
+                {
+                    throw new OutOfMemoryException($"the system refused {grown * sizeof(float)} bytes of working memory (scratch)");
+                }
                 _count = grown;
                 Interlocked.Add(ref Held, grown * sizeof(float));
                 Interlocked.Increment(ref Grown);
@@ -164,6 +173,19 @@ internal static unsafe class ThreadScratch
             finally
             {
                 Volatile.Write(ref s_collecting, 0);
+            }
+        }
+
+        /// <summary><paramref name="count"/> floats of native memory, or null when the system refuses them.</summary>
+        private static float* Allocate(long count)
+        {
+            try
+            {
+                return (float*)NativeMemory.Alloc((nuint)count, sizeof(float));
+            }
+            catch (OutOfMemoryException)
+            {
+                return null;
             }
         }
 

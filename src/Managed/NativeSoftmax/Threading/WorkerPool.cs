@@ -38,6 +38,7 @@ internal static unsafe class WorkerPool
     // The job in flight: written by its caller before it opens the job, read by the workers that
     // join it while it is open.
     private static delegate*<void*, long, double*, void> s_body;
+    private static delegate*<void*, bool> s_join; // null, or what a worker calls before it takes items
     private static long s_stride; // results per item
     private static void* s_state;
     private static long s_count;
@@ -46,7 +47,7 @@ internal static unsafe class WorkerPool
     private static long s_generation; // the job's number: a worker joins each job once
     private static int s_open; // 1 from the job's publication until its caller has run out of items
     private static int s_active; // workers inside TryJoin: the caller waits for these alone
-    private static int s_faulted; // an item threw
+    private static int s_faulted; // an item threw: Faulted, or OutOfMemory when it ran out of memory
 
     private static int s_busy; // 1 while a caller owns the pool
     private static int s_ownerProcess; // the process that started the workers; 0 before any
@@ -101,8 +102,18 @@ internal static unsafe class WorkerPool
     /// </summary>
     /// <exception cref="InvalidOperationException">An item threw, on any thread (a bug); the
     /// other threads stop taking items and are waited for first, and the pool is released.</exception>
+    /// <exception cref="OutOfMemoryException">An item ran out of memory, on any thread; as above.</exception>
     public static bool TryRun(delegate*<void*, long, double*, void> body, void* state, long count, int threads,
-        long resultsPerItem, out double* results)
+        long resultsPerItem, out double* results) =>
+        TryRun(body, null, state, count, threads, resultsPerItem, out results);
+
+    /// <summary>
+    /// As the overload above, where each worker first calls <c>join(state)</c> and takes no item
+    /// when it returns false (the others, the caller at least, take them all): for what a thread
+    /// must have before it runs an item, such as its scratch.
+    /// </summary>
+    public static bool TryRun(delegate*<void*, long, double*, void> body, delegate*<void*, bool> join, void* state, long count,
+        int threads, long resultsPerItem, out double* results)
     {
         results = null;
         if (threads <= 1 || count <= 1 || Interlocked.CompareExchange(ref s_busy, 1, 0) != 0)
@@ -118,6 +129,7 @@ internal static unsafe class WorkerPool
                 return false;
             }
             s_body = body;
+            s_join = join;
             s_state = state;
             s_count = count;
             s_stride = resultsPerItem;
@@ -134,12 +146,11 @@ internal static unsafe class WorkerPool
                 }
                 RunItems();
             }
-            catch
+            catch (Exception exception)
             {
                 // Stop handing out items; the workers inside the job are waited for below, before
                 // the job's state (and the caller's frame it points into) goes away.
-                Volatile.Write(ref s_faulted, 1);
-                Interlocked.Exchange(ref s_next, long.MaxValue / 2);
+                Fault(exception);
             }
             // Every item is taken. Close the job, then wait for the workers inside it: those still
             // running an item, and any that woke just now and are about to see it closed. A worker
@@ -149,6 +160,10 @@ internal static unsafe class WorkerPool
             while (Volatile.Read(ref s_active) != 0)
             {
                 spin.SpinOnce(sleep1Threshold: -1);
+            }
+            if (s_faulted == OutOfMemory)
+            {
+                throw new OutOfMemoryException("an item of a parallel job ran out of memory");
             }
             if (s_faulted != 0)
             {
@@ -167,7 +182,7 @@ internal static unsafe class WorkerPool
         }
     }
 
-    /// <summary>Gives the pool back after a <see cref="TryRun"/> that returned true, once its
+    /// <summary>Gives the pool back after a <c>TryRun</c> that returned true, once its
     /// results have been read.</summary>
     public static void Release()
     {
@@ -201,16 +216,27 @@ internal static unsafe class WorkerPool
             joined = s_generation;
             try
             {
-                RunItems();
+                if (s_join == null || s_join(s_state))
+                {
+                    RunItems();
+                }
             }
-            catch
+            catch (Exception exception)
             {
                 // The caller reports it; an exception must not end the worker (nor the process).
-                Volatile.Write(ref s_faulted, 1);
-                Interlocked.Exchange(ref s_next, long.MaxValue / 2);
+                Fault(exception);
             }
         }
         Interlocked.Decrement(ref s_active);
+    }
+
+    private const int Faulted = 1, OutOfMemory = 2; // values of s_faulted
+
+    /// <summary>Records that an item threw, and stops handing out items.</summary>
+    private static void Fault(Exception exception)
+    {
+        Volatile.Write(ref s_faulted, exception is OutOfMemoryException ? OutOfMemory : Faulted);
+        Interlocked.Exchange(ref s_next, long.MaxValue / 2);
     }
 
     private static void WorkerLoop(int index, ManualResetEventSlim wake)
