@@ -71,11 +71,13 @@
  *    small to gain from a thread stays on the calling thread. The workers serve one call at a
  *    time: a call made while another thread's call is using them runs on its own thread alone,
  *    so callers that already run many threads are not oversubscribed. In a child process forked
- *    after the workers started, every call runs on its calling thread. When the system refuses a
- *    worker thread (a process or container thread limit), the call runs on the threads that
- *    exist, its caller's at least, and a later call tries again. Apart from these workers,
- *    the NativeAOT runtime inside the library starts threads of its own (a finalizer thread) on
- *    the first call.
+ *    after the workers started, every call runs on its calling thread. fork() itself waits (a
+ *    pthread_atfork handler) until no thread is inside a call of this library, its first call
+ *    included, and calls made meanwhile wait for the fork, so that a child may call the library
+ *    whenever it was forked. When the system refuses a worker thread (a process or container
+ *    thread limit), the call runs on the threads that exist, its caller's at least, and a later
+ *    call tries again. Apart from these workers, the NativeAOT runtime inside the library starts
+ *    threads of its own (a finalizer thread) on the first call.
  *  - Memory: a thread that computes short rows across vector lanes (W to 4W columns at W lanes:
  *    softmax, log_softmax, log_softmax_backward, cross-entropy) keeps a scratch of a few KiB for
  *    their tiles, allocated on the heap on its first such call (not on the stack) and reused by
