@@ -78,6 +78,9 @@
  *    thread limit), the call runs on the threads that exist, its caller's at least, and a later
  *    call tries again. Apart from these workers, the NativeAOT runtime inside the library starts
  *    threads of its own (a finalizer thread) on the first call.
+ *  - Signals: the first call starts the runtime, which installs handlers of SIGSEGV, SIGFPE and
+ *    SIGRTMIN (with which it stops threads for garbage collection) and changes no other
+ *    signal's disposition: SIGPIPE stays as the host set it (the runtime would ignore it).
  *  - Memory: a thread that computes short rows across vector lanes (W to 4W columns at W lanes:
  *    softmax, log_softmax, log_softmax_backward, cross-entropy) keeps a scratch of a few KiB for
  *    their tiles, allocated on the heap on its first such call (not on the stack) and reused by

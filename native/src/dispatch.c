@@ -55,6 +55,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -727,7 +728,7 @@ static int first_allowed_candidate(void)
     return -1;
 }
 
-static void choose_variant(void)
+static void load_best_variant(void)
 {
     int first = first_allowed_candidate();
     if (first < 0) return;
@@ -747,6 +748,19 @@ static void choose_variant(void)
         }
         if (load_variant(&k_candidates[i])) return;
     }
+}
+
+/* The NativeAOT runtime, which the variant's first function call starts, sets SIGPIPE to be
+ * ignored (so that its own sockets get EPIPE instead): a process-wide choice that is the host's
+ * to make, and that the programs it starts would inherit. The library writes to no pipe or
+ * socket, so the disposition is put back as the host had it. (The runtime's handlers of SIGSEGV,
+ * SIGFPE and the real-time signal that stops threads for garbage collection stay: it needs them.) */
+static void choose_variant(void)
+{
+    struct sigaction host_sigpipe;
+    int saved = sigaction(SIGPIPE, NULL, &host_sigpipe) == 0;
+    load_best_variant();
+    if (saved) sigaction(SIGPIPE, &host_sigpipe, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------------
