@@ -65,7 +65,8 @@
  *    for every thread count (rows and columns are cut into blocks that depend only on the shape,
  *    and partial sums are added in block order). How many threads a call may use, the caller's
  *    included, is nsm_get_num_threads(): by default NATIVESOFTMAX_NUM_THREADS if it is a whole
- *    number in [1, 1024] (read on the first call; any other value is ignored), else the number of
+ *    number in [1, 1024] in decimal digits alone (read on the first call and by
+ *    nsm_set_num_threads(0); any other value, signed or spaced, is ignored), else the number of
  *    CPUs this process may run on, as .NET's Environment.ProcessorCount counts them (its affinity
  *    mask, and a cgroup CPU quota where one is set); nsm_set_num_threads() changes it. Work too
  *    small to gain from a thread stays on the calling thread. The workers serve one call at a

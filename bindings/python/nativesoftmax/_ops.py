@@ -1163,7 +1163,8 @@ def library_path():
 def get_num_threads():
     """How many threads a call may use, the calling thread included: 1 to 1024
     (``nsm_get_num_threads``, as ``torch.get_num_threads``). By default the environment variable
-    NATIVESOFTMAX_NUM_THREADS when it is a whole number in [1, 1024], else the number of CPUs
+    NATIVESOFTMAX_NUM_THREADS when it is a whole number in [1, 1024] in decimal digits alone,
+    else the number of CPUs
     this process may run on. Results are the same bits for every thread count."""
     return int(_native.lib().nsm_get_num_threads())
 

@@ -72,6 +72,11 @@ public class ThreadTests
     [InlineData("1025", -1)]
     [InlineData("two", -1)]
     [InlineData("", -1)]
+    [InlineData("0003", 3)]
+    [InlineData("+3", -1)] // digits alone, as the header says
+    [InlineData(" 3", -1)]
+    [InlineData("\t3", -1)]
+    [InlineData("3 ", -1)]
     public void TheEnvironmentVariableSetsTheDefaultWhenItIsAValidCount(string value, int expected)
     {
         string? before = Environment.GetEnvironmentVariable(WorkerPool.ThreadCountVariable);

@@ -11,7 +11,7 @@ public static partial class SoftmaxPrimitives
     /// every thread count; work too small to gain from a thread stays on the calling thread.
     /// </summary>
     /// <value>1 to 1024. Setting 0 restores the default: the environment variable
-    /// NATIVESOFTMAX_NUM_THREADS when it is a whole number in [1, 1024], else
+    /// NATIVESOFTMAX_NUM_THREADS when it is a whole number in [1, 1024] in decimal digits alone, else
     /// <see cref="Environment.ProcessorCount"/> (the CPUs this process may run on).</value>
     /// <exception cref="ArgumentOutOfRangeException">Set to a value below 0 or above 1024.</exception>
     /// <remarks>The library's worker threads are started on the first call that uses them and

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 
@@ -75,14 +76,16 @@ internal static unsafe class WorkerPool
     }
 
     /// <summary>
-    /// <c>NATIVESOFTMAX_NUM_THREADS</c> when it is a whole number in [1, MaxThreads], else the
+    /// <c>NATIVESOFTMAX_NUM_THREADS</c> when it is a whole number in [1, MaxThreads] written in
+    /// decimal digits alone (no sign, no spaces: a value with them is ignored, as the header says
+    /// of any other value), else the
     /// number of cores this process may run on (its CPU affinity mask and cgroup quota, as
     /// <see cref="Environment.ProcessorCount"/> reports them on Linux).
     /// </summary>
     public static int DefaultThreadCount()
     {
         string? text = Environment.GetEnvironmentVariable(ThreadCountVariable);
-        if (int.TryParse(text, out int count) && count >= 1 && count <= MaxThreads)
+        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int count) && count >= 1 && count <= MaxThreads)
         {
             return count;
         }
