@@ -48,6 +48,7 @@
 #define _GNU_SOURCE /* dladdr, memmem */
 #include "nativesoftmax.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -64,6 +65,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #if __has_include(<linux/membarrier.h>)
 #include <linux/membarrier.h> /* its commands are enum constants: NSM_HAVE_MEMBARRIER says they are there */
@@ -868,6 +870,52 @@ static inline __attribute__((always_inline)) void leave(entry_slot* slot)
     if (slot != NULL) atomic_store_explicit(&slot->inside, 0, memory_order_release);
 }
 
+/* Whether the thread named by the /proc/self/task entry `task` is one of the library's own (a
+ * worker, "nativesoftmax-N", or one of the runtime's, ".NET Finalizer" and the like) and not
+ * asleep in the kernel (state S in its stat file) or stopped; 0 when that cannot be read. */
+static int library_thread_awake(const char* task)
+{
+    char path[64], text[512];
+    snprintf(path, sizeof path, "/proc/self/task/%.20s/comm", task);
+    FILE* file = fopen(path, "r");
+    if (file == NULL) return 0;
+    int read = fgets(text, sizeof text, file) != NULL;
+    fclose(file);
+    if (!read || (strncmp(text, "nativesoftmax-", 14) != 0 && strncmp(text, ".NET ", 5) != 0)) return 0;
+    snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", task);
+    file = fopen(path, "r");
+    if (file == NULL) return 0;
+    read = fgets(text, sizeof text, file) != NULL;
+    fclose(file);
+    const char* end_of_name = read ? strrchr(text, ')') : NULL;
+    if (end_of_name == NULL || end_of_name[1] == '\0') return 0;
+    char state = end_of_name[2];
+    return state == 'R';
+}
+
+/* The library's own threads also run managed code outside any entry: a worker winds down for some
+ * microseconds after its call has returned (forking then, 1 child in 100 aborted), the runtime's
+ * finalizer thread runs finalizers after a collection. None of them runs managed code while
+ * asleep in the kernel, so fork waits, up to a second, until each one that is running sleeps. */
+static void wait_for_library_threads(void)
+{
+    struct timespec start, now, pause = {0, 50 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        DIR* tasks = opendir("/proc/self/task");
+        if (tasks == NULL) return;
+        char self[24];
+        snprintf(self, sizeof self, "%ld", (long)syscall(SYS_gettid));
+        int awake = 0;
+        for (struct dirent* task; !awake && (task = readdir(tasks)) != NULL;)
+            awake = task->d_name[0] != '.' && strcmp(task->d_name, self) != 0 && library_thread_awake(task->d_name);
+        closedir(tasks);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (!awake || now.tv_sec - start.tv_sec >= 1) return;
+        nanosleep(&pause, NULL);
+    }
+}
+
 static void before_fork(void)
 {
     pthread_mutex_lock(&g_fork_mutex);
@@ -879,6 +927,7 @@ static void before_fork(void)
     for (entry_slot* slot = g_slots; slot != NULL; slot = slot->next) {
         while (atomic_load(&slot->inside)) sched_yield();
     }
+    if (g_loaded) wait_for_library_threads();
 }
 
 static void after_fork_in_parent(void)

@@ -2,7 +2,9 @@
  * fork_during_calls.c — fork() while another thread is inside a call. The child gets only the
  * forking thread; the dispatcher's fork handler must have waited until no thread was inside the
  * library, or the child's runtime would wait for a thread that does not exist there at its first
- * garbage collection (the child aborts or hangs). Two parts, each child under an alarm:
+ * garbage collection (the child aborts or hangs). The same holds for the library's own threads,
+ * which must be asleep: a worker winds down for some microseconds after a call has returned.
+ * Three parts, each child under an alarm:
  *
  *   1. During the process's first call: a fresh process (forked before any call) starts a thread
  *      whose call loads the library and starts its runtime, and forks after a delay of 0 µs to
@@ -11,6 +13,10 @@
  *      thread forks 8 times. Each child compares a call with the result computed before, makes
  *      300000 failing calls (each allocates its message, so the runtime collects), and calls
  *      again.
+ *   3. Right after a threaded call, from the same thread: 40 fresh processes each make the
+ *      two-thread softmax of 256 × 1000 that starts the worker, and fork at once. The child
+ *      makes 300000 failing calls. (Without the wait for the library's threads, 2 to 9 of 40 such
+ *      children aborted, depending on the load.)
  *
  *   fork_during_calls    exits 0 when every child exits 0 with the parent's bits
  */
@@ -25,7 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { ROWS = 64, COLS = 32000, FORKS = 8, FAILING_CALLS = 300000 };
+enum { ROWS = 64, COLS = 32000, FORKS = 8, FAILING_CALLS = 300000, FRESH_PROCESSES = 40 };
 
 static float* logits;
 static float* expected;
@@ -76,6 +82,25 @@ static int fork_during_first_call(int delay_us)
     return failed;
 }
 
+/* Part 3, in a process that has made no call yet: the call that starts the worker, then fork. */
+static int fork_right_after_threaded_call(void)
+{
+    enum { SHORT_ROWS = 256, SHORT_COLS = 1000 };
+    static float in[SHORT_ROWS * SHORT_COLS], out[SHORT_ROWS * SHORT_COLS];
+    for (int k = 0; k < SHORT_ROWS * SHORT_COLS; k++) in[k] = (float)(k % 101) * 0.1f;
+    if (nsm_set_num_threads(2) != NSM_OK || nsm_softmax_f32(SHORT_ROWS, SHORT_COLS, in, SHORT_COLS, out, SHORT_COLS) != NSM_OK)
+        return 2;
+    pid_t child = fork();
+    if (child == 0) {
+        alarm(30);
+        float bad;
+        for (int i = 0; i < FAILING_CALLS; i++)
+            if (nsm_softmax_f32(1, 0, &bad, 1, &bad, 1) != NSM_ERR_INVALID_SHAPE) _exit(4);
+        _exit(0);
+    }
+    return child_failed(child, "fork right after a threaded call, process", 0);
+}
+
 static void* threaded_calls(void* unused)
 {
     (void)unused;
@@ -118,6 +143,13 @@ int main(void)
         pid_t fresh = fork(); /* a process that has not called the library yet */
         if (fresh == 0) _exit(fork_during_first_call(delays_us[i]));
         failures += child_failed(fresh, "a process for the first-call case, delay (µs)", delays_us[i]);
+    }
+
+    for (int i = 0; i < FRESH_PROCESSES; i++) {
+        fflush(NULL);
+        pid_t fresh = fork(); /* a process that has not called the library yet */
+        if (fresh == 0) _exit(fork_right_after_threaded_call());
+        failures += child_failed(fresh, "a process for the right-after case, number", i);
     }
 
     logits = malloc((size_t)ROWS * COLS * sizeof *logits);

@@ -1,14 +1,20 @@
 """Threads through the Python face: get/set_num_threads, the same bits at 1, 2 and 7 threads, and
 a child process forked after a threaded call (multiprocessing's "fork", as DataLoader workers)
-that still computes, and computes the same bits."""
+that still computes, and computes the same bits, and a child forked while another thread computes
+that still collects."""
 
 import hashlib
 import multiprocessing
+import os
+import signal
+import threading
+import time
 
 import numpy as np
 import pytest
 
 import nativesoftmax as nsm
+from nativesoftmax import _native
 
 
 @pytest.fixture
@@ -84,3 +90,47 @@ def test_a_forked_child_computes_after_a_threaded_call(restore_threads):
     assert not alive, "the forked child hung"
     assert child.exitcode == 0
     assert queue.get(timeout=5) == parent
+
+
+def _collects_in_child(z, digest):
+    """In a forked child: many failing calls (each allocates its message, so the runtime
+    collects), then a call that must give the parent's bits."""
+    signal.alarm(60)
+    softmax_f32 = _native.lib().nsm_softmax_f32
+    for _ in range(300000):
+        if softmax_f32(1, 0, None, 1, None, 1) != _native.NSM_ERR_INVALID_SHAPE:
+            return 3
+    return 0 if hashlib.sha256(nsm.softmax(z).tobytes()).hexdigest() == digest else 4
+
+
+def test_a_child_forked_while_another_thread_computes_can_collect(restore_threads):
+    # fork() waits until no thread is inside the library (the header's fork rule); a child forked
+    # while another thread was inside a call used to abort at its first garbage collection.
+    nsm.set_num_threads(2)
+    z, _, _ = _inputs(256, 32000, np.float32)
+    digest = hashlib.sha256(nsm.softmax(z).tobytes()).hexdigest()
+    stop = threading.Event()
+
+    def compute():
+        while not stop.is_set():
+            nsm.softmax(z)
+
+    worker = threading.Thread(target=compute)
+    worker.start()
+    statuses = []
+    try:
+        for k in range(6):
+            time.sleep(0.002 + 0.003 * k)
+            pid = os.fork()
+            if pid == 0:
+                code = 5
+                try:
+                    code = _collects_in_child(z, digest)
+                finally:
+                    os._exit(code)
+            statuses.append(os.waitpid(pid, 0)[1])
+    finally:
+        stop.set()
+        worker.join()
+    assert all(os.WIFEXITED(s) and os.WEXITSTATUS(s) == 0 for s in statuses), \
+        [os.WTERMSIG(s) if os.WIFSIGNALED(s) else os.WEXITSTATUS(s) for s in statuses]
