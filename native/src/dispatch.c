@@ -774,22 +774,22 @@ static void choose_variant(void)
  * there, and the child aborts or hangs (found by fork tests: 6 of 10 children aborted). So every
  * thread that calls marks, in a slot of its own, when it is inside the variant's code, and a
  * pthread_atfork handler makes fork() wait until no slot is marked, while new entries wait until
- * the fork is done. A slot per thread, on its own cache line, rather than one shared count: two
+ * the fork is done (for FORK_WAIT_MS at most: see wait_for_fork). A slot per thread, on its own cache line, rather than one shared count: two
  * threads making small calls at once slowed by up to 1.9x on a shared counter. And where Linux
  * has membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), the fence that orders an entry's mark before
  * its read of the fork flag is moved to the fork side (the asymmetric Dekker of userspace RCU):
  * the handler makes every running thread of the process execute a full barrier, so an entry
- * costs two plain stores and a load. The library's worker threads have no slot: they run only
- * inside an entry.
+ * costs two plain stores and a load. The library's own threads (its workers, the runtime's) have
+ * no slot: the handler then waits for them to be asleep (wait_for_library_threads).
  * ------------------------------------------------------------------------------------------- */
 typedef struct entry_slot {
     atomic_int inside;             /* 1 while the slot's thread is inside the variant's code. */
-    struct entry_slot* next;
+    struct entry_slot* _Atomic next;
 } entry_slot;
 
 enum { CACHE_LINE = 64 };
 
-static entry_slot* g_slots;        /* Every live thread that has called; under g_slots_mutex. */
+static entry_slot* _Atomic g_slots; /* Every live thread that has called; changed under g_slots_mutex. */
 static pthread_mutex_t g_slots_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t g_slot_key;   /* Its destructor takes an ended thread's slot off the list. */
 static int g_slot_key_made;
@@ -805,10 +805,14 @@ static void remove_slot(void* ended)
 {
     t_slot = NULL;
     pthread_mutex_lock(&g_slots_mutex);
-    for (entry_slot** link = &g_slots; *link != NULL; link = &(*link)->next) {
-        if (*link == ended) {
-            *link = ((entry_slot*)ended)->next;
-            break;
+    if (atomic_load(&g_slots) == ended) {
+        atomic_store(&g_slots, ((entry_slot*)ended)->next);
+    } else {
+        for (entry_slot* slot = atomic_load(&g_slots); slot != NULL; slot = slot->next) {
+            if (slot->next == ended) {
+                atomic_store(&slot->next, ((entry_slot*)ended)->next);
+                break;
+            }
         }
     }
     pthread_mutex_unlock(&g_slots_mutex);
@@ -824,18 +828,29 @@ static entry_slot* own_slot(void)
     if (slot == NULL) return NULL;
     atomic_init(&slot->inside, 0);
     pthread_mutex_lock(&g_slots_mutex);
-    slot->next = g_slots;
-    g_slots = slot;
+    slot->next = atomic_load(&g_slots);
+    atomic_store(&g_slots, slot);
     pthread_mutex_unlock(&g_slots_mutex);
     if (g_slot_key_made) pthread_setspecific(g_slot_key, slot);
     t_slot = slot;
     return slot;
 }
 
+/* Waits for the fork under way to end, but no longer than FORK_WAIT_MS: the calling thread may
+ * hold a lock of the host's that one of the host's own fork handlers (which run after ours) takes,
+ * and waiting for the fork then would wait for ever. */
+enum { FORK_WAIT_MS = 50 };
+
 static void wait_for_fork(void)
 {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_nsec += FORK_WAIT_MS * 1000000L;
+    deadline.tv_sec += deadline.tv_nsec / 1000000000L;
+    deadline.tv_nsec %= 1000000000L;
     pthread_mutex_lock(&g_resume_mutex);
-    while (atomic_load(&g_forking)) pthread_cond_wait(&g_resumed, &g_resume_mutex);
+    while (atomic_load(&g_forking) && pthread_cond_timedwait(&g_resumed, &g_resume_mutex, &deadline) == 0) {
+    }
     pthread_mutex_unlock(&g_resume_mutex);
 }
 
@@ -857,10 +872,10 @@ static inline __attribute__((always_inline)) entry_slot* enter(void)
     entry_slot* slot = own_slot();
     if (slot == NULL) return NULL;
     mark(slot);
-    while (atomic_load_explicit(&g_forking, g_fork_side_fence ? memory_order_relaxed : memory_order_seq_cst)) {
+    if (atomic_load_explicit(&g_forking, g_fork_side_fence ? memory_order_relaxed : memory_order_seq_cst)) {
         atomic_store(&slot->inside, 0);
         wait_for_fork();
-        mark(slot);
+        mark(slot); /* the fork is done, or the wait gave up: in, either way */
     }
     return slot;
 }
@@ -923,16 +938,18 @@ static void before_fork(void)
 #ifdef NSM_HAVE_MEMBARRIER
     if (g_fork_side_fence) syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
 #endif
-    pthread_mutex_lock(&g_slots_mutex); /* held across fork(): the child gets a whole list */
-    for (entry_slot* slot = g_slots; slot != NULL; slot = slot->next) {
-        while (atomic_load(&slot->inside)) sched_yield();
+    /* Not its own slot: a signal handler may fork while its thread is inside a call. */
+    entry_slot* own = t_slot;
+    pthread_mutex_lock(&g_slots_mutex);
+    for (entry_slot* slot = atomic_load(&g_slots); slot != NULL; slot = slot->next) {
+        while (slot != own && atomic_load(&slot->inside)) sched_yield();
     }
+    pthread_mutex_unlock(&g_slots_mutex);
     if (g_loaded) wait_for_library_threads();
 }
 
 static void after_fork_in_parent(void)
 {
-    pthread_mutex_unlock(&g_slots_mutex);
     pthread_mutex_lock(&g_resume_mutex);
     atomic_store(&g_forking, 0);
     pthread_cond_broadcast(&g_resumed);
@@ -942,13 +959,19 @@ static void after_fork_in_parent(void)
 
 static void after_fork_in_child(void)
 {
-    /* Threads that waited in the parent do not exist here: a fresh condition variable and mutex,
-     * not ones whose waiter lists name them. The other threads' slots stay on the list, unmarked
-     * (the prepare handler saw to that), and are never freed: their threads end in the parent. */
+    /* The other threads do not exist here: fresh mutexes and condition variable, not ones they may
+     * have held or waited on; and their slots unmarked (one may have been marked after the prepare
+     * handler read it, by a thread about to see the fork and wait, or done waiting). The slots
+     * stay on the list, never freed: their threads end in the parent. The list itself is whole:
+     * a slot is linked in or out by a single atomic store of a pointer, after its own fields. */
     static const pthread_mutex_t fresh_mutex = PTHREAD_MUTEX_INITIALIZER;
     static const pthread_cond_t fresh_condition = PTHREAD_COND_INITIALIZER;
     memcpy(&g_resume_mutex, &fresh_mutex, sizeof fresh_mutex);
+    memcpy(&g_slots_mutex, &fresh_mutex, sizeof fresh_mutex);
     memcpy(&g_resumed, &fresh_condition, sizeof fresh_condition);
+    for (entry_slot* slot = atomic_load(&g_slots); slot != NULL; slot = slot->next) {
+        if (slot != t_slot) atomic_store(&slot->inside, 0);
+    }
     atomic_store(&g_forking, 0);
 #ifdef NSM_HAVE_MEMBARRIER
     /* The registration belongs to the parent's address space: the child registers its own, or
@@ -956,8 +979,7 @@ static void after_fork_in_child(void)
     if (g_fork_side_fence)
         g_fork_side_fence = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
 #endif
-    pthread_mutex_unlock(&g_slots_mutex); /* locked by this very thread, before the fork */
-    pthread_mutex_unlock(&g_fork_mutex);
+    pthread_mutex_unlock(&g_fork_mutex); /* locked by this very thread, before the fork */
 }
 
 __attribute__((constructor)) static void register_fork_handlers(void)
@@ -968,7 +990,14 @@ __attribute__((constructor)) static void register_fork_handlers(void)
                         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
 #endif
     g_slot_key_made = pthread_key_create(&g_slot_key, remove_slot) == 0;
-    pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+    pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child); /* glibc drops them at dlclose() */
+}
+
+/* At dlclose(): the key's destructor would otherwise be called, once this file is unmapped, by
+ * every thread that had called and ends later. Their slots are left behind (64 bytes each). */
+__attribute__((destructor)) static void delete_slot_key(void)
+{
+    if (g_slot_key_made) pthread_key_delete(g_slot_key);
 }
 
 /* Loads the variant on the first call; returns 1 when one is loaded, else marks the calling

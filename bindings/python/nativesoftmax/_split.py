@@ -14,7 +14,7 @@ import operator
 import numpy as np
 
 from . import _native
-from ._native import (NSM_ERR_INVALID_ARGUMENT, NSM_ERR_INVALID_SHAPE, NativeSoftmaxError)
+from ._native import NSM_ERR_INVALID_ARGUMENT, NSM_ERR_INVALID_SHAPE
 from ._ops import _REDUCTIONS, _address, _binding_error, _tensor_as_array, _torch_in, _weight_in
 
 STATS_FIELDS = tuple(name for name, _ in _native.CrossEntropyStats._fields_)
@@ -25,7 +25,7 @@ _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 def _call(name, *args):
     status = _native.functions()[name](*args)
     if status != _native.NSM_OK:
-        raise NativeSoftmaxError(status, _native.lib().nsm_last_error().decode("utf-8", "replace"))
+        _native.check(status)
 
 
 def _logits_in(logits):

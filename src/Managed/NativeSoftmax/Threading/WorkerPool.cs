@@ -259,7 +259,9 @@ internal static unsafe class WorkerPool
     /// Starts workers until <paramref name="wanted"/> run in this process, and returns how many
     /// the job may use: <paramref name="wanted"/>, fewer when the system refuses a thread (a
     /// process or container thread limit: the job runs on the threads that exist, and a later
-    /// call tries again), 0 in a forked child (the workers stayed in the parent).
+    /// call tries again, as when there is no memory for a thread's objects), 0 in a forked child
+    /// (the workers stayed in the parent). Never throws: a job may come after a first pass has
+    /// written its output.
     /// </summary>
     private static int StartWorkers(int wanted)
     {
@@ -272,19 +274,23 @@ internal static unsafe class WorkerPool
         while (s_wakes.Count < wanted)
         {
             int index = s_wakes.Count;
-            var wake = new ManualResetEventSlim(false);
-            var worker = new Thread(() => WorkerLoop(index, wake), maxStackSize: 256 * 1024)
-            {
-                IsBackground = true,
-                Name = $"nativesoftmax-{index + 1}",
-            };
+            ManualResetEventSlim? wake = null;
             try
             {
+                // Room in the list first: once started, a worker must be in it.
+                s_wakes.EnsureCapacity(index + 1);
+                var created = new ManualResetEventSlim(false);
+                wake = created;
+                var worker = new Thread(() => WorkerLoop(index, created), maxStackSize: 256 * 1024)
+                {
+                    IsBackground = true,
+                    Name = $"nativesoftmax-{index + 1}",
+                };
                 worker.Start();
             }
             catch (Exception e) when (e is OutOfMemoryException or ThreadStartException)
             {
-                wake.Dispose();
+                wake?.Dispose();
                 break;
             }
             s_wakes.Add(wake);
