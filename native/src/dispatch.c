@@ -841,17 +841,18 @@ static entry_slot* own_slot(void)
  * and waiting for the fork then would wait for ever. */
 enum { FORK_WAIT_MS = 50 };
 
-static void wait_for_fork(void)
+static int wait_for_fork(void) /* 1 when the fork ended, 0 when the wait gave up */
 {
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_nsec += FORK_WAIT_MS * 1000000L;
     deadline.tv_sec += deadline.tv_nsec / 1000000000L;
     deadline.tv_nsec %= 1000000000L;
+    int waited = 0;
     pthread_mutex_lock(&g_resume_mutex);
-    while (atomic_load(&g_forking) && pthread_cond_timedwait(&g_resumed, &g_resume_mutex, &deadline) == 0) {
-    }
+    while (atomic_load(&g_forking) && waited == 0) waited = pthread_cond_timedwait(&g_resumed, &g_resume_mutex, &deadline);
     pthread_mutex_unlock(&g_resume_mutex);
+    return waited == 0;
 }
 
 /* Marks the slot, then reads the fork flag; the prepare handler sets the flag, then reads the
@@ -872,10 +873,11 @@ static inline __attribute__((always_inline)) entry_slot* enter(void)
     entry_slot* slot = own_slot();
     if (slot == NULL) return NULL;
     mark(slot);
-    if (atomic_load_explicit(&g_forking, g_fork_side_fence ? memory_order_relaxed : memory_order_seq_cst)) {
+    while (atomic_load_explicit(&g_forking, g_fork_side_fence ? memory_order_relaxed : memory_order_seq_cst)) {
         atomic_store(&slot->inside, 0);
-        wait_for_fork();
-        mark(slot); /* the fork is done, or the wait gave up: in, either way */
+        int ended = wait_for_fork();
+        mark(slot);
+        if (!ended) break; /* in all the same, marked, and the fork (if it is still to come) waits */
     }
     return slot;
 }
