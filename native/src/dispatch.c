@@ -227,6 +227,7 @@ typedef struct variant_functions {
 } variant_functions;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static atomic_int g_started;     /* 1 once g_once has run: a variant chosen, or none (fork handler). */
 static int g_loaded;              /* 1 when g_variant is usable; written once, inside g_once. */
 static variant_functions g_variant;
 static char g_isa[16] = "none";   /* The variant's nsm_isa(), copied once it is loaded. */
@@ -763,6 +764,7 @@ static void choose_variant(void)
     int saved = sigaction(SIGPIPE, NULL, &host_sigpipe) == 0;
     load_best_variant();
     if (saved) sigaction(SIGPIPE, &host_sigpipe, NULL);
+    atomic_store(&g_started, 1);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -772,38 +774,69 @@ static void choose_variant(void)
  * that moment (its first call starting the runtime included), the child's runtime still counts
  * it as running managed code: its first garbage collection waits for a thread that does not exist
  * there, and the child aborts or hangs (found by fork tests: 6 of 10 children aborted). So every
- * thread that calls marks, in a slot of its own, when it is inside the variant's code, and a
- * pthread_atfork handler makes fork() wait until no slot is marked, while new entries wait until
- * the fork is done (for FORK_WAIT_MS at most: see wait_for_fork). A slot per thread, on its own cache line, rather than one shared count: two
+ * thread that calls counts, in a slot of its own, how deep it is inside the variant's code, and a
+ * pthread_atfork handler makes fork() wait until no other slot counts a call. Entries that come
+ * meanwhile wait: without limit while this handler runs (it needs nothing of theirs), then for
+ * FORK_WAIT_MS at most while the host's own handlers run, which may need a lock the entering
+ * thread holds. A slot per thread, on its own cache line, rather than one shared count: two
  * threads making small calls at once slowed by up to 1.9x on a shared counter. And where Linux
- * has membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), the fence that orders an entry's mark before
- * its read of the fork flag is moved to the fork side (the asymmetric Dekker of userspace RCU):
+ * has membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), the fence that orders an entry's count before
+ * its read of the fork state is moved to the fork side (the asymmetric Dekker of userspace RCU):
  * the handler makes every running thread of the process execute a full barrier, so an entry
- * costs two plain stores and a load. The library's own threads (its workers, the runtime's) have
- * no slot: the handler then waits for them to be asleep (wait_for_library_threads).
+ * costs plain stores and a load. The library's own threads (its workers, the runtime's) have no
+ * slot: the handler then waits for them to be asleep (wait_for_library_threads). The slots' and
+ * the fork's mutexes are held with signals blocked, so that a signal handler that forks cannot
+ * find its own thread holding one.
  * ------------------------------------------------------------------------------------------- */
 typedef struct entry_slot {
-    atomic_int inside;             /* 1 while the slot's thread is inside the variant's code. */
+    atomic_int depth;              /* Calls of the slot's thread inside the variant's code (a signal
+                                      handler may call during a call). */
     struct entry_slot* _Atomic next;
 } entry_slot;
 
-enum { CACHE_LINE = 64 };
+enum { CACHE_LINE = 64, FORK_WAIT_MS = 50 };
+enum { NOT_FORKING, FORK_PREPARING, FORK_HOST_HANDLERS }; /* values of g_forking */
 
 static entry_slot* _Atomic g_slots; /* Every live thread that has called; changed under g_slots_mutex. */
 static pthread_mutex_t g_slots_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t g_slot_key;   /* Its destructor takes an ended thread's slot off the list. */
 static int g_slot_key_made;
 static _Thread_local entry_slot* t_slot;
-static atomic_int g_forking;       /* 1 from fork()'s prepare handler until its parent/child handler. */
+static atomic_int g_forking;       /* NOT_FORKING, or how far fork()'s handlers have come. */
+static sigset_t g_fork_signals;    /* The forking thread's signal mask, blocked across fork(). */
 static int g_fork_side_fence;      /* 1 when membarrier() gives the fork handler the fence. */
 static pthread_mutex_t g_fork_mutex = PTHREAD_MUTEX_INITIALIZER; /* One fork at a time; held across it. */
 static pthread_mutex_t g_resume_mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_resumed = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t g_resumed;   /* On CLOCK_MONOTONIC; made by the constructor, and in a child. */
+
+/* Blocks every signal of the calling thread, keeping the old mask in *old. */
+static void block_signals(sigset_t* old)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, old);
+}
+
+static void restore_signals(const sigset_t* old)
+{
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+static void make_resumed_condition(void)
+{
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+    pthread_cond_init(&g_resumed, &attributes);
+    pthread_condattr_destroy(&attributes);
+}
 
 /* The key's destructor, on the ending thread: a call from a later destructor makes a new slot. */
 static void remove_slot(void* ended)
 {
+    sigset_t old;
     t_slot = NULL;
+    block_signals(&old);
     pthread_mutex_lock(&g_slots_mutex);
     if (atomic_load(&g_slots) == ended) {
         atomic_store(&g_slots, ((entry_slot*)ended)->next);
@@ -816,55 +849,69 @@ static void remove_slot(void* ended)
         }
     }
     pthread_mutex_unlock(&g_slots_mutex);
+    restore_signals(&old);
     free(ended);
 }
 
 /* The calling thread's slot, made on its first entry; NULL when there is no memory for one (the
- * thread then enters unmarked, as before this guard). */
+ * thread then enters uncounted, as before this guard). */
 static entry_slot* own_slot(void)
 {
     if (t_slot != NULL) return t_slot;
     entry_slot* slot = aligned_alloc(CACHE_LINE, CACHE_LINE);
     if (slot == NULL) return NULL;
-    atomic_init(&slot->inside, 0);
+    atomic_init(&slot->depth, 0);
+    sigset_t old;
+    block_signals(&old);
     pthread_mutex_lock(&g_slots_mutex);
     slot->next = atomic_load(&g_slots);
     atomic_store(&g_slots, slot);
     pthread_mutex_unlock(&g_slots_mutex);
+    restore_signals(&old);
     if (g_slot_key_made) pthread_setspecific(g_slot_key, slot);
     t_slot = slot;
     return slot;
 }
 
-/* Waits for the fork under way to end, but no longer than FORK_WAIT_MS: the calling thread may
- * hold a lock of the host's that one of the host's own fork handlers (which run after ours) takes,
- * and waiting for the fork then would wait for ever. */
-enum { FORK_WAIT_MS = 50 };
-
-static int wait_for_fork(void) /* 1 when the fork ended, 0 when the wait gave up */
+/* Waits for the fork under way to end: for as long as the library's handler runs, then for
+ * FORK_WAIT_MS at most, since the calling thread may hold a lock of the host's that one of the
+ * host's own fork handlers (which run after the library's) takes. 1 when the fork ended, 0 when
+ * the wait gave up. */
+static int wait_for_fork(void)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_nsec += FORK_WAIT_MS * 1000000L;
-    deadline.tv_sec += deadline.tv_nsec / 1000000000L;
-    deadline.tv_nsec %= 1000000000L;
-    int waited = 0;
+    struct timespec deadline = {0, 0};
+    int gave_up = 0;
+    sigset_t old;
+    block_signals(&old);
     pthread_mutex_lock(&g_resume_mutex);
-    while (atomic_load(&g_forking) && waited == 0) waited = pthread_cond_timedwait(&g_resumed, &g_resume_mutex, &deadline);
+    for (int state; !gave_up && (state = atomic_load(&g_forking)) != NOT_FORKING;) {
+        if (state == FORK_PREPARING) {
+            pthread_cond_wait(&g_resumed, &g_resume_mutex);
+            continue;
+        }
+        if (deadline.tv_sec == 0 && deadline.tv_nsec == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &deadline);
+            deadline.tv_nsec += FORK_WAIT_MS * 1000000L;
+            deadline.tv_sec += deadline.tv_nsec / 1000000000L;
+            deadline.tv_nsec %= 1000000000L;
+        }
+        gave_up = pthread_cond_timedwait(&g_resumed, &g_resume_mutex, &deadline) == ETIMEDOUT;
+    }
     pthread_mutex_unlock(&g_resume_mutex);
-    return waited == 0;
+    restore_signals(&old);
+    return !gave_up;
 }
 
-/* Marks the slot, then reads the fork flag; the prepare handler sets the flag, then reads the
- * slots. A full fence between each pair (here, or membarrier() on the fork side): either the
- * entry sees the fork, or the fork sees the entry. */
-static inline __attribute__((always_inline)) void mark(entry_slot* slot)
+/* Counts the entry, then reads the fork state; the prepare handler sets the state, then reads the
+ * counts. A full fence between each pair (here, or membarrier() on the fork side): either the
+ * entry sees the fork, or the fork sees the entry. Only the slot's own thread writes its count. */
+static inline __attribute__((always_inline)) void count_in(entry_slot* slot, int depth)
 {
     if (g_fork_side_fence) {
-        atomic_store_explicit(&slot->inside, 1, memory_order_relaxed);
+        atomic_store_explicit(&slot->depth, depth, memory_order_relaxed);
         atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the order; membarrier the CPU */
     } else {
-        atomic_store(&slot->inside, 1);
+        atomic_store(&slot->depth, depth);
     }
 }
 
@@ -872,24 +919,29 @@ static inline __attribute__((always_inline)) entry_slot* enter(void)
 {
     entry_slot* slot = own_slot();
     if (slot == NULL) return NULL;
-    mark(slot);
-    while (atomic_load_explicit(&g_forking, g_fork_side_fence ? memory_order_relaxed : memory_order_seq_cst)) {
-        atomic_store(&slot->inside, 0);
+    int outer = atomic_load_explicit(&slot->depth, memory_order_relaxed);
+    count_in(slot, outer + 1);
+    /* A call inside a call (from a signal handler) goes in: a fork already waits for the outer. */
+    while (outer == 0 && atomic_load_explicit(&g_forking, g_fork_side_fence ? memory_order_relaxed : memory_order_seq_cst)) {
+        atomic_store(&slot->depth, 0);
         int ended = wait_for_fork();
-        mark(slot);
-        if (!ended) break; /* in all the same, marked, and the fork (if it is still to come) waits */
+        count_in(slot, 1);
+        if (!ended) break; /* in all the same: the host's handlers may wait for this thread */
     }
     return slot;
 }
 
 static inline __attribute__((always_inline)) void leave(entry_slot* slot)
 {
-    if (slot != NULL) atomic_store_explicit(&slot->inside, 0, memory_order_release);
+    if (slot != NULL)
+        atomic_store_explicit(&slot->depth, atomic_load_explicit(&slot->depth, memory_order_relaxed) - 1,
+                              memory_order_release);
 }
 
 /* Whether the thread named by the /proc/self/task entry `task` is one of the library's own (a
- * worker, "nativesoftmax-N", or one of the runtime's, ".NET Finalizer" and the like) and not
- * asleep in the kernel (state S in its stat file) or stopped; 0 when that cannot be read. */
+ * worker, "nativesoftmax-N", or one of the runtime's, ".NET Finalizer" and the like) and running
+ * (state R in its stat file, where a thread running managed code always is); 0 when that cannot
+ * be read. */
 static int library_thread_awake(const char* task)
 {
     char path[64], text[512];
@@ -906,75 +958,100 @@ static int library_thread_awake(const char* task)
     fclose(file);
     const char* end_of_name = read ? strrchr(text, ')') : NULL;
     if (end_of_name == NULL || end_of_name[1] == '\0') return 0;
-    char state = end_of_name[2];
-    return state == 'R';
+    return end_of_name[2] == 'R';
+}
+
+static long milliseconds_since(const struct timespec* start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - start->tv_sec) * 1000L + (now.tv_nsec - start->tv_nsec) / 1000000L;
+}
+
+static void pause_briefly(void)
+{
+    struct timespec pause = {0, 20 * 1000};
+    nanosleep(&pause, NULL);
 }
 
 /* The library's own threads also run managed code outside any entry: a worker winds down for some
- * microseconds after its call has returned (forking then, 1 child in 100 aborted), the runtime's
- * finalizer thread runs finalizers after a collection. None of them runs managed code while
- * asleep in the kernel, so fork waits, up to a second, until each one that is running sleeps. */
+ * microseconds after its call has returned (forking then, 2 to 9 children in 40 aborted), the
+ * runtime's finalizer thread runs finalizers after a collection. None of them runs managed code
+ * while asleep in the kernel, so fork waits, up to a second, until each one that runs sleeps. */
 static void wait_for_library_threads(void)
 {
-    struct timespec start, now, pause = {0, 50 * 1000};
+    struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
+    char self[24];
+    snprintf(self, sizeof self, "%ld", (long)syscall(SYS_gettid));
     for (;;) {
         DIR* tasks = opendir("/proc/self/task");
         if (tasks == NULL) return;
-        char self[24];
-        snprintf(self, sizeof self, "%ld", (long)syscall(SYS_gettid));
         int awake = 0;
         for (struct dirent* task; !awake && (task = readdir(tasks)) != NULL;)
             awake = task->d_name[0] != '.' && strcmp(task->d_name, self) != 0 && library_thread_awake(task->d_name);
         closedir(tasks);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (!awake || now.tv_sec - start.tv_sec >= 1) return;
-        nanosleep(&pause, NULL);
+        if (!awake || milliseconds_since(&start) >= 1000) return;
+        pause_briefly();
     }
 }
 
 static void before_fork(void)
 {
+    sigset_t old;
+    block_signals(&old); /* until the parent's or child's handler: nothing of ours is held then */
     pthread_mutex_lock(&g_fork_mutex);
-    atomic_store(&g_forking, 1);
+    atomic_store(&g_forking, FORK_PREPARING);
 #ifdef NSM_HAVE_MEMBARRIER
     if (g_fork_side_fence) syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
 #endif
-    /* Not its own slot: a signal handler may fork while its thread is inside a call. */
+    /* Not its own slot: a signal handler may fork while its thread is inside a call. While the
+     * first call runs, for a second at most: it may need the dynamic loader's lock, which the
+     * forking thread may hold (a library constructor that forks). */
+    int started = atomic_load(&g_started);
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     entry_slot* own = t_slot;
     pthread_mutex_lock(&g_slots_mutex);
     for (entry_slot* slot = atomic_load(&g_slots); slot != NULL; slot = slot->next) {
-        while (slot != own && atomic_load(&slot->inside)) sched_yield();
+        while (slot != own && atomic_load(&slot->depth) != 0 && (started || milliseconds_since(&start) < 1000))
+            pause_briefly();
     }
     pthread_mutex_unlock(&g_slots_mutex);
-    if (g_loaded) wait_for_library_threads();
+    if (started) wait_for_library_threads();
+    /* The host's own handlers run next: an entry may now give up waiting (wait_for_fork). */
+    pthread_mutex_lock(&g_resume_mutex);
+    atomic_store(&g_forking, FORK_HOST_HANDLERS);
+    pthread_cond_broadcast(&g_resumed);
+    pthread_mutex_unlock(&g_resume_mutex);
+    g_fork_signals = old;
 }
 
 static void after_fork_in_parent(void)
 {
     pthread_mutex_lock(&g_resume_mutex);
-    atomic_store(&g_forking, 0);
+    atomic_store(&g_forking, NOT_FORKING);
     pthread_cond_broadcast(&g_resumed);
     pthread_mutex_unlock(&g_resume_mutex);
     pthread_mutex_unlock(&g_fork_mutex);
+    restore_signals(&g_fork_signals);
 }
 
 static void after_fork_in_child(void)
 {
     /* The other threads do not exist here: fresh mutexes and condition variable, not ones they may
-     * have held or waited on; and their slots unmarked (one may have been marked after the prepare
-     * handler read it, by a thread about to see the fork and wait, or done waiting). The slots
-     * stay on the list, never freed: their threads end in the parent. The list itself is whole:
-     * a slot is linked in or out by a single atomic store of a pointer, after its own fields. */
+     * have held or waited on; and their slots cleared (one may have counted an entry after the
+     * prepare handler read it, about to see the fork and wait, or done waiting). The slots stay
+     * on the list, never freed: their threads end in the parent. The list itself is whole: a slot
+     * is linked in or out by a single atomic store of a pointer, after its own fields. */
     static const pthread_mutex_t fresh_mutex = PTHREAD_MUTEX_INITIALIZER;
-    static const pthread_cond_t fresh_condition = PTHREAD_COND_INITIALIZER;
     memcpy(&g_resume_mutex, &fresh_mutex, sizeof fresh_mutex);
     memcpy(&g_slots_mutex, &fresh_mutex, sizeof fresh_mutex);
-    memcpy(&g_resumed, &fresh_condition, sizeof fresh_condition);
+    make_resumed_condition();
     for (entry_slot* slot = atomic_load(&g_slots); slot != NULL; slot = slot->next) {
-        if (slot != t_slot) atomic_store(&slot->inside, 0);
+        if (slot != t_slot) atomic_store(&slot->depth, 0);
     }
-    atomic_store(&g_forking, 0);
+    atomic_store(&g_forking, NOT_FORKING);
 #ifdef NSM_HAVE_MEMBARRIER
     /* The registration belongs to the parent's address space: the child registers its own, or
      * (alone here, so safely) goes back to the fence on the entry side. */
@@ -982,6 +1059,7 @@ static void after_fork_in_child(void)
         g_fork_side_fence = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
 #endif
     pthread_mutex_unlock(&g_fork_mutex); /* locked by this very thread, before the fork */
+    restore_signals(&g_fork_signals);
 }
 
 __attribute__((constructor)) static void register_fork_handlers(void)
@@ -991,6 +1069,7 @@ __attribute__((constructor)) static void register_fork_handlers(void)
     g_fork_side_fence = commands > 0 && (commands & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
                         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
 #endif
+    make_resumed_condition();
     g_slot_key_made = pthread_key_create(&g_slot_key, remove_slot) == 0;
     pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child); /* glibc drops them at dlclose() */
 }
