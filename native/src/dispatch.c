@@ -1085,7 +1085,8 @@ __attribute__((destructor)) static void delete_slot_key(void)
  * thread's failure (nsm_last_error() then gives g_why_none) and returns 0. */
 static int ensure_variant(void)
 {
-    pthread_once(&g_once, choose_variant);
+    /* g_started is stored after g_loaded: once it reads 1 here, pthread_once has nothing to do. */
+    if (!atomic_load_explicit(&g_started, memory_order_acquire)) pthread_once(&g_once, choose_variant);
     if (g_loaded) return 1;
     t_failed_without_variant = 1;
     return 0;
