@@ -73,16 +73,18 @@
  *    time: a call made while another thread's call is using them runs on its own thread alone,
  *    so callers that already run many threads are not oversubscribed. In a child process forked
  *    after the workers started, every call runs on its calling thread. fork() itself waits (a
- *    pthread_atfork handler) until no other thread is inside a call of this library (the
- *    process's first call: for a second at most, as it may need the dynamic loader's lock), then,
- *    for a second at most, until the library's own threads (its workers, the runtime's) are
- *    asleep. Calls made meanwhile wait; once the host's own fork handlers run, for 50 ms at most
- *    (one of those might need a lock the calling thread holds), after which they go on. A child
- *    so forked can call the library, whichever call another thread was making, unless one of
- *    these waits ran out. When the system refuses a worker thread (a process or container thread
- *    limit), the call runs on the threads that exist, its caller's at least, and a later call
- *    tries again. Apart from these workers, the NativeAOT runtime inside the library starts
- *    threads of its own (a finalizer thread) on the first call.
+ *    pthread_atfork handler) until no other thread is inside a call of this library (while the
+ *    process's first call runs, for a second at most: it may need the dynamic loader's lock),
+ *    then, for a second at most, until the library's own threads (its workers, the runtime's) are
+ *    asleep. Calls made meanwhile wait: without limit while that handler runs, then for 50 ms at
+ *    most while the host's own fork handlers run (one of those might need a lock the calling
+ *    thread holds), after which they go on. A fork or a call made by a signal handler on a thread
+ *    that is inside a call, or inside the fork handler, goes on without waiting. A child so
+ *    forked can call the library, whichever call another thread was making, unless one of these
+ *    waits ran out or was skipped. When the system refuses a worker thread (a process or
+ *    container thread limit), the call runs on the threads that exist, its caller's at least, and
+ *    a later call tries again. Apart from these workers, the NativeAOT runtime inside the library
+ *    starts threads of its own (a finalizer thread) on the first call.
  *  - Signals: the first call starts the runtime, which installs handlers of SIGSEGV, SIGFPE and
  *    SIGRTMIN (with which it stops threads for garbage collection) and changes no other
  *    signal's disposition: SIGPIPE stays as the host set it (the runtime would ignore it).

@@ -784,43 +784,36 @@ static void choose_variant(void)
  * its read of the fork state is moved to the fork side (the asymmetric Dekker of userspace RCU):
  * the handler makes every running thread of the process execute a full barrier, so an entry
  * costs plain stores and a load. The library's own threads (its workers, the runtime's) have no
- * slot: the handler then waits for them to be asleep (wait_for_library_threads). The slots' and
- * the fork's mutexes are held with signals blocked, so that a signal handler that forks cannot
- * find its own thread holding one.
+ * slot: the handler then waits for them to be asleep (wait_for_library_threads).
+ *
+ * Signal handlers: a fork, or a call, made by a signal handler on a thread that is inside a call
+ * or inside this fork handler is let through unguarded rather than made to wait for itself. The
+ * slots are never freed (an ended thread's is reused), so the handler walks them without a lock;
+ * the one mutex a signal handler could otherwise find its own thread holding, g_resume_mutex, is
+ * held with signals blocked. Three reviews shaped these rules (docs/design.md §5b).
  * ------------------------------------------------------------------------------------------- */
 typedef struct entry_slot {
-    atomic_int depth;              /* Calls of the slot's thread inside the variant's code (a signal
+    atomic_int depth;              /* Calls of the owner inside the variant's code (a signal
                                       handler may call during a call). */
-    struct entry_slot* _Atomic next;
+    atomic_int taken;              /* 1 while a live thread owns the slot. */
+    int admitted;                  /* Owner only: its outermost call has passed the fork check. */
+    struct entry_slot* next;       /* Set once, before the slot is linked in. */
 } entry_slot;
 
-enum { CACHE_LINE = 64, FORK_WAIT_MS = 50 };
+enum { CACHE_LINE = 64, FORK_WAIT_MS = 50, FIRST_CALL_WAIT_MS = 1000, LIBRARY_THREADS_WAIT_MS = 1000 };
 enum { NOT_FORKING, FORK_PREPARING, FORK_HOST_HANDLERS }; /* values of g_forking */
 
-static entry_slot* _Atomic g_slots; /* Every live thread that has called; changed under g_slots_mutex. */
-static pthread_mutex_t g_slots_mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_key_t g_slot_key;   /* Its destructor takes an ended thread's slot off the list. */
+static entry_slot* _Atomic g_slots; /* Every slot ever made, newest first; never unlinked. */
+static pthread_key_t g_slot_key;   /* Its destructor gives an ended thread's slot back. */
 static int g_slot_key_made;
 static _Thread_local entry_slot* t_slot;
+static _Thread_local int t_in_fork_handler;  /* 1 from this thread's prepare handler to its parent/child one. */
+static _Thread_local int t_fork_unguarded;   /* 1 when this thread's fork, from a signal handler, went unguarded. */
 static atomic_int g_forking;       /* NOT_FORKING, or how far fork()'s handlers have come. */
-static sigset_t g_fork_signals;    /* The forking thread's signal mask, blocked across fork(). */
 static int g_fork_side_fence;      /* 1 when membarrier() gives the fork handler the fence. */
 static pthread_mutex_t g_fork_mutex = PTHREAD_MUTEX_INITIALIZER; /* One fork at a time; held across it. */
 static pthread_mutex_t g_resume_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_resumed;   /* On CLOCK_MONOTONIC; made by the constructor, and in a child. */
-
-/* Blocks every signal of the calling thread, keeping the old mask in *old. */
-static void block_signals(sigset_t* old)
-{
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, old);
-}
-
-static void restore_signals(const sigset_t* old)
-{
-    pthread_sigmask(SIG_SETMASK, old, NULL);
-}
 
 static void make_resumed_condition(void)
 {
@@ -831,43 +824,56 @@ static void make_resumed_condition(void)
     pthread_condattr_destroy(&attributes);
 }
 
-/* The key's destructor, on the ending thread: a call from a later destructor makes a new slot. */
-static void remove_slot(void* ended)
+/* Sets the fork state and wakes the entries waiting for it; with signals blocked, so that a
+ * signal handler on this thread that calls the library cannot find g_resume_mutex held. */
+static void set_fork_state(int state)
 {
-    sigset_t old;
-    t_slot = NULL;
-    block_signals(&old);
-    pthread_mutex_lock(&g_slots_mutex);
-    if (atomic_load(&g_slots) == ended) {
-        atomic_store(&g_slots, ((entry_slot*)ended)->next);
-    } else {
-        for (entry_slot* slot = atomic_load(&g_slots); slot != NULL; slot = slot->next) {
-            if (slot->next == ended) {
-                atomic_store(&slot->next, ((entry_slot*)ended)->next);
-                break;
-            }
-        }
-    }
-    pthread_mutex_unlock(&g_slots_mutex);
-    restore_signals(&old);
-    free(ended);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_mutex_lock(&g_resume_mutex);
+    atomic_store(&g_forking, state);
+    pthread_cond_broadcast(&g_resumed);
+    pthread_mutex_unlock(&g_resume_mutex);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* The calling thread's slot, made on its first entry; NULL when there is no memory for one (the
- * thread then enters uncounted, as before this guard). */
+/* A slot free for the next new thread: its own ended, or (in a child) did not come along. */
+static void free_slot(entry_slot* slot)
+{
+    atomic_store(&slot->depth, 0);
+    slot->admitted = 0;
+    atomic_store(&slot->taken, 0);
+}
+
+/* The key's destructor, on the ending thread. A call from a later destructor takes a slot again. */
+static void give_back_slot(void* ended)
+{
+    t_slot = NULL;
+    free_slot(ended);
+}
+
+/* The calling thread's slot: a free one, else a new one linked in (lock-free); NULL when there is
+ * no memory for one (the thread then enters uncounted, as before this guard). */
 static entry_slot* own_slot(void)
 {
     if (t_slot != NULL) return t_slot;
-    entry_slot* slot = aligned_alloc(CACHE_LINE, CACHE_LINE);
-    if (slot == NULL) return NULL;
-    atomic_init(&slot->depth, 0);
-    sigset_t old;
-    block_signals(&old);
-    pthread_mutex_lock(&g_slots_mutex);
-    slot->next = atomic_load(&g_slots);
-    atomic_store(&g_slots, slot);
-    pthread_mutex_unlock(&g_slots_mutex);
-    restore_signals(&old);
+    entry_slot* slot = NULL;
+    for (entry_slot* free_slot = atomic_load(&g_slots); free_slot != NULL && slot == NULL; free_slot = free_slot->next) {
+        int expected = 0;
+        if (atomic_load(&free_slot->taken) == 0 && atomic_compare_exchange_strong(&free_slot->taken, &expected, 1))
+            slot = free_slot;
+    }
+    if (slot == NULL) {
+        slot = aligned_alloc(CACHE_LINE, CACHE_LINE);
+        if (slot == NULL) return NULL;
+        atomic_init(&slot->depth, 0);
+        atomic_init(&slot->taken, 1);
+        slot->admitted = 0;
+        slot->next = atomic_load(&g_slots);
+        while (!atomic_compare_exchange_weak(&g_slots, &slot->next, slot)) {
+        }
+    }
     if (g_slot_key_made) pthread_setspecific(g_slot_key, slot);
     t_slot = slot;
     return slot;
@@ -881,11 +887,13 @@ static int wait_for_fork(void)
 {
     struct timespec deadline = {0, 0};
     int gave_up = 0;
-    sigset_t old;
-    block_signals(&old);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_mutex_lock(&g_resume_mutex);
     for (int state; !gave_up && (state = atomic_load(&g_forking)) != NOT_FORKING;) {
         if (state == FORK_PREPARING) {
+            deadline.tv_sec = deadline.tv_nsec = 0; /* a new fork's host handlers get their own 50 ms */
             pthread_cond_wait(&g_resumed, &g_resume_mutex);
             continue;
         }
@@ -898,7 +906,7 @@ static int wait_for_fork(void)
         gave_up = pthread_cond_timedwait(&g_resumed, &g_resume_mutex, &deadline) == ETIMEDOUT;
     }
     pthread_mutex_unlock(&g_resume_mutex);
-    restore_signals(&old);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return !gave_up;
 }
 
@@ -915,27 +923,40 @@ static inline __attribute__((always_inline)) void count_in(entry_slot* slot, int
     }
 }
 
+/* A fork is under way and this entry must wait for it: the outermost call of its thread, or a
+ * call from a signal handler that came before the outer call's own check (a fork may already have
+ * passed the slot). Not on the thread that is forking (a signal handler inside its fork handler). */
+static int entry_waits(const entry_slot* slot, int outer)
+{
+    return (outer == 0 || !slot->admitted) && !t_in_fork_handler &&
+           atomic_load_explicit(&g_forking, g_fork_side_fence ? memory_order_relaxed : memory_order_seq_cst);
+}
+
 static inline __attribute__((always_inline)) entry_slot* enter(void)
 {
     entry_slot* slot = own_slot();
     if (slot == NULL) return NULL;
     int outer = atomic_load_explicit(&slot->depth, memory_order_relaxed);
     count_in(slot, outer + 1);
-    /* A call inside a call (from a signal handler) goes in: a fork already waits for the outer. */
-    while (outer == 0 && atomic_load_explicit(&g_forking, g_fork_side_fence ? memory_order_relaxed : memory_order_seq_cst)) {
-        atomic_store(&slot->depth, 0);
-        int ended = wait_for_fork();
-        count_in(slot, 1);
-        if (!ended) break; /* in all the same: the host's handlers may wait for this thread */
+    if (__builtin_expect(atomic_load_explicit(&g_forking, g_fork_side_fence ? memory_order_relaxed : memory_order_seq_cst) !=
+                         NOT_FORKING, 0)) {
+        while (entry_waits(slot, outer)) {
+            atomic_store(&slot->depth, 0); /* the outer call, if any, has not passed its check yet */
+            int ended = wait_for_fork();
+            count_in(slot, outer + 1);
+            if (!ended) break; /* in all the same: the host's handlers may be waiting for this thread */
+        }
     }
+    if (outer == 0) slot->admitted = 1;
     return slot;
 }
 
 static inline __attribute__((always_inline)) void leave(entry_slot* slot)
 {
-    if (slot != NULL)
-        atomic_store_explicit(&slot->depth, atomic_load_explicit(&slot->depth, memory_order_relaxed) - 1,
-                              memory_order_release);
+    if (slot == NULL) return;
+    int depth = atomic_load_explicit(&slot->depth, memory_order_relaxed) - 1;
+    if (depth == 0) slot->admitted = 0;
+    atomic_store_explicit(&slot->depth, depth, memory_order_release);
 }
 
 /* Whether the thread named by the /proc/self/task entry `task` is one of the library's own (a
@@ -991,65 +1012,65 @@ static void wait_for_library_threads(void)
         for (struct dirent* task; !awake && (task = readdir(tasks)) != NULL;)
             awake = task->d_name[0] != '.' && strcmp(task->d_name, self) != 0 && library_thread_awake(task->d_name);
         closedir(tasks);
-        if (!awake || milliseconds_since(&start) >= 1000) return;
+        if (!awake || milliseconds_since(&start) >= LIBRARY_THREADS_WAIT_MS) return;
         pause_briefly();
     }
 }
 
 static void before_fork(void)
 {
-    sigset_t old;
-    block_signals(&old); /* until the parent's or child's handler: nothing of ours is held then */
+    /* A signal handler forking on a thread that is inside a call, or inside this very handler:
+     * unguarded (waiting would wait for itself). */
+    entry_slot* own = t_slot;
+    if (t_in_fork_handler || (own != NULL && atomic_load(&own->depth) != 0)) {
+        t_fork_unguarded = 1;
+        return;
+    }
+    t_in_fork_handler = 1;
     pthread_mutex_lock(&g_fork_mutex);
-    atomic_store(&g_forking, FORK_PREPARING);
+    set_fork_state(FORK_PREPARING);
 #ifdef NSM_HAVE_MEMBARRIER
     if (g_fork_side_fence) syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
 #endif
-    /* Not its own slot: a signal handler may fork while its thread is inside a call. While the
-     * first call runs, for a second at most: it may need the dynamic loader's lock, which the
-     * forking thread may hold (a library constructor that forks). */
-    int started = atomic_load(&g_started);
+    /* Every other slot's calls. While the process's first call runs, for a second at most: it may
+     * need the dynamic loader's lock, which the forking thread may hold (a constructor that forks).
+     * The slots are never freed, so the list is walked without a lock. */
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    entry_slot* own = t_slot;
-    pthread_mutex_lock(&g_slots_mutex);
     for (entry_slot* slot = atomic_load(&g_slots); slot != NULL; slot = slot->next) {
-        while (slot != own && atomic_load(&slot->depth) != 0 && (started || milliseconds_since(&start) < 1000))
+        while (slot != own && atomic_load(&slot->depth) != 0 &&
+               (atomic_load(&g_started) || milliseconds_since(&start) < FIRST_CALL_WAIT_MS))
             pause_briefly();
     }
-    pthread_mutex_unlock(&g_slots_mutex);
-    if (started) wait_for_library_threads();
-    /* The host's own handlers run next: an entry may now give up waiting (wait_for_fork). */
-    pthread_mutex_lock(&g_resume_mutex);
-    atomic_store(&g_forking, FORK_HOST_HANDLERS);
-    pthread_cond_broadcast(&g_resumed);
-    pthread_mutex_unlock(&g_resume_mutex);
-    g_fork_signals = old;
+    if (atomic_load(&g_started)) wait_for_library_threads();
+    set_fork_state(FORK_HOST_HANDLERS); /* the host's own handlers run next: entries may give up */
 }
 
 static void after_fork_in_parent(void)
 {
-    pthread_mutex_lock(&g_resume_mutex);
-    atomic_store(&g_forking, NOT_FORKING);
-    pthread_cond_broadcast(&g_resumed);
-    pthread_mutex_unlock(&g_resume_mutex);
+    if (t_fork_unguarded) {
+        t_fork_unguarded = 0;
+        return;
+    }
+    set_fork_state(NOT_FORKING);
     pthread_mutex_unlock(&g_fork_mutex);
-    restore_signals(&g_fork_signals);
+    t_in_fork_handler = 0;
 }
 
 static void after_fork_in_child(void)
 {
-    /* The other threads do not exist here: fresh mutexes and condition variable, not ones they may
-     * have held or waited on; and their slots cleared (one may have counted an entry after the
-     * prepare handler read it, about to see the fork and wait, or done waiting). The slots stay
-     * on the list, never freed: their threads end in the parent. The list itself is whole: a slot
-     * is linked in or out by a single atomic store of a pointer, after its own fields. */
+    if (t_fork_unguarded) {
+        t_fork_unguarded = 0;
+        return;
+    }
+    /* The other threads do not exist here: a fresh mutex and condition variable, not ones they may
+     * have held or waited on, and their slots free (one may have counted an entry after the
+     * prepare handler read it, about to see the fork and wait, or done waiting). */
     static const pthread_mutex_t fresh_mutex = PTHREAD_MUTEX_INITIALIZER;
     memcpy(&g_resume_mutex, &fresh_mutex, sizeof fresh_mutex);
-    memcpy(&g_slots_mutex, &fresh_mutex, sizeof fresh_mutex);
     make_resumed_condition();
     for (entry_slot* slot = atomic_load(&g_slots); slot != NULL; slot = slot->next) {
-        if (slot != t_slot) atomic_store(&slot->depth, 0);
+        if (slot != t_slot) free_slot(slot);
     }
     atomic_store(&g_forking, NOT_FORKING);
 #ifdef NSM_HAVE_MEMBARRIER
@@ -1059,7 +1080,7 @@ static void after_fork_in_child(void)
         g_fork_side_fence = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
 #endif
     pthread_mutex_unlock(&g_fork_mutex); /* locked by this very thread, before the fork */
-    restore_signals(&g_fork_signals);
+    t_in_fork_handler = 0;
 }
 
 __attribute__((constructor)) static void register_fork_handlers(void)
@@ -1070,7 +1091,7 @@ __attribute__((constructor)) static void register_fork_handlers(void)
                         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
 #endif
     make_resumed_condition();
-    g_slot_key_made = pthread_key_create(&g_slot_key, remove_slot) == 0;
+    g_slot_key_made = pthread_key_create(&g_slot_key, give_back_slot) == 0;
     pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child); /* glibc drops them at dlclose() */
 }
 
