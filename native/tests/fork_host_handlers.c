@@ -9,8 +9,14 @@
  *      fails it).
  *   2. A SIGALRM handler forks while its own thread is inside a call: the fork must not wait
  *      for that call, which cannot end before the handler returns.
- *   3. dlclose() of the dispatcher, then a thread that had called ends: no destructor of the
+ *   3. A thread inside a long call gets a signal whose handler forks, while the main thread forks
+ *      too: the main thread's fork waits for that call, so the handler's fork must not wait for
+ *      the main thread's.
+ *   4. dlclose() of the dispatcher, then a thread that had called ends: no destructor of the
  *      unloaded file may run.
+ *   5. In a fresh process, a host prepare handler registered before the library touches a page
+ *      that its own SIGSEGV handler unprotects: the library's handler must not block signals
+ *      across the host's.
  *
  *   fork_host_handlers LIBRARY    exits 0 when every part completes, each child exiting 0
  */
@@ -21,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,12 +74,73 @@ static int child_ok(pid_t child)
     return child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/* Forks a child that exits at once; whether it exited 0. */
+static int fork_and_wait(void)
+{
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    return child_ok(child);
+}
+
 static void fork_in_handler(int signal_number)
 {
     (void)signal_number;
     pid_t child = fork();
     if (child == 0) _exit(0);
     forked_in_handler = child;
+}
+
+/* Part 3: the long call's thread, and its signal handler, which forks while the call is under way. */
+static volatile int in_long_call, in_usr1_handler, usr1_fork_ok;
+
+static void fork_in_usr1_handler(int signal_number)
+{
+    (void)signal_number;
+    in_usr1_handler = 1;
+    usleep(50000); /* the main thread forks meanwhile, and waits for this thread's call */
+    usr1_fork_ok = fork_and_wait();
+}
+
+static void* one_long_call(void* unused)
+{
+    (void)unused;
+    enum { ROWS = 512 };
+    float* in = calloc((size_t)ROWS * LONG_COLS, sizeof *in);
+    float* out = malloc((size_t)ROWS * LONG_COLS * sizeof *out);
+    if (in != NULL && out != NULL) {
+        in_long_call = 1;
+        softmax_f32(ROWS, LONG_COLS, in, LONG_COLS, out, LONG_COLS);
+    }
+    in_long_call = 2;
+    free(in);
+    free(out);
+    return NULL;
+}
+
+/* Part 5, in a fresh process: the page the host's prepare handler touches, and its SIGSEGV handler. */
+static char* guarded_page;
+
+static void unprotect_page(int signal_number, siginfo_t* info, void* context)
+{
+    (void)signal_number, (void)info, (void)context;
+    mprotect(guarded_page, 4096, PROT_READ | PROT_WRITE);
+}
+
+static void touch_guarded_page(void)
+{
+    guarded_page[0] = 1;
+}
+
+static int host_handler_takes_a_signal(const char* library_path)
+{
+    guarded_page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct sigaction action = {0};
+    action.sa_sigaction = unprotect_page;
+    action.sa_flags = SA_SIGINFO;
+    if (guarded_page == MAP_FAILED || sigaction(SIGSEGV, &action, NULL) != 0) return 2;
+    pthread_atfork(touch_guarded_page, NULL, NULL); /* before the library's own */
+    if (dlopen(library_path, RTLD_NOW | RTLD_LOCAL) == NULL) return 2;
+    return fork_and_wait() ? 0 : 1;
 }
 
 int main(int argc, char** argv)
@@ -82,6 +150,10 @@ int main(int argc, char** argv)
         return 2;
     }
     alarm(240);
+    fflush(NULL);
+    pid_t fresh = fork(); /* part 5: a process that has not loaded the library */
+    if (fresh == 0) _exit(host_handler_takes_a_signal(argv[1]));
+    int part5_failed = !child_ok(fresh);
     pthread_atfork(lock_host, unlock_host, unlock_host); /* before the library's own */
     void* library = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
     softmax_f32 = library != NULL ? (softmax_function)dlsym(library, "nsm_softmax_f32") : NULL;
@@ -97,9 +169,7 @@ int main(int argc, char** argv)
         return 1;
     for (int k = 0; k < FORKS; k++) {
         usleep(2000);
-        pid_t child = fork();
-        if (child == 0) _exit(0);
-        if (!child_ok(child)) ++failures;
+        if (!fork_and_wait()) ++failures;
     }
     stop = 1;
     pthread_join(long_caller, NULL);
@@ -123,11 +193,34 @@ int main(int argc, char** argv)
     signal(SIGALRM, SIG_DFL);
     alarm(60);
 
-    /* Part 3: unloaded, then the thread that called ends (a crash would end this process). */
+    /* Part 3: the main thread forks while the long call's thread forks from a signal handler. */
+    signal(SIGUSR1, fork_in_usr1_handler);
+    pthread_t long_call;
+    if (pthread_create(&long_call, NULL, one_long_call, NULL) != 0) return 1;
+    while (in_long_call == 0) usleep(100);
+    usleep(5000);
+    if (in_long_call == 1) {
+        pthread_kill(long_call, SIGUSR1);
+        while (!in_usr1_handler) usleep(100);
+        usleep(10000);
+        if (!fork_and_wait()) ++failures;
+    }
+    pthread_join(long_call, NULL);
+    if (in_usr1_handler && !usr1_fork_ok) {
+        fprintf(stderr, "FAIL: part 3: the signal handler's fork gave a failing child\n");
+        ++failures;
+    }
+
+    /* Part 4: unloaded, then the thread that called ends (a crash would end this process). */
     dlclose(library);
     may_end = 1;
     pthread_join(locked_caller, NULL);
 
-    printf("fork_host_handlers: %d failed\n", failures);
+    if (part5_failed) {
+        fprintf(stderr, "FAIL: part 5: the host's prepare handler could not take its SIGSEGV\n");
+        ++failures;
+    }
+    printf("fork_host_handlers: %d failed (part 3 %s)\n", failures,
+           in_usr1_handler ? "ran" : "missed the call: the signal came after it");
     return failures ? 1 : 0;
 }
