@@ -78,13 +78,13 @@
  *    then, for a second at most, until the library's own threads (its workers, the runtime's) are
  *    asleep. Calls made meanwhile wait: without limit while that handler runs, then for 50 ms at
  *    most while the host's own fork handlers run (one of those might need a lock the calling
- *    thread holds), after which they go on. A fork or a call made by a signal handler on a thread
- *    that is inside a call, or inside the fork handler, goes on without waiting. A child so
- *    forked can call the library, whichever call another thread was making, unless one of these
- *    waits ran out or was skipped. When the system refuses a worker thread (a process or
- *    container thread limit), the call runs on the threads that exist, its caller's at least, and
- *    a later call tries again. Apart from these workers, the NativeAOT runtime inside the library
- *    starts threads of its own (a finalizer thread) on the first call.
+ *    thread holds), after which they go on. A signal handler's fork during its thread's call,
+ *    and its call during a call that has begun computing or during the fork handler, go on
+ *    without waiting. A child so forked can call the library, whichever call another thread was
+ *    making, unless one of these waits ran out or was skipped. When the system refuses a worker
+ *    thread (a process or container thread limit), the call runs on the threads that exist, its
+ *    caller's at least, and a later call tries again. Apart from these workers, the NativeAOT
+ *    runtime inside the library starts threads of its own (a finalizer thread) on the first call.
  *  - Signals: the first call starts the runtime, which installs handlers of SIGSEGV, SIGFPE and
  *    SIGRTMIN (with which it stops threads for garbage collection) and changes no other
  *    signal's disposition: SIGPIPE stays as the host set it (the runtime would ignore it).
