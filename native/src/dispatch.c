@@ -796,7 +796,7 @@ typedef struct entry_slot {
     atomic_int depth;              /* Calls of the owner inside the variant's code (a signal
                                       handler may call during a call). */
     atomic_int taken;              /* 1 while a live thread owns the slot. */
-    int admitted;                  /* Owner only: its outermost call has passed the fork check. */
+    int admitted;                  /* Owner only: a level of its calls has passed the fork check. */
     struct entry_slot* next;       /* Set once, before the slot is linked in. */
 } entry_slot;
 
@@ -808,7 +808,7 @@ static pthread_key_t g_slot_key;   /* Its destructor gives an ended thread's slo
 static int g_slot_key_made;
 static _Thread_local entry_slot* t_slot;
 static _Thread_local int t_in_fork_handler;  /* 1 from this thread's prepare handler to its parent/child one. */
-static _Thread_local int t_fork_unguarded;   /* 1 when this thread's fork, from a signal handler, went unguarded. */
+static _Thread_local int t_fork_unguarded;   /* This thread's forks in progress that went unguarded. */
 static atomic_int g_forking;       /* NOT_FORKING, or how far fork()'s handlers have come. */
 static int g_fork_side_fence;      /* 1 when membarrier() gives the fork handler the fence. */
 static pthread_mutex_t g_fork_mutex = PTHREAD_MUTEX_INITIALIZER; /* One fork at a time; held across it. */
@@ -924,8 +924,9 @@ static inline __attribute__((always_inline)) void count_in(entry_slot* slot, int
 }
 
 /* A fork is under way and this entry must wait for it: the outermost call of its thread, or a
- * call from a signal handler that came before the outer call's own check (a fork may already have
- * passed the slot). Not on the thread that is forking (a signal handler inside its fork handler). */
+ * call from a signal handler while no level of its thread's calls has passed its check (a fork
+ * may already have passed the slot). Not on the thread that is forking (a signal handler inside
+ * its fork handler). */
 static int entry_waits(const entry_slot* slot, int outer)
 {
     return (outer == 0 || !slot->admitted) && !t_in_fork_handler &&
@@ -947,7 +948,7 @@ static inline __attribute__((always_inline)) entry_slot* enter(void)
             if (!ended) break; /* in all the same: the host's handlers may be waiting for this thread */
         }
     }
-    if (outer == 0) slot->admitted = 1;
+    slot->admitted = 1; /* this level passed its check: a call inside it need not wait */
     return slot;
 }
 
@@ -1023,7 +1024,7 @@ static void before_fork(void)
      * unguarded (waiting would wait for itself). */
     entry_slot* own = t_slot;
     if (t_in_fork_handler || (own != NULL && atomic_load(&own->depth) != 0)) {
-        t_fork_unguarded = 1;
+        ++t_fork_unguarded; /* a count: such a fork's handler may be interrupted by another */
         return;
     }
     t_in_fork_handler = 1;
@@ -1048,8 +1049,8 @@ static void before_fork(void)
 
 static void after_fork_in_parent(void)
 {
-    if (t_fork_unguarded) {
-        t_fork_unguarded = 0;
+    if (t_fork_unguarded > 0) {
+        --t_fork_unguarded;
         return;
     }
     set_fork_state(NOT_FORKING);
@@ -1059,28 +1060,32 @@ static void after_fork_in_parent(void)
 
 static void after_fork_in_child(void)
 {
-    if (t_fork_unguarded) {
-        t_fork_unguarded = 0;
-        return;
-    }
+    int unguarded = t_fork_unguarded > 0;
+    if (unguarded) --t_fork_unguarded;
     /* The other threads do not exist here: a fresh mutex and condition variable, not ones they may
      * have held or waited on, and their slots free (one may have counted an entry after the
-     * prepare handler read it, about to see the fork and wait, or done waiting). */
+     * prepare handler read it, about to see the fork and wait, or done waiting). An unguarded fork
+     * (from a signal handler) gets the same: another thread's fork may have been under way. */
     static const pthread_mutex_t fresh_mutex = PTHREAD_MUTEX_INITIALIZER;
     memcpy(&g_resume_mutex, &fresh_mutex, sizeof fresh_mutex);
     make_resumed_condition();
     for (entry_slot* slot = atomic_load(&g_slots); slot != NULL; slot = slot->next) {
         if (slot != t_slot) free_slot(slot);
     }
-    atomic_store(&g_forking, NOT_FORKING);
 #ifdef NSM_HAVE_MEMBARRIER
     /* The registration belongs to the parent's address space: the child registers its own, or
      * (alone here, so safely) goes back to the fence on the entry side. */
     if (g_fork_side_fence)
         g_fork_side_fence = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
 #endif
-    pthread_mutex_unlock(&g_fork_mutex); /* locked by this very thread, before the fork */
-    t_in_fork_handler = 0;
+    /* The fork's state and mutex: this thread's own fork's, or another thread's, gone here. Kept
+     * only when this was a signal handler's fork inside this thread's own fork handler, whose
+     * handlers go on in this child too. */
+    if (!unguarded || !t_in_fork_handler) {
+        atomic_store(&g_forking, NOT_FORKING);
+        memcpy(&g_fork_mutex, &fresh_mutex, sizeof fresh_mutex);
+        t_in_fork_handler = 0;
+    }
 }
 
 __attribute__((constructor)) static void register_fork_handlers(void)
