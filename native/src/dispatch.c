@@ -824,13 +824,21 @@ static void make_resumed_condition(void)
     pthread_condattr_destroy(&attributes);
 }
 
+/* Blocks every signal of the calling thread, keeping the old mask in *old, for the sections that
+ * hold g_resume_mutex: a signal handler on the thread could otherwise call in and wait on it. */
+static void block_signals(sigset_t* old)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, old);
+}
+
 /* Sets the fork state and wakes the entries waiting for it; with signals blocked, so that a
  * signal handler on this thread that calls the library cannot find g_resume_mutex held. */
 static void set_fork_state(int state)
 {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    sigset_t old;
+    block_signals(&old);
     pthread_mutex_lock(&g_resume_mutex);
     atomic_store(&g_forking, state);
     pthread_cond_broadcast(&g_resumed);
@@ -887,9 +895,8 @@ static int wait_for_fork(void)
 {
     struct timespec deadline = {0, 0};
     int gave_up = 0;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    sigset_t old;
+    block_signals(&old);
     pthread_mutex_lock(&g_resume_mutex);
     for (int state; !gave_up && (state = atomic_load(&g_forking)) != NOT_FORKING;) {
         if (state == FORK_PREPARING) {

@@ -112,7 +112,7 @@ internal static class Dispatch
         var job = new BlockJob(Unsafe.AsPointer(ref local), rows, rowsPerBlock);
         if (blocks > 0)
         {
-            TOperation.ReserveScratch<TVec>(in prepared, Math.Min(rows, rowsPerBlock));
+            TOperation.ReserveScratch<TVec>(in prepared, job.MaxBlockRows);
         }
         if (threads > 1 && WorkerPool.TryRun(&RunBlock<TOperation, T, TVec>, &ReserveBlockScratch<TOperation, T, TVec>, &job, blocks,
                 threads, 1, out double* totals))
@@ -163,7 +163,7 @@ internal static class Dispatch
         var job = (BlockJob*)state;
         try
         {
-            TOperation.ReserveScratch<TVec>(in Unsafe.AsRef<Prepared<TOperation>>(job->Prepared), Math.Min(job->Rows, job->RowsPerBlock));
+            TOperation.ReserveScratch<TVec>(in Unsafe.AsRef<Prepared<TOperation>>(job->Prepared), job->MaxBlockRows);
             return true;
         }
         catch (OutOfMemoryException)
@@ -179,6 +179,9 @@ internal static class Dispatch
         public void* Prepared { get; } = prepared;
         public long Rows { get; } = rows;
         public long RowsPerBlock { get; } = rowsPerBlock;
+
+        /// <summary>The rows of the largest block: what a thread's scratch must hold.</summary>
+        public long MaxBlockRows => Math.Min(Rows, RowsPerBlock);
     }
 
     /// <summary>

@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using System.Runtime.InteropServices;
 
 namespace NativeSoftmax.Threading;
@@ -78,9 +78,8 @@ internal static unsafe class WorkerPool
     /// <summary>
     /// <c>NATIVESOFTMAX_NUM_THREADS</c> when it is a whole number in [1, MaxThreads] written in
     /// decimal digits alone (no sign, no spaces: a value with them is ignored, as the header says
-    /// of any other value), else the
-    /// number of cores this process may run on (its CPU affinity mask and cgroup quota, as
-    /// <see cref="Environment.ProcessorCount"/> reports them on Linux).
+    /// of any other value), else the number of cores this process may run on (its CPU affinity
+    /// mask and cgroup quota, as <see cref="Environment.ProcessorCount"/> reports them on Linux).
     /// </summary>
     public static int DefaultThreadCount()
     {
